@@ -1,0 +1,300 @@
+"""The schema: SQLAlchemy 2.0 typed models.
+
+Everything here is de-identified (pseudonymous UIDs, shifted dates,
+de-identified report text) except :class:`Linkage`, whose payload is
+encrypted with a key that is never in the database. The schema changes
+only through Alembic migrations (``alembic/``); a test checks that the
+migrations and these models agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "FindingLabel",
+    "Image",
+    "LabelSource",
+    "LabelState",
+    "Linkage",
+    "Model",
+    "Prediction",
+    "QuarantineEntry",
+    "Report",
+    "SRExport",
+    "Study",
+    "StudyState",
+    "TrainingRun",
+    "utcnow",
+]
+
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=20,
+                values_callable=lambda members: [m.value for m in members])
+
+
+class StudyState(enum.StrEnum):
+    """Where a study is in the loop (ARCHITECTURE.md, "State and recovery")."""
+
+    DISCOVERED = "discovered"
+    RETRIEVED = "retrieved"
+    ANONYMISED = "anonymised"
+    LABELLED = "labelled"
+    CACHED = "cached"
+    PREDICTED = "predicted"
+    REPORTED = "reported"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+
+
+class LabelState(enum.StrEnum):
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    UNCERTAIN = "uncertain"
+    NOT_MENTIONED = "not_mentioned"
+
+
+class LabelSource(enum.StrEnum):
+    RULES = "rules"
+    NLP = "nlp"
+    HUMAN = "human"
+
+
+class Study(Base):
+    """One study, known by its pseudonymous Study Instance UID."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_pseudonym: Mapped[str | None] = mapped_column(String(32), index=True)
+    study_date: Mapped[str | None] = mapped_column(String(8))
+    """Shifted by the patient's date offset."""
+    study_description: Mapped[str | None] = mapped_column(String(128))
+    patient_age: Mapped[str | None] = mapped_column(String(4))
+    patient_sex: Mapped[str | None] = mapped_column(String(1))
+    state: Mapped[StudyState] = mapped_column(_enum(StudyState, "study_state"), index=True)
+    failed_stage: Mapped[str | None] = mapped_column(String(20))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pairing_note: Mapped[str | None] = mapped_column(Text)
+    expected_instances: Mapped[int | None] = mapped_column(Integer)
+    discovered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    images: Mapped[list[Image]] = relationship(back_populates="study", cascade="all, delete-orphan")
+    report: Mapped[Report | None] = relationship(back_populates="study", cascade="all, delete-orphan")
+
+
+class Image(Base):
+    """One de-identified image (its file lives under the data folder)."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    sop_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    series_uid: Mapped[str] = mapped_column(String(64))
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    modality: Mapped[str] = mapped_column(String(16))
+    view_role: Mapped[str] = mapped_column(String(16))
+    """ap, lateral, excluded or unknown; the chosen pair is ``is_paired``."""
+    view_reason: Mapped[str] = mapped_column(Text)
+    is_paired: Mapped[bool] = mapped_column(Boolean, default=False)
+    view_position: Mapped[str | None] = mapped_column(String(16))
+    rows: Mapped[int | None] = mapped_column(Integer)
+    columns: Mapped[int | None] = mapped_column(Integer)
+    photometric_interpretation: Mapped[str | None] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    """Relative to the data folder."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="images")
+
+
+class Report(Base):
+    """The de-identified report text of a study."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), unique=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    """Where the text came from: ``sr`` (a report SR in the study)."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="report")
+
+
+class FindingLabel(Base):
+    """What one source says about one finding of one study; history is never overwritten."""
+
+    __tablename__ = "finding_labels"
+    __table_args__ = (UniqueConstraint("study_id", "finding", "source", "source_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    finding: Mapped[str] = mapped_column(String(40), index=True)
+    state: Mapped[LabelState] = mapped_column(_enum(LabelState, "label_state"))
+    probability: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[LabelSource] = mapped_column(_enum(LabelSource, "label_source"))
+    source_version: Mapped[str] = mapped_column(String(128))
+    """Lexicon version, NLP model version, or the human annotator's pseudonym."""
+    evidence: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainingRun(Base):
+    """One attempt to train an image model."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    """running, succeeded, failed."""
+    mode: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    manifest_hash: Mapped[str] = mapped_column(String(64))
+    n_train: Mapped[int] = mapped_column(Integer, default=0)
+    n_held_out: Mapped[int] = mapped_column(Integer, default=0)
+    epochs_done: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Model(Base):
+    """The model registry: every trained image model, with what made it."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    architecture: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))
+    task: Mapped[str] = mapped_column(String(64))
+    findings: Mapped[list[str]] = mapped_column(JSON)
+    path: Mapped[str] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    manifest_hash: Mapped[str] = mapped_column(String(64), index=True)
+    code_version: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training_run_id: Mapped[int | None] = mapped_column(ForeignKey("training_runs.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Prediction(Base):
+    """A model's output for one finding of one study."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("study_id", "model_id", "finding"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    finding: Mapped[str] = mapped_column(String(40))
+    probability: Mapped[float] = mapped_column(Float)
+    positive: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SRExport(Base):
+    """An SR with one model's predictions for one study, sent (or not) to the PACS."""
+
+    __tablename__ = "sr_exports"
+    __table_args__ = (UniqueConstraint("study_id", "model_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    """sent or failed."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Linkage(Base):
+    """Clinical identity of a pseudonymous UID, encrypted (key outside the database)."""
+
+    __tablename__ = "linkage"
+
+    pseudonymous_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    """study or image."""
+    key_id: Mapped[str] = mapped_column(String(16))
+    """Fingerprint of the key that encrypted ``ciphertext`` (for rotation)."""
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what, when (no patient identifiers, ever)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    study_uid: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class QuarantineEntry(Base):
+    """Input that could not be used, kept aside with the reason."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    stage: Mapped[str] = mapped_column(String(20))
+    study_uid: Mapped[str | None] = mapped_column(String(64), index=True)
+    path: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)

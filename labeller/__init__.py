@@ -1,0 +1,24 @@
+"""labeller: report text → findings (four states), with rules and, later, BERT.
+
+Public surface: :class:`RuleLabeller` and its :class:`Lexicon`, the
+:class:`State` of a finding, :class:`FindingLabel`, :func:`normalise_report`
+and the package's errors.
+"""
+
+from labeller.deid import deidentify_report
+from labeller.errors import InvalidLexicon, LabellerError
+from labeller.normalise import normalise_report
+from labeller.rules import FindingLexicon, Lexicon, RuleLabeller
+from labeller.states import FindingLabel, State
+
+__all__ = [
+    "FindingLabel",
+    "FindingLexicon",
+    "InvalidLexicon",
+    "LabellerError",
+    "Lexicon",
+    "RuleLabeller",
+    "State",
+    "deidentify_report",
+    "normalise_report",
+]

@@ -1,0 +1,138 @@
+"""Errors of the pacsbridge package: DIMSE statuses translated once, here.
+
+No caller above :mod:`pacsbridge` sees a raw status code::
+
+    PacsBridgeError
+    ├── AssociationError                 the association could not be used
+    │   ├── AssociationRejected          refused by the peer (with the reason)
+    │   └── AssociationAborted           aborted, timed out or connection lost
+    ├── DimseError                       a DIMSE service answered a failure
+    │   ├── QueryFailed                  C-FIND
+    │   ├── MoveFailed                   C-MOVE
+    │   │   ├── MoveDestinationUnknown   0xA801: the PACS does not know our AE
+    │   │   └── MoveIncomplete           some sub-operations failed or were never received
+    │   └── StoreFailed                  C-STORE
+    ├── InvalidInstance                  a file or instance we cannot use (quarantine it)
+    ├── PairingError                     no standing AP + lateral pair in a study
+    └── ReportNotFound                   no report text in a study
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AssociationAborted",
+    "AssociationError",
+    "AssociationRejected",
+    "DimseError",
+    "InvalidInstance",
+    "MoveDestinationUnknown",
+    "MoveFailed",
+    "MoveIncomplete",
+    "PacsBridgeError",
+    "PairingError",
+    "QueryFailed",
+    "ReportNotFound",
+    "StoreFailed",
+]
+
+
+class PacsBridgeError(Exception):
+    """Base of every error raised by :mod:`pacsbridge`."""
+
+
+class AssociationError(PacsBridgeError):
+    """An association could not be established or was lost."""
+
+
+class AssociationRejected(AssociationError):
+    """The peer rejected the association request (PS3.8 9.3.4).
+
+    Attributes
+    ----------
+    reason
+        The rejection reason in words, e.g. "calling AE title not recognized".
+    """
+
+    def __init__(self, node: object, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{node} rejected the association: {reason}")
+
+
+class AssociationAborted(AssociationError):
+    """The association was aborted, timed out, or the connection was lost."""
+
+
+class DimseError(PacsBridgeError):
+    """A DIMSE service answered with a failure status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class QueryFailed(DimseError):
+    """A C-FIND failed."""
+
+
+class MoveFailed(DimseError):
+    """A C-MOVE failed."""
+
+
+class MoveDestinationUnknown(MoveFailed):
+    """The PACS does not know the move destination (status 0xA801).
+
+    The message tells the operator what to register in the PACS.
+    """
+
+    def __init__(self, node: object, ae_title: str, host: str, port: int) -> None:
+        self.ae_title = ae_title
+        super().__init__(
+            f"{node} does not know the move destination {ae_title!r}: register the "
+            f"DICOM node AE title {ae_title!r}, host {host}, port {port} in the PACS",
+            0xA801,
+        )
+
+
+class MoveIncomplete(MoveFailed):
+    """A C-MOVE ended with sub-operations failed, or fewer instances arrived than reported.
+
+    Attributes
+    ----------
+    completed, failed, warnings
+        The sub-operation counts the PACS reported.
+    received
+        How many instances our storage SCP actually received.
+    """
+
+    def __init__(
+        self, study: str, completed: int, failed: int, warnings: int, received: int
+    ) -> None:
+        self.completed = completed
+        self.failed = failed
+        self.warnings = warnings
+        self.received = received
+        super().__init__(
+            f"C-MOVE of study {study} incomplete: {completed} completed, {failed} failed, "
+            f"{warnings} with warnings, {received} received"
+        )
+
+
+class StoreFailed(DimseError):
+    """A C-STORE failed."""
+
+
+class InvalidInstance(PacsBridgeError):
+    """An instance that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, where: object, reason: str) -> None:
+        self.where = str(where)
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+
+class PairingError(PacsBridgeError):
+    """A study has no usable standing AP + lateral pair; the message says why."""
+
+
+class ReportNotFound(PacsBridgeError):
+    """A study carries no report text we can read."""

@@ -1,0 +1,43 @@
+"""DICOM peers: the remote ``Node`` (a PACS) and our own ``LocalAE``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LocalAE", "Node"]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A remote application entity, addressed as PS3.8 describes (AE title, host, port)."""
+
+    ae_title: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalAE:
+    """Our own application entity.
+
+    Attributes
+    ----------
+    ae_title
+        Our AE title: calling AE of every association we open, called AE of
+        our storage SCP, and the move destination the PACS must know.
+    bind_address, storage_port
+        Where our storage SCP listens (port 0: any free port).
+    network_timeout_s
+        ACSE/DIMSE/network timeout of each association.
+    move_timeout_s
+        How long one C-MOVE may take before it is abandoned.
+    """
+
+    ae_title: str
+    bind_address: str = "127.0.0.1"
+    storage_port: int = 11112
+    network_timeout_s: float = 30.0
+    move_timeout_s: float = 600.0

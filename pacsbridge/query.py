@@ -1,0 +1,209 @@
+"""C-FIND SCU: studies, series and images of the Study Root model (PS3.4 C.6.2)."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from pynetdicom.presentation import build_context
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+
+from pacsbridge._association import associate, check_alive
+from pacsbridge.errors import QueryFailed
+from pacsbridge.node import LocalAE, Node
+
+__all__ = ["ImageRecord", "SeriesRecord", "StudyFilter", "StudyRecord", "find_images",
+           "find_series", "find_studies"]
+
+logger = logging.getLogger(__name__)
+
+_PENDING = (0xFF00, 0xFF01)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyFilter:
+    """Which studies a task wants (from the task definition).
+
+    ``study_description_patterns`` use C-FIND wildcards (``*``, ``?``),
+    compared without regard to case; a study matches when any pattern does.
+    An empty tuple accepts every description.
+    """
+
+    modalities: tuple[str, ...]
+    body_parts: tuple[str, ...] = ()
+    study_description_patterns: tuple[str, ...] = ()
+
+    def accepts_description(self, description: str) -> bool:
+        if not self.study_description_patterns:
+            return True
+        text = description.upper()
+        return any(fnmatch.fnmatchcase(text, p.upper()) for p in self.study_description_patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRecord:
+    """What a study-level C-FIND tells about a study (clinical identifiers: keep private)."""
+
+    study_instance_uid: str
+    study_date: str
+    study_description: str
+    accession_number: str
+    modalities_in_study: tuple[str, ...]
+    number_of_study_related_instances: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRecord:
+    series_instance_uid: str
+    modality: str
+    series_description: str
+    body_part_examined: str
+    number_of_series_related_instances: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    sop_instance_uid: str
+    sop_class_uid: str
+    instance_number: int | None
+
+
+def _find(local: LocalAE, node: Node, query: Dataset) -> list[Dataset]:
+    model = StudyRootQueryRetrieveInformationModelFind
+    answers: list[Dataset] = []
+    with associate(local, node, [build_context(model)]) as assoc:
+        for status, identifier in assoc.send_c_find(query, model):
+            check_alive(assoc, node, "C-FIND")
+            code = int(status.Status) if "Status" in status else None
+            if code in _PENDING and identifier is not None:
+                answers.append(identifier)
+            elif code == 0x0000:
+                break
+            else:
+                raise QueryFailed(
+                    f"C-FIND at {query.QueryRetrieveLevel} level on {node} failed "
+                    f"(status 0x{code or 0:04X})",
+                    code,
+                )
+    return answers
+
+
+def _int_or_none(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def find_studies(
+    local: LocalAE,
+    node: Node,
+    study_filter: StudyFilter,
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+) -> list[StudyRecord]:
+    """Studies on ``node`` that the task wants, oldest first.
+
+    The modality and date range go to the PACS as matching keys; the
+    description patterns are applied to the answers (a C-FIND key takes only
+    one pattern).
+
+    Raises
+    ------
+    QueryFailed, AssociationRejected, AssociationAborted
+    """
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = ""
+    query.StudyDate = f"{date_from or ''}-{date_to or ''}" if (date_from or date_to) else ""
+    query.StudyDescription = ""
+    query.AccessionNumber = ""
+    query.ModalitiesInStudy = list(study_filter.modalities)
+    query.NumberOfStudyRelatedInstances = ""
+    records = []
+    for answer in _find(local, node, query):
+        uid = str(answer.get("StudyInstanceUID", ""))
+        if not uid:
+            continue
+        description = str(answer.get("StudyDescription", ""))
+        modalities = answer.get("ModalitiesInStudy", [])
+        if isinstance(modalities, str):
+            modalities = [modalities]
+        if not study_filter.accepts_description(description):
+            continue
+        records.append(
+            StudyRecord(
+                study_instance_uid=uid,
+                study_date=str(answer.get("StudyDate", "")),
+                study_description=description,
+                accession_number=str(answer.get("AccessionNumber", "")),
+                modalities_in_study=tuple(str(m) for m in modalities),
+                number_of_study_related_instances=_int_or_none(
+                    answer, "NumberOfStudyRelatedInstances"
+                ),
+            )
+        )
+    records.sort(key=lambda r: (r.study_date, r.study_instance_uid))
+    logger.info("C-FIND on %s: %d studies match the task", node, len(records))
+    return records
+
+
+def find_series(local: LocalAE, node: Node, study_instance_uid: str) -> list[SeriesRecord]:
+    """The series of one study.
+
+    Raises
+    ------
+    QueryFailed, AssociationRejected, AssociationAborted
+    """
+    query = Dataset()
+    query.QueryRetrieveLevel = "SERIES"
+    query.StudyInstanceUID = study_instance_uid
+    query.SeriesInstanceUID = ""
+    query.Modality = ""
+    query.SeriesDescription = ""
+    query.BodyPartExamined = ""
+    query.NumberOfSeriesRelatedInstances = ""
+    return [
+        SeriesRecord(
+            series_instance_uid=str(answer.SeriesInstanceUID),
+            modality=str(answer.get("Modality", "")),
+            series_description=str(answer.get("SeriesDescription", "")),
+            body_part_examined=str(answer.get("BodyPartExamined", "")),
+            number_of_series_related_instances=_int_or_none(
+                answer, "NumberOfSeriesRelatedInstances"
+            ),
+        )
+        for answer in _find(local, node, query)
+        if answer.get("SeriesInstanceUID")
+    ]
+
+
+def find_images(
+    local: LocalAE, node: Node, study_instance_uid: str, series_instance_uid: str
+) -> list[ImageRecord]:
+    """The instances of one series.
+
+    Raises
+    ------
+    QueryFailed, AssociationRejected, AssociationAborted
+    """
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = study_instance_uid
+    query.SeriesInstanceUID = series_instance_uid
+    query.SOPInstanceUID = ""
+    query.SOPClassUID = ""
+    query.InstanceNumber = ""
+    return [
+        ImageRecord(
+            sop_instance_uid=str(answer.SOPInstanceUID),
+            sop_class_uid=str(answer.get("SOPClassUID", "")),
+            instance_number=_int_or_none(answer, "InstanceNumber"),
+        )
+        for answer in _find(local, node, query)
+        if answer.get("SOPInstanceUID")
+    ]

@@ -1,0 +1,168 @@
+"""The DICOM SR we send back: an Imaging Measurement Report (TID 1500) per study.
+
+One Measurement and Qualitative Evaluation Group (TID 1501) per finding:
+its tracking identifier names the finding, the finding type is the finding's
+code, a qualitative evaluation says Present / Absent (SCT 52101004 /
+272519000) at the model's cut-off, a measurement gives the model's
+probability (DCM 122157, unit "1"), and the group references the AP and
+lateral source images. The algorithm (name and model version) is
+identified in every group. The SR is built with highdicom, so it cannot be
+built invalid, and goes into the original (clinical) study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import highdicom as hd
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+from pydicom.uid import generate_uid
+
+from pacsbridge.anonymise import OriginalIdentity
+
+__all__ = ["FindingCode", "FindingResult", "build_prediction_sr"]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingCode:
+    """A finding's key and code (from the task definition)."""
+
+    key: str
+    scheme: str
+    value: str
+    meaning: str
+    display: str
+
+    def coded_concept(self) -> hd.sr.CodedConcept:
+        return hd.sr.CodedConcept(value=self.value, scheme_designator=self.scheme,
+                                  meaning=self.meaning)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingResult:
+    """The model's output for one finding of one study."""
+
+    finding: FindingCode
+    probability: float
+    present: bool
+
+
+def _evidence(identity: OriginalIdentity) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = identity.sop_class_uid
+    ds.SOPInstanceUID = identity.sop_instance_uid
+    ds.SeriesInstanceUID = identity.series_instance_uid
+    ds.StudyInstanceUID = identity.study_instance_uid
+    ds.Modality = identity.modality or "DX"
+    ds.PatientName = identity.patient_name
+    ds.PatientID = identity.patient_id
+    ds.PatientBirthDate = identity.patient_birth_date
+    ds.PatientSex = identity.patient_sex if identity.patient_sex in ("M", "F", "O") else ""
+    ds.AccessionNumber = identity.accession_number
+    ds.StudyID = identity.study_id
+    ds.StudyDate = identity.study_date
+    ds.StudyTime = identity.study_time
+    ds.ReferringPhysicianName = identity.referring_physician_name
+    return ds
+
+
+def build_prediction_sr(
+    images: Sequence[OriginalIdentity],
+    results: Sequence[FindingResult],
+    *,
+    algorithm_name: str,
+    algorithm_version: str,
+    sop_instance_uid: str | None = None,
+    series_instance_uid: str | None = None,
+    series_number: int = 990,
+    manufacturer: str = "pacslabel",
+) -> Dataset:
+    """Build the Comprehensive 3D SR (TID 1500) with the model's findings for one study.
+
+    Parameters
+    ----------
+    images
+        The clinical identities of the images the model looked at (AP, lateral).
+    results
+        One result per finding.
+    algorithm_name, algorithm_version
+        Identify the model (PS3.16 TID 4019).
+    sop_instance_uid, series_instance_uid
+        Give them to make retries idempotent; new UIDs otherwise.
+
+    Raises
+    ------
+    ValueError
+        No images, images from several studies, or no results.
+    """
+    if not images:
+        raise ValueError("an SR needs at least one source image")
+    if len({image.study_instance_uid for image in images}) != 1:
+        raise ValueError("all source images must belong to one study")
+    if not results:
+        raise ValueError("an SR needs at least one finding")
+    evidence = [_evidence(image) for image in images]
+    sop_uid = sop_instance_uid or generate_uid()
+    algorithm = hd.sr.AlgorithmIdentification(
+        name=algorithm_name, version=algorithm_version
+    )
+    sources = [
+        hd.sr.SourceImageForMeasurementGroup(image.sop_class_uid, image.sop_instance_uid)
+        for image in images
+    ]
+    groups = []
+    for result in results:
+        concept = result.finding.coded_concept()
+        groups.append(
+            hd.sr.MeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=generate_uid(entropy_srcs=[sop_uid, result.finding.key]),
+                    identifier=result.finding.key,
+                ),
+                finding_type=concept,
+                algorithm_id=algorithm,
+                qualitative_evaluations=[
+                    hd.sr.QualitativeEvaluation(
+                        name=concept,
+                        value=codes.SCT.Present if result.present else codes.SCT.Absent,
+                    )
+                ],
+                measurements=[
+                    hd.sr.Measurement(
+                        name=codes.DCM.Probability,
+                        value=round(float(result.probability), 6),
+                        unit=codes.UCUM.NoUnits,
+                        algorithm_id=algorithm,
+                    )
+                ],
+                source_images=sources,
+            )
+        )
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_uid(entropy_srcs=[algorithm_name, algorithm_version]),
+            name=algorithm_name, model_name=algorithm_version[:64],
+            manufacturer_name=manufacturer,
+        ),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=codes.SCT.ImagingProcedure,
+        imaging_measurements=groups,
+    )
+    return hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report[0],
+        series_instance_uid=series_instance_uid or generate_uid(),
+        series_number=series_number,
+        sop_instance_uid=sop_uid,
+        instance_number=1,
+        manufacturer=manufacturer,
+        is_complete=True,
+        is_final=False,
+        is_verified=False,
+        series_description="pacslabel AI findings",
+    )

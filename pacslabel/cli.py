@@ -1,0 +1,234 @@
+"""The ``pacslabel`` command.
+
+Exit codes (documented in the README):
+
+====  ==========================================================
+0     success
+1     unexpected error (a bug: the traceback is logged)
+2     invalid settings, task file or command line
+3     the database schema is not current (run ``pacslabel db upgrade``)
+4     the PACS cannot be used (unreachable, rejected us, query failed)
+5     the PACS does not know our AE title (register it; see the message)
+6     a key is missing or wrong (linkage / pseudonym key)
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from db import current_revision, head_revision, make_engine, upgrade
+from pacsbridge import MoveDestinationUnknown, PacsBridgeError
+from pacslabel import __version__
+from pacslabel.context import SchemaOutOfDate, Step, open_context
+from pacslabel.demo import DemoOptions, run_demo
+from pacslabel.linkage import LinkageError
+from pacslabel.loop import RunReport, run_once
+from pacslabel.settings import InvalidSettings, Settings, load_settings
+from pacslabel.summary import CorpusSummary, corpus_summary
+from pacslabel.task import InvalidTask, load_task
+
+__all__ = ["main"]
+
+logger = logging.getLogger("pacslabel")
+
+EXIT_OK, _EXIT_BUG, EXIT_CONFIG, EXIT_SCHEMA, EXIT_PACS, EXIT_MOVE_DEST, EXIT_KEYS = range(7)
+
+
+class _RichStep:
+    def __init__(self, progress: Progress, task_id: object) -> None:
+        self._progress = progress
+        self._task_id = task_id
+
+    def advance(self, amount: int = 1) -> None:
+        self._progress.advance(self._task_id, amount)  # type: ignore[arg-type]
+
+
+class RichProgress:
+    """Progress bars on the terminal (standard error)."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    @contextmanager
+    def step(self, description: str, total: int) -> Iterator[Step]:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=self._console, transient=False,
+                      disable=total == 0) as progress:
+            yield _RichStep(progress, progress.add_task(description, total=total))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pacslabel",
+        description="De-identified, NLP-labelled research corpus and AI findings from a PACS.",
+    )
+    parser.add_argument("--version", action="version", version=f"pacslabel {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--data-dir", type=Path, help="data folder (database, cache, models)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    demo = commands.add_parser("demo", help="run the loop once against a simulated PACS")
+    demo.add_argument("--studies", type=int, default=DemoOptions.studies)
+    demo.add_argument("--seed", type=int, default=DemoOptions.seed)
+    demo.add_argument("--image-size", type=int, default=DemoOptions.image_size)
+    demo.add_argument("--epochs", type=int, default=DemoOptions.epochs)
+
+    run = commands.add_parser("run", help="run the loop once against the configured PACS")
+    run.add_argument("--no-train", action="store_true", help="do not train in this pass")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="action")
+    db_commands.add_parser("upgrade", help="create or migrate the schema to the current version")
+    db_commands.add_parser("current", help="show the schema version")
+
+    commands.add_parser("status", help="what the corpus holds")
+    commands.add_parser("settings", help="print the effective settings (secrets hidden)")
+    task = commands.add_parser("task", help="validate and show a task definition")
+    task.add_argument("name", nargs="?", help="task name or file (default: the configured one)")
+    return parser
+
+
+def _configure_logging(level: str, err: Console) -> None:
+    handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(name)s: %(message)s")
+    # pynetdicom is chatty at INFO (one line per association); keep its warnings.
+    logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _summary_table(summary: CorpusSummary) -> Table:
+    table = Table(title=f"Corpus: {summary.studies} studies; model {summary.model_version or '—'}")
+    # Label counts (rule labeller) and the current model on its held-out studies.
+    for column in ("finding", "pos", "unc", "neg", "n/m", "AUC", "n (pos)"):
+        table.add_column(column, justify="left" if column == "finding" else "right")
+    for finding, counts in summary.labels.items():
+        metrics = summary.held_out.get(finding, {})
+        auc = metrics.get("auc")
+        table.add_row(
+            finding, *(str(counts.get(s, 0)) for s in
+                       ("positive", "uncertain", "negative", "not_mentioned")),
+            f"{auc:.3f}" if auc is not None else "—",
+            f"{metrics.get('n', 0)} ({metrics.get('positives', 0)})" if metrics else "—",
+        )
+    return table
+
+
+def _print_run(console: Console, report: RunReport, summary: CorpusSummary) -> None:
+    console.print(
+        f"This run: {report.found} matching studies on the PACS, {report.new} new, "
+        f"{report.retrieved} retrieved, {report.anonymised} de-identified and paired, "
+        f"{report.labelled} labelled, {report.cached} cached, {report.predicted} predicted, "
+        f"{report.reported} SRs stored back."
+    )
+    training = report.training
+    console.print(f"Training: {training.status}"
+                  + (f" ({training.reason})" if training.reason else "")
+                  + (f", model {training.model_version}" if training.model_version else ""))
+    console.print("Studies by state: " + ", ".join(
+        f"{state} {count}" for state, count in sorted(summary.studies_by_state.items())))
+    console.print(f"SRs stored in the PACS so far: {summary.srs_sent}")
+    console.print(_summary_table(summary))
+
+
+def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Console) -> int:
+    progress = RichProgress(err)
+    if args.command == "demo":
+        options = DemoOptions(studies=args.studies, seed=args.seed,
+                              image_size=args.image_size, epochs=args.epochs)
+        report, summary = run_demo(settings, options, progress)
+        _print_run(console, report, summary)
+        return _ingest_exit(report)
+    if args.command == "run":
+        with open_context(settings, progress) as ctx:
+            report = run_once(ctx, retrain=not args.no_train)
+            _print_run(console, report, corpus_summary(ctx))
+        return _ingest_exit(report)
+    if args.command == "db":
+        url = settings.resolved_database_url
+        if args.db_command == "upgrade":
+            upgrade(url)
+        engine = make_engine(url)
+        try:
+            current = current_revision(engine)
+        finally:
+            engine.dispose()
+        console.print(f"schema {current or 'none'} (head {head_revision()})")
+        return EXIT_OK
+    if args.command == "status":
+        with open_context(settings) as ctx:
+            summary = corpus_summary(ctx)
+        console.print("Studies by state: " + ", ".join(
+            f"{state} {count}" for state, count in sorted(summary.studies_by_state.items())))
+        console.print(_summary_table(summary))
+        return EXIT_OK
+    if args.command == "settings":
+        console.print_json(json.dumps(settings.redacted()))
+        return EXIT_OK
+    if args.command == "task":
+        task = load_task(args.name or settings.task)
+        console.print(f"{task.name} v{task.version} ({task.language}): {task.title}")
+        for finding in task.findings:
+            console.print(f"  {finding.key:22s} {finding.code.scheme} {finding.code.value:10s} "
+                          f"{finding.name_en} / {finding.name_it}")
+        return EXIT_OK
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _ingest_exit(report: RunReport) -> int:
+    if isinstance(report.ingest_error, MoveDestinationUnknown):
+        return EXIT_MOVE_DEST
+    if report.ingest_error is not None:
+        return EXIT_PACS
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pacslabel`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    console, err = Console(), Console(stderr=True)
+    try:
+        settings = load_settings(args.config, data_dir=args.data_dir,
+                                 database_url=args.database_url, log_level=args.log_level)
+    except InvalidSettings as exc:
+        err.print(f"[red]{exc}[/red]")
+        return EXIT_CONFIG
+    _configure_logging(settings.log_level, err)
+    logger.info("pacslabel %s starting: %s", __version__, json.dumps(settings.redacted()))
+    try:
+        return _run(args, settings, console, err)
+    except (InvalidTask, InvalidSettings) as exc:
+        err.print(f"[red]{exc}[/red]")
+        return EXIT_CONFIG
+    except SchemaOutOfDate as exc:
+        err.print(f"[red]{exc}[/red]")
+        return EXIT_SCHEMA
+    except LinkageError as exc:
+        err.print(f"[red]{exc}[/red]")
+        return EXIT_KEYS
+    except MoveDestinationUnknown as exc:
+        err.print(f"[red]{exc}[/red]")
+        return EXIT_MOVE_DEST
+    except PacsBridgeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        return EXIT_PACS
+    except KeyboardInterrupt:
+        err.print("interrupted; every stage resumes where it stopped on the next run")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

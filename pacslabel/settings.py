@@ -1,0 +1,218 @@
+"""The one typed settings object of pacslabel.
+
+Layers, lowest first: defaults written here < a TOML file (``--config``) <
+``PACSLABEL_*`` environment variables (nested keys joined by ``__``, e.g.
+``PACSLABEL_PACS__PORT=4242``) < command-line options. The settings are
+loaded once, in the entry point, logged with secrets redacted, and passed
+down; nothing reads them from a global.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "DeidSettings",
+    "InvalidSettings",
+    "LocalAESettings",
+    "NodeSettings",
+    "Settings",
+    "TrainingSettings",
+    "load_settings",
+]
+
+_AE_TITLE = r"^[\x20-\x5b\x5d-\x7e]{1,16}$"  # PS3.5 6.2: 16 chars, no backslash
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSettings(_Section):
+    """A remote DICOM application entity (the PACS)."""
+
+    ae_title: str = Field("PACS", pattern=_AE_TITLE)
+    host: str = "127.0.0.1"
+    port: int = Field(104, ge=1, le=65535)
+
+
+class LocalAESettings(_Section):
+    """Our own application entity: the calling AE and the storage SCP."""
+
+    ae_title: str = Field("PACSLABEL", pattern=_AE_TITLE)
+    bind_address: str = "127.0.0.1"
+    storage_port: int = Field(11112, ge=0, le=65535)
+    """0 picks a free port (tests and the demo); the PACS must know a fixed one."""
+    network_timeout_s: float = Field(30.0, gt=0)
+    move_timeout_s: float = Field(600.0, gt=0)
+    allowed_calling_ae_titles: list[str] | None = None
+    """Who may send to our storage SCP; default: the PACS's AE title only."""
+
+
+class IngestSettings(_Section):
+    """How much one ingest run takes from the PACS."""
+
+    max_studies_per_run: int = Field(1000, ge=1)
+    study_date_from: str | None = Field(None, pattern=r"^\d{8}$")
+    study_date_to: str | None = Field(None, pattern=r"^\d{8}$")
+    max_attempts: int = Field(3, ge=1)
+
+
+class DeidSettings(_Section):
+    """Keys of the pseudonymisation and of the linkage table.
+
+    Neither key is ever stored in the database. When no key is given, one is
+    created on first use in ``<data_dir>/secrets`` with mode 0600.
+    """
+
+    pseudonym_key: SecretStr | None = None
+    linkage_key: SecretStr | None = None
+    secrets_dir: Path | None = None
+    max_date_shift_days: int = Field(365, ge=1)
+
+
+class TrainingSettings(_Section):
+    """The image classifier and how it is trained (defaults follow the paper)."""
+
+    image_size: int = Field(512, ge=32, le=2048)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(0.001, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    held_out_fraction: float = Field(0.2, gt=0, lt=1)
+    min_studies: int = Field(20, ge=4)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    pretrained_weights: Path | None = None
+    """A local ResNet-18 ImageNet state dict; nothing is ever downloaded."""
+    seed: int = 0
+    augment: bool = True
+    uncertain_as: Literal["ignore", "zero", "one"] = "one"
+    """Training target of a hedged mention: left out of the loss, absent or present."""
+    not_mentioned_as: Literal["ignore", "zero", "one"] = "zero"
+    """Training target of a finding the report does not mention (the paper: absent)."""
+
+
+class Settings(BaseSettings):
+    """Everything pacslabel can be told, with its defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PACSLABEL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("pacslabel-data")
+    database_url: str | None = None
+    """SQLAlchemy URL; default: a SQLite file in ``data_dir``."""
+    task: str = "lumbar_spine"
+    """A task shipped with the package, by name, or a path to a task TOML file."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    pacs: NodeSettings = NodeSettings()
+    local: LocalAESettings = LocalAESettings()
+    ingest: IngestSettings = IngestSettings()
+    deid: DeidSettings = DeidSettings()
+    training: TrainingSettings = TrainingSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_dialect(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:// and postgresql:// URLs are supported")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: command line (init) > environment > TOML file > defaults.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<data_dir>/pacslabel.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'pacslabel.db').resolve()}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Where generated keys live (outside the database)."""
+        return self.deid.secrets_dir or self.data_dir / "secrets"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dictionary, safe to log: secrets and passwords hidden."""
+        data = self.model_dump(mode="json")
+        if self.database_url and "@" in self.database_url:
+            scheme, _, rest = self.database_url.partition("://")
+            data["database_url"] = f"{scheme}://***@{rest.rpartition('@')[2]}"
+        for key in ("pseudonym_key", "linkage_key"):
+            if data["deid"].get(key):
+                data["deid"][key] = "***"
+        return data
+
+
+class InvalidSettings(ValueError):
+    """The configuration cannot be used; the message names each bad key."""
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load the settings from every layer.
+
+    Parameters
+    ----------
+    config_file
+        A TOML file; its keys mirror the attributes of :class:`Settings`.
+    **overrides
+        Values from the command line, highest priority. ``None`` values are
+        ignored, so unset options do not hide lower layers.
+
+    Raises
+    ------
+    InvalidSettings
+        The file is missing or not TOML, or a value is invalid; the message
+        names the key (``pacs.port``) and the reason.
+    """
+    if config_file is not None:
+        if not config_file.is_file():
+            raise InvalidSettings(f"configuration file {config_file} does not exist")
+        try:
+            with config_file.open("rb") as fh:
+                tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidSettings(f"configuration file {config_file} is not TOML: {exc}") from exc
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        loaded = _FromFile(**given)
+    except ValidationError as exc:
+        raise InvalidSettings(_describe(exc, config_file)) from None
+    return Settings.model_construct(**dict(loaded))
+
+
+def _describe(exc: ValidationError, config_file: Path | None) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        lines.append(f"invalid setting {key}: {error['msg']}")
+    where = f" (file {config_file}, environment PACSLABEL_*, or command line)"
+    return "\n".join(lines) + where

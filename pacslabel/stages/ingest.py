@@ -1,0 +1,253 @@
+"""Ingest: discover studies on the PACS, retrieve them, de-identify and pair them."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import Image, Report, Study, StudyState
+from labeller import deidentify_report
+from pacsbridge import (
+    AnonymisedInstance,
+    AssociationError,
+    InvalidInstance,
+    MoveDestinationUnknown,
+    MoveFailed,
+    OriginalIdentity,
+    PairingError,
+    ReportNotFound,
+    StorageSCP,
+    ViewInfo,
+    anonymise,
+    classify_view,
+    find_studies,
+    is_report,
+    move_study,
+    pair_views,
+    report_text,
+)
+from pacslabel.context import Context
+from pacslabel.stages.state import audit, fail, move_to, quarantine, studies_in
+
+__all__ = ["DiscoverResult", "anonymise_study", "anonymise_all", "discover", "retrieve"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoverResult:
+    found: int
+    new: int
+
+
+def discover(ctx: Context) -> DiscoverResult:
+    """C-FIND the task's studies; record the new ones as ``discovered``.
+
+    Raises
+    ------
+    QueryFailed, AssociationRejected, AssociationAborted
+        The PACS cannot be queried; nothing is recorded.
+    """
+    ingest = ctx.settings.ingest
+    records = find_studies(ctx.local, ctx.node, ctx.task.study_filter(),
+                           date_from=ingest.study_date_from, date_to=ingest.study_date_to)
+    new = 0
+    with Session(ctx.engine) as session:
+        known = set(session.scalars(select(Study.study_uid)))
+        for record in records:
+            if new >= ingest.max_studies_per_run:
+                break
+            uid = ctx.pseudonymiser.uid(record.study_instance_uid)
+            if uid in known:
+                continue
+            known.add(uid)
+            session.add(Study(study_uid=uid, state=StudyState.DISCOVERED, attempts=0,
+                              expected_instances=record.number_of_study_related_instances))
+            ctx.vault.put(session, uid, "study", _study_identity(record.study_instance_uid,
+                                                                 record.accession_number))
+            new += 1
+        audit(session, "ingest.discover", found=len(records), new=new)
+        session.commit()
+    logger.info("discovered %d new of %d matching studies", new, len(records))
+    return DiscoverResult(found=len(records), new=new)
+
+
+def _study_identity(study_instance_uid: str, accession_number: str) -> OriginalIdentity:
+    empty = dict.fromkeys(OriginalIdentity.__dataclass_fields__, "")
+    empty.update(study_instance_uid=study_instance_uid, accession_number=accession_number)
+    return OriginalIdentity(**empty)
+
+
+def retrieve(ctx: Context, scp: StorageSCP) -> int:
+    """C-MOVE every discovered study to our storage SCP; returns how many arrived.
+
+    Raises
+    ------
+    MoveDestinationUnknown
+        The PACS does not know our AE: nothing can be retrieved until the
+        operator registers it (the message says how).
+    """
+    done = 0
+    max_attempts = ctx.settings.ingest.max_attempts
+    with Session(ctx.engine) as session:
+        studies = studies_in(session, StudyState.DISCOVERED)
+        with ctx.progress.step("retrieving studies (C-MOVE)", len(studies)) as bar:
+            for study in studies:
+                original = ctx.vault.get(session, study.study_uid).study_instance_uid
+                try:
+                    move_study(ctx.local, ctx.node, original, scp)
+                except MoveDestinationUnknown:
+                    raise
+                except (MoveFailed, AssociationError) as exc:
+                    fail(session, study, "retrieve", str(exc), max_attempts)
+                else:
+                    move_to(study, StudyState.RETRIEVED)
+                    done += 1
+                session.commit()
+                bar.advance()
+    return done
+
+
+@dataclass
+class _Received:
+    images: list[AnonymisedInstance] = field(default_factory=list)
+    report: str | None = None
+    report_names: list[str] = field(default_factory=list)
+    report_identity: OriginalIdentity | None = None
+
+
+def _quarantine_file(ctx: Context, session: Session, study: Study, path: Path, reason: str) -> None:
+    target = ctx.paths.quarantine / study.study_uid / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, target)
+    quarantine(session, study, "anonymise", f"{path.name}: {reason}",
+               path=str(target.relative_to(ctx.paths.root)))
+
+
+def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) -> _Received:
+    received = _Received()
+    for path in sorted(folder.glob("*.dcm")):
+        try:
+            ds = dcmread(path)
+        except (InvalidDicomError, OSError, ValueError) as exc:
+            _quarantine_file(ctx, session, study, path, f"not readable as DICOM: {exc}")
+            continue
+        if is_report(ds):
+            try:
+                received.report = report_text(ds)
+            except ReportNotFound as exc:
+                _quarantine_file(ctx, session, study, path, str(exc))
+                continue
+            received.report_identity = OriginalIdentity.from_dataset(ds)
+            received.report_names = [str(e.value) for e in ds.iterall()
+                                     if e.VR == "PN" and e.value]
+            continue
+        try:
+            received.images.append(anonymise(ds, ctx.pseudonymiser, ctx.deid_options))
+        except InvalidInstance as exc:
+            _quarantine_file(ctx, session, study, path, exc.reason)
+    return received
+
+
+def _write_images(ctx: Context, session: Session, study: Study, received: _Received) -> None:
+    rules = ctx.task.view_rules()
+    views = {a.sop_instance_uid: ViewInfo.from_dataset(a.dataset) for a in received.images}
+    try:
+        pair = pair_views(list(views.values()), rules)
+        study.pairing_note = "; ".join(pair.reasons)
+        paired = {pair.ap, pair.lateral}
+    except PairingError as exc:
+        study.pairing_note = str(exc)
+        paired = set()
+    existing = {image.sop_uid for image in study.images}
+    for anon in received.images:
+        ds = anon.dataset
+        out = ctx.paths.dicom / study.study_uid / f"{anon.sop_instance_uid}.dcm"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(out, enforce_file_format=True)
+        ctx.vault.put(session, anon.sop_instance_uid, "image", anon.original)
+        if anon.sop_instance_uid in existing:
+            continue
+        role, reason = classify_view(views[anon.sop_instance_uid], rules)
+        study.images.append(Image(
+            sop_uid=anon.sop_instance_uid, series_uid=anon.series_instance_uid,
+            sop_class_uid=str(ds.SOPClassUID), modality=str(ds.get("Modality", "")),
+            view_role=role, view_reason=reason, is_paired=anon.sop_instance_uid in paired,
+            view_position=str(ds.get("ViewPosition", "") or "") or None,
+            rows=int(ds.get("Rows", 0)) or None, columns=int(ds.get("Columns", 0)) or None,
+            photometric_interpretation=str(ds.get("PhotometricInterpretation", "")) or None,
+            path=str(out.relative_to(ctx.paths.root)),
+        ))
+
+
+def _describe_study(study: Study, ds: Dataset) -> None:
+    study.patient_pseudonym = str(ds.get("PatientID", "")) or None
+    study.study_date = str(ds.get("StudyDate", "")) or None
+    study.study_description = (str(ds.get("StudyDescription", "")) or None)
+    study.patient_age = str(ds.get("PatientAge", "")) or None
+    study.patient_sex = str(ds.get("PatientSex", ""))[:1] or None
+
+
+def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
+    """De-identify a retrieved study's instances, pair its views, keep its report text.
+
+    Unreadable or unusable files go to quarantine with the reason; a study
+    without an AP + lateral pair or without a report is quarantined.
+    """
+    folder = ctx.paths.incoming / study.study_uid
+    if not folder.is_dir() or not any(folder.glob("*.dcm")):
+        study.state = StudyState.DISCOVERED  # retrieve again
+        fail(session, study, "anonymise", "no received instances found",
+             ctx.settings.ingest.max_attempts)
+        return
+    received = _read_instances(ctx, session, study, folder)
+    if received.images:
+        _describe_study(study, received.images[0].dataset)
+    _write_images(ctx, session, study, received)
+    if received.report is not None and received.report_identity is not None:
+        identity = received.report_identity
+        shift = ctx.pseudonymiser.date_shift_days(identity.patient_id)
+        text = deidentify_report(
+            received.report,
+            names=[identity.patient_name, *received.report_names],
+            identifiers=[identity.patient_id, identity.accession_number],
+            date_shift_days=shift,
+        )
+        if study.report is None:
+            study.report = Report(text=text, source="sr")
+    if not any(image.is_paired for image in study.images):
+        quarantine(session, study, "pair", study.pairing_note or "no images")
+    elif study.report is None:
+        quarantine(session, study, "report", "no report text in the study")
+    else:
+        move_to(study, StudyState.ANONYMISED)
+
+
+def anonymise_all(ctx: Context) -> int:
+    """Run :func:`anonymise_study` on every retrieved study; returns how many passed."""
+    done = 0
+    with Session(ctx.engine) as session:
+        studies = studies_in(session, StudyState.RETRIEVED)
+        with ctx.progress.step("de-identifying and pairing", len(studies)) as bar:
+            for study in studies:
+                anonymise_study(ctx, session, study)
+                session.commit()
+                incoming = ctx.paths.incoming / study.study_uid
+                if study.state is StudyState.QUARANTINED and incoming.is_dir():
+                    target = ctx.paths.quarantine / study.study_uid
+                    target.mkdir(parents=True, exist_ok=True)
+                    for path in incoming.glob("*.dcm"):
+                        shutil.move(path, target / path.name)
+                if study.state is not StudyState.DISCOVERED and incoming.is_dir():
+                    shutil.rmtree(incoming)
+                done += study.state is StudyState.ANONYMISED
+                bar.advance()
+    return done

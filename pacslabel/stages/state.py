@@ -1,0 +1,70 @@
+"""The study state machine, audit events and quarantine entries."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import AuditEvent, QuarantineEntry, Study, StudyState
+
+__all__ = ["audit", "fail", "move_to", "quarantine", "studies_in"]
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "pacslabel"
+
+
+def studies_in(session: Session, state: StudyState, limit: int | None = None) -> list[Study]:
+    """Studies in ``state``, oldest first."""
+    query = select(Study).where(Study.state == state).order_by(Study.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def move_to(study: Study, state: StudyState) -> None:
+    """Advance a study; a successful stage clears the failure bookkeeping."""
+    study.state = state
+    study.failed_stage = None
+    study.failure_reason = None
+    study.attempts = 0
+
+
+def fail(session: Session, study: Study, stage: str, reason: str, max_attempts: int) -> None:
+    """Record a failed attempt; after ``max_attempts`` the study is ``failed``.
+
+    Until then it keeps its state, so the next run retries the stage.
+    """
+    study.attempts += 1
+    study.failed_stage = stage
+    study.failure_reason = reason
+    if study.attempts >= max_attempts:
+        study.state = StudyState.FAILED
+        logger.error("study %s failed at %s after %d attempts: %s", study.study_uid, stage,
+                     study.attempts, reason)
+    else:
+        logger.warning("study %s: %s failed (attempt %d of %d): %s", study.study_uid, stage,
+                       study.attempts, max_attempts, reason)
+    audit(session, f"{stage}.failed", study.study_uid, reason=reason, attempt=study.attempts)
+
+
+def quarantine(session: Session, study: Study | None, stage: str, reason: str,
+               path: str | None = None) -> None:
+    """Put input aside with the reason; a quarantined study leaves the loop."""
+    session.add(QuarantineEntry(stage=stage, study_uid=study.study_uid if study else None,
+                                path=path, reason=reason))
+    if study is not None and path is None:
+        study.state = StudyState.QUARANTINED
+        study.failed_stage = stage
+        study.failure_reason = reason
+    logger.warning("quarantined%s at %s: %s", f" study {study.study_uid}" if study else "",
+                   stage, reason)
+
+
+def audit(session: Session, action: str, study_uid: str | None = None, **detail: Any) -> None:
+    """Record an audit event (never with patient identifiers)."""
+    session.add(AuditEvent(actor=ACTOR, action=action, study_uid=study_uid,
+                           detail=detail or None))

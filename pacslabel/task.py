@@ -1,0 +1,201 @@
+"""The task definition: what makes a deployment "lumbar spine, 12 findings, Italian".
+
+A task is a TOML file (see ``pacslabel/tasks/lumbar_spine.toml``): the C-FIND
+filters, the view roles and how to recognise them, the language's negation
+and uncertainty triggers, and the findings with their codes and lexicon. It is
+loaded and validated once at start, then turned into the plain inputs each
+domain package takes (:meth:`Task.study_filter`, :meth:`Task.view_rules`,
+:meth:`Task.lexicon`, :meth:`Task.finding_codes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from labeller import FindingLexicon, Lexicon
+from pacsbridge import FindingCode, StudyFilter, ViewRules
+
+__all__ = ["Finding", "InvalidTask", "Task", "load_task"]
+
+_KEY = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Code(_Strict):
+    """A coded concept (DICOM PS3.3 8.8 Code Sequence Macro)."""
+
+    scheme: str = Field(pattern=r"^[A-Z0-9_]{1,16}$")
+    value: str = Field(min_length=1, max_length=64)
+    meaning: str = Field(min_length=1, max_length=64)
+
+
+class Finding(_Strict):
+    """One finding of the task."""
+
+    key: str = Field(pattern=_KEY)
+    name_en: str
+    name_it: str
+    code: Code
+    lexicon: list[str] = Field(min_length=1)
+    absent_lexicon: list[str] = []
+
+
+class Query(_Strict):
+    modalities: list[str] = Field(min_length=1)
+    body_parts: list[str] = []
+    study_description_patterns: list[str] = []
+
+
+class ViewRole(_Strict):
+    channel: Literal["red", "green", "blue"]
+    view_positions: list[str] = []
+    description_words: list[str] = Field(min_length=1)
+
+
+class ExcludedViews(_Strict):
+    description_words: list[str] = []
+
+
+class Views(_Strict):
+    ap: ViewRole
+    lateral: ViewRole
+    excluded: ExcludedViews = ExcludedViews()
+
+
+class LanguageRules(_Strict):
+    negation_before: list[str]
+    negation_after: list[str] = []
+    uncertainty_before: list[str]
+    uncertainty_after: list[str] = []
+    scope_breakers: list[str] = []
+
+
+class Task(_Strict):
+    """A validated task definition."""
+
+    name: str = Field(pattern=_KEY)
+    title: str
+    version: int = Field(ge=1)
+    language: str = Field(pattern=r"^[a-z]{2}$")
+    query: Query
+    views: Views
+    language_rules: LanguageRules
+    findings: list[Finding] = Field(min_length=1)
+    digest: str = ""
+    """SHA-256 of the file's bytes: which task definition labelled what."""
+
+    @field_validator("findings")
+    @classmethod
+    def _unique_keys(cls, findings: list[Finding]) -> list[Finding]:
+        keys = [finding.key for finding in findings]
+        duplicated = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicated:
+            raise ValueError(f"finding keys must be unique; repeated: {', '.join(duplicated)}")
+        return findings
+
+    @model_validator(mode="after")
+    def _lexicon_compiles(self) -> Task:
+        for finding in self.findings:
+            for term in [*finding.lexicon, *finding.absent_lexicon]:
+                if term.startswith("re:"):
+                    try:
+                        re.compile(term[3:])
+                    except re.error as exc:
+                        raise ValueError(
+                            f"finding {finding.key}: bad regular expression {term!r}: {exc}"
+                        ) from None
+        return self
+
+    @property
+    def finding_keys(self) -> list[str]:
+        """Keys of the findings, in the task's order (the model's output order)."""
+        return [finding.key for finding in self.findings]
+
+    def study_filter(self) -> StudyFilter:
+        """The C-FIND filters for :mod:`pacsbridge`."""
+        return StudyFilter(
+            modalities=tuple(self.query.modalities),
+            body_parts=tuple(self.query.body_parts),
+            study_description_patterns=tuple(self.query.study_description_patterns),
+        )
+
+    def view_rules(self) -> ViewRules:
+        """The view-recognition rules for :mod:`pacsbridge`."""
+        return ViewRules(
+            ap_view_positions=tuple(self.views.ap.view_positions),
+            ap_words=tuple(self.views.ap.description_words),
+            lateral_view_positions=tuple(self.views.lateral.view_positions),
+            lateral_words=tuple(self.views.lateral.description_words),
+            excluded_words=tuple(self.views.excluded.description_words),
+        )
+
+    def lexicon(self) -> Lexicon:
+        """The rule labeller's lexicon for :mod:`labeller`."""
+        rules = self.language_rules
+        return Lexicon(
+            findings=tuple(
+                FindingLexicon(f.key, tuple(f.lexicon), tuple(f.absent_lexicon))
+                for f in self.findings
+            ),
+            negation_before=tuple(rules.negation_before),
+            negation_after=tuple(rules.negation_after),
+            uncertainty_before=tuple(rules.uncertainty_before),
+            uncertainty_after=tuple(rules.uncertainty_after),
+            scope_breakers=tuple(rules.scope_breakers),
+            version=f"{self.name}-v{self.version}-{self.digest[:12]}",
+        )
+
+    def finding_codes(self) -> list[FindingCode]:
+        """The findings' codes for the SR builder of :mod:`pacsbridge`."""
+        return [
+            FindingCode(f.key, f.code.scheme, f.code.value, f.code.meaning, f.name_en)
+            for f in self.findings
+        ]
+
+
+class InvalidTask(ValueError):
+    """The task file is missing or invalid; the message says where and why."""
+
+
+def load_task(name_or_path: str) -> Task:
+    """Load a task shipped with the package (by name) or from a TOML file.
+
+    Raises
+    ------
+    InvalidTask
+        No such task, not TOML, or a field is invalid (the message names it).
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise InvalidTask(f"task file {path} does not exist")
+        raw = path.read_bytes()
+        where = str(path)
+    else:
+        shipped = resources.files("pacslabel") / "tasks" / f"{name_or_path}.toml"
+        if not shipped.is_file():
+            raise InvalidTask(f"no task named {name_or_path!r} is shipped with pacslabel")
+        raw = shipped.read_bytes()
+        where = f"task {name_or_path}"
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidTask(f"{where} is not valid TOML: {exc}") from None
+    data["digest"] = hashlib.sha256(raw).hexdigest()
+    try:
+        return Task.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise InvalidTask(f"{where} is invalid: {problems}") from None

@@ -1,0 +1,40 @@
+"""trainer: images → model. Pixel cache, datasets, ResNet-18, training loop, metrics."""
+
+from trainer.cache import PixelCache, compose_rgb, resize_view
+from trainer.data import PairDataset, augment
+from trainer.engine import (
+    TrainConfig,
+    TrainResult,
+    evaluate,
+    fit,
+    load_model,
+    predict,
+    resolve_device,
+    train_one_epoch,
+)
+from trainer.errors import CheckpointError, NotEnoughData, TrainerError
+from trainer.metrics import FindingMetrics, finding_metrics, youden_threshold
+from trainer.model import build_model
+
+__all__ = [
+    "CheckpointError",
+    "FindingMetrics",
+    "NotEnoughData",
+    "PairDataset",
+    "PixelCache",
+    "TrainConfig",
+    "TrainResult",
+    "TrainerError",
+    "augment",
+    "build_model",
+    "compose_rgb",
+    "evaluate",
+    "finding_metrics",
+    "fit",
+    "load_model",
+    "predict",
+    "resize_view",
+    "resolve_device",
+    "train_one_epoch",
+    "youden_threshold",
+]

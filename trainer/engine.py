@@ -1,0 +1,220 @@
+"""Training and inference, in torchvision's reference shape.
+
+``train_one_epoch`` and ``evaluate`` do one pass each; :func:`fit` runs
+the epochs, writes a resumable checkpoint after each (model, optimiser,
+epoch, configuration, data manifest hash, code version), and returns the
+held-out probabilities; :func:`load_model` and :func:`predict` serve
+inference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from trainer.cache import PixelCache
+from trainer.data import PairDataset
+from trainer.errors import CheckpointError, NotEnoughData
+from trainer.model import build_model
+
+__all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "load_model", "predict",
+           "resolve_device", "train_one_epoch"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Everything that determines a training run (saved in every checkpoint)."""
+
+    findings: tuple[str, ...]
+    image_size: int = 512
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seed: int = 0
+    augment: bool = True
+    device: str = "auto"
+    pretrained_weights: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["findings"] = list(self.findings)
+        return data
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`fit` produced."""
+
+    checkpoint: Path
+    held_out_probabilities: np.ndarray
+    epochs_done: int
+    final_loss: float
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    mask = ~torch.isnan(targets)
+    if not mask.any():
+        return logits.sum() * 0.0
+    loss = nn.functional.binary_cross_entropy_with_logits(
+        logits[mask], targets[mask], reduction="mean"
+    )
+    return loss
+
+
+def train_one_epoch(
+    model: nn.Module, loader: DataLoader[Any], optimizer: torch.optim.Optimizer,
+    device: torch.device, progress: Progress | None = None,
+) -> float:
+    """One pass over ``loader``; returns the mean loss."""
+    model.train()
+    total, count = 0.0, 0
+    for step, (images, targets) in enumerate(loader, start=1):
+        images, targets = images.to(device), targets.to(device)
+        loss = _masked_bce(model(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(images)
+        count += len(images)
+        if progress is not None:
+            progress(step, len(loader), total / count)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device) -> np.ndarray:
+    """Sigmoid probabilities for every item of ``loader``, shape ``(n, findings)``."""
+    model.eval()
+    outputs = [torch.sigmoid(model(images.to(device))).cpu() for images, _ in loader]
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def fit(
+    config: TrainConfig,
+    cache: PixelCache,
+    train_keys: Sequence[str],
+    train_targets: np.ndarray,
+    held_out_keys: Sequence[str],
+    checkpoint: Path,
+    *,
+    manifest_hash: str,
+    code_version: str,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train a model and score the held-out studies.
+
+    An existing checkpoint at ``checkpoint`` with the same configuration
+    and manifest is resumed from its last finished epoch.
+
+    Raises
+    ------
+    NotEnoughData
+        Fewer than two training studies or no held-out study.
+    CheckpointError
+        The pretrained weights cannot be loaded.
+    """
+    if len(train_keys) < 2 or not held_out_keys:
+        raise NotEnoughData(
+            f"{len(train_keys)} training and {len(held_out_keys)} held-out studies: too few"
+        )
+    _seed_everything(config.seed)
+    device = resolve_device(config.device)
+    weights = Path(config.pretrained_weights) if config.pretrained_weights else None
+    model = build_model(len(config.findings), weights).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate,
+                                momentum=config.momentum, weight_decay=config.weight_decay)
+    start = 0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state.get("config") == config.as_dict() and state.get("manifest_hash") == manifest_hash:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start = int(state["epoch"])
+            logger.info("resuming training at epoch %d", start + 1)
+    train_set = PairDataset(cache, train_keys, train_targets, train=config.augment,
+                            seed=config.seed)
+    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(config.seed + start),
+                        drop_last=len(train_set) > config.batch_size)
+    loss = float("nan")
+    for epoch in range(start, config.epochs):
+        loss = train_one_epoch(model, loader, optimizer, device, progress)
+        logger.info("epoch %d/%d: loss %.4f", epoch + 1, config.epochs, loss)
+        _save(checkpoint, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+            "config": config.as_dict(), "manifest_hash": manifest_hash,
+            "code_version": code_version, "loss": loss,
+        })
+    held_out = PairDataset(cache, held_out_keys)
+    probabilities = evaluate(model, DataLoader(held_out, batch_size=config.batch_size), device)
+    return TrainResult(checkpoint, probabilities, config.epochs, loss)
+
+
+def load_model(checkpoint: Path, device: str = "auto") -> tuple[nn.Module, TrainConfig]:
+    """A trained model (in eval mode) and its configuration.
+
+    Raises
+    ------
+    CheckpointError
+        Missing file or not a pacslabel checkpoint.
+    """
+    if not checkpoint.is_file():
+        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise CheckpointError(f"{checkpoint} is not a pacslabel checkpoint")
+    raw = dict(state["config"])
+    raw["findings"] = tuple(raw["findings"])
+    config = TrainConfig(**raw)
+    model = build_model(len(config.findings))
+    model.load_state_dict(state["model"])
+    model.to(resolve_device(device)).eval()
+    return model, config
+
+
+def predict(
+    model: nn.Module, cache: PixelCache, keys: Sequence[str], *, batch_size: int = 32,
+    device: str = "auto",
+) -> np.ndarray:
+    """Probabilities ``(len(keys), findings)`` for cached pairs."""
+    if not keys:
+        return np.zeros((0, 0), np.float32)
+    loader = DataLoader(PairDataset(cache, keys), batch_size=batch_size)
+    return evaluate(model, loader, resolve_device(device))

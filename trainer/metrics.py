@@ -1,0 +1,75 @@
+"""Per-finding metrics: ROC AUC, Youden's J cut-off, and the confusion counts at a cut-off."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+__all__ = ["FindingMetrics", "finding_metrics", "youden_threshold"]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingMetrics:
+    """Table 2/3 of the reference study, for one finding (``auc`` ``None`` when undefined)."""
+
+    n: int
+    positives: int
+    auc: float | None
+    threshold: float
+    tp: int
+    tn: int
+    fp: int
+    fn: int
+
+    @property
+    def sensitivity(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def specificity(self) -> float | None:
+        return self.tn / (self.tn + self.fp) if self.tn + self.fp else None
+
+    @property
+    def accuracy(self) -> float | None:
+        return (self.tp + self.tn) / self.n if self.n else None
+
+    @property
+    def f1(self) -> float | None:
+        denominator = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / denominator if denominator else None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        data: dict[str, float | int | None] = dict(asdict(self))
+        data.update(sensitivity=self.sensitivity, specificity=self.specificity,
+                    accuracy=self.accuracy, f1=self.f1)
+        return data
+
+
+def youden_threshold(targets: np.ndarray, scores: np.ndarray) -> float:
+    """The cut-off maximising sensitivity + specificity − 1; 0.5 when only one class is present."""
+    if len(np.unique(targets)) < 2:
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(targets, scores)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
+def finding_metrics(targets: np.ndarray, scores: np.ndarray, threshold: float) -> FindingMetrics:
+    """Metrics of one finding; NaN targets (ignored labels) are left out."""
+    keep = ~np.isnan(targets)
+    y = targets[keep].astype(int)
+    s = scores[keep]
+    predicted = s >= threshold
+    auc = float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else None
+    return FindingMetrics(
+        n=int(len(y)),
+        positives=int(y.sum()),
+        auc=auc,
+        threshold=float(threshold),
+        tp=int(np.sum(predicted & (y == 1))),
+        tn=int(np.sum(~predicted & (y == 0))),
+        fp=int(np.sum(predicted & (y == 0))),
+        fn=int(np.sum(~predicted & (y == 1))),
+    )
