@@ -32,7 +32,9 @@ def _shift_date(match: re.Match[str], days: int | None) -> str:
     day, sep, month, year = match.group(1), match.group(2), match.group(3), match.group(4)
     if days is None:
         return "[DATA]"
-    full_year = int(year) + (2000 if len(year) == 2 and int(year) < 50 else 1900 if len(year) == 2 else 0)
+    full_year = int(year) + (
+        2000 if len(year) == 2 and int(year) < 50 else 1900 if len(year) == 2 else 0
+    )
     try:
         date = dt.date(full_year, int(month), int(day))
     except ValueError:

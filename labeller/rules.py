@@ -168,17 +168,23 @@ class RuleLabeller:
         return [self.label(report) for report in reports]
 
     def _find_triggers(self, sentence: str) -> tuple[list[_Trigger], list[_Trigger]]:
+        # Every trigger of every kind, then the longest wins where they overlap
+        # ("non si esclude" over "non", "non evidenziabile" over "non").
+        found = []
+        for rank, (pattern, state, is_before) in enumerate(self._triggers):
+            for match in pattern.finditer(sentence):
+                found.append((match.end() - match.start(), -rank, match.span(), state, is_before))
+        found.sort(key=lambda item: (item[0], item[1]), reverse=True)
         before: list[_Trigger] = []
         after: list[_Trigger] = []
         taken: list[tuple[int, int]] = []
-        for pattern, state, is_before in self._triggers:
-            for match in pattern.finditer(sentence):
-                span = match.span()
-                if any(span[0] < end and start < span[1] for start, end in taken):
-                    continue  # inside a longer trigger already found
-                taken.append(span)
-                (before if is_before else after).append(_Trigger(*span, state))
+        for _length, _rank, span, state, is_before in found:
+            if any(span[0] < end and start < span[1] for start, end in taken):
+                continue
+            taken.append(span)
+            (before if is_before else after).append(_Trigger(*span, state))
         before.sort(key=lambda t: t.start)
+        after.sort(key=lambda t: t.start)
         return before, after
 
     def _state_of(

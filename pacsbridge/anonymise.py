@@ -39,8 +39,24 @@ __all__ = [
     "anonymise",
 ]
 
-_TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM",
-             "UC", "UT", "UR"}
+_TEXT_VRS = {
+    "AE",
+    "AS",
+    "CS",
+    "DA",
+    "DS",
+    "DT",
+    "IS",
+    "LO",
+    "LT",
+    "PN",
+    "SH",
+    "ST",
+    "TM",
+    "UC",
+    "UT",
+    "UR",
+}
 _DESCRIPTORS = {"StudyDescription", "SeriesDescription", "ProtocolName"}
 _CHARACTERISTICS = {"PatientSex", "PatientAge", "PatientSize", "PatientWeight"}
 
@@ -213,7 +229,10 @@ def _is_well_known(uid: str) -> bool:
 
 class _Walker:
     def __init__(
-        self, pseudonymiser: Pseudonymiser, options: DeidOptions, identity: OriginalIdentity,
+        self,
+        pseudonymiser: Pseudonymiser,
+        options: DeidOptions,
+        identity: OriginalIdentity,
         shift_days: int,
     ) -> None:
         self.pseudonymiser = pseudonymiser
@@ -313,7 +332,9 @@ def anonymise(
     identity = OriginalIdentity.from_dataset(ds)
     where = pseudonymiser.uid(identity.sop_instance_uid)
     if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
-        raise InvalidInstance(where, "BurnedInAnnotation is YES: pixel data may identify the patient")
+        raise InvalidInstance(
+            where, "BurnedInAnnotation is YES: pixel data may identify the patient"
+        )
     shift = pseudonymiser.date_shift_days(identity.patient_id)
     out = copy.deepcopy(ds)
     _Walker(pseudonymiser, options, identity, shift).walk(out)
@@ -324,18 +345,27 @@ def anonymise(
     out.PatientIdentityRemoved = "YES"
     out.DeidentificationMethod = _method_text(options)
     out.DeidentificationMethodCodeSequence = _method_codes(options)
-    if "LongitudinalTemporalInformationModified" in out or options.retain_longitudinal_modified_dates:
+    if (
+        "LongitudinalTemporalInformationModified" in out
+        or options.retain_longitudinal_modified_dates
+    ):
         out.LongitudinalTemporalInformationModified = (
             "MODIFIED" if options.retain_longitudinal_modified_dates else "REMOVED"
         )
-    if getattr(out, "file_meta", None) is not None and "MediaStorageSOPInstanceUID" in out.file_meta:
+    if (
+        getattr(out, "file_meta", None) is not None
+        and "MediaStorageSOPInstanceUID" in out.file_meta
+    ):
         out.file_meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
     return AnonymisedInstance(out, identity, shift)
 
 
 _OPTION_CODES = (
-    ("retain_longitudinal_modified_dates", "113107",
-     "Retain Longitudinal Temporal Information Modified Dates Option"),
+    (
+        "retain_longitudinal_modified_dates",
+        "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option",
+    ),
     ("retain_patient_characteristics", "113108", "Retain Patient Characteristics Option"),
     ("clean_descriptors", "113105", "Clean Descriptors Option"),
 )

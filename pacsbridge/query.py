@@ -14,8 +14,15 @@ from pacsbridge._association import associate, check_alive
 from pacsbridge.errors import QueryFailed
 from pacsbridge.node import LocalAE, Node
 
-__all__ = ["ImageRecord", "SeriesRecord", "StudyFilter", "StudyRecord", "find_images",
-           "find_series", "find_studies"]
+__all__ = [
+    "ImageRecord",
+    "SeriesRecord",
+    "StudyFilter",
+    "StudyRecord",
+    "find_images",
+    "find_series",
+    "find_studies",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -45,9 +45,7 @@ def _count(ds: Dataset, keyword: str) -> int:
     return int(ds.get(keyword, 0) or 0)
 
 
-def move_study(
-    local: LocalAE, node: Node, study_instance_uid: str, scp: StorageSCP
-) -> MoveResult:
+def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: StorageSCP) -> MoveResult:
     """Move one study from ``node`` to our running storage SCP and check what arrived.
 
     A "success" that delivered nothing, or fewer instances than the PACS
@@ -72,8 +70,9 @@ def move_study(
     before = scp.received(study_instance_uid)
     last: Dataset | None = None
     code: int | None = None
-    with associate(local, node, [build_context(model)],
-                   dimse_timeout_s=local.move_timeout_s) as assoc:
+    with associate(
+        local, node, [build_context(model)], dimse_timeout_s=local.move_timeout_s
+    ) as assoc:
         for status, _identifier in assoc.send_c_move(query, scp.ae_title, model):
             check_alive(assoc, node, "C-MOVE")
             if "Status" not in status:

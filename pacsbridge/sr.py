@@ -21,6 +21,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from pacsbridge.anonymise import OriginalIdentity
+from pacsbridge.uids import uid_from
 
 __all__ = ["FindingCode", "FindingResult", "build_prediction_sr"]
 
@@ -36,8 +37,9 @@ class FindingCode:
     display: str
 
     def coded_concept(self) -> hd.sr.CodedConcept:
-        return hd.sr.CodedConcept(value=self.value, scheme_designator=self.scheme,
-                                  meaning=self.meaning)
+        return hd.sr.CodedConcept(
+            value=self.value, scheme_designator=self.scheme, meaning=self.meaning
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +106,8 @@ def build_prediction_sr(
     if not results:
         raise ValueError("an SR needs at least one finding")
     evidence = [_evidence(image) for image in images]
-    sop_uid = sop_instance_uid or generate_uid()
-    algorithm = hd.sr.AlgorithmIdentification(
-        name=algorithm_name, version=algorithm_version
-    )
+    sop_uid = sop_instance_uid or generate_uid(prefix=None)
+    algorithm = hd.sr.AlgorithmIdentification(name=algorithm_name, version=algorithm_version)
     sources = [
         hd.sr.SourceImageForMeasurementGroup(image.sop_class_uid, image.sop_instance_uid)
         for image in images
@@ -118,7 +118,7 @@ def build_prediction_sr(
         groups.append(
             hd.sr.MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(
-                    uid=generate_uid(entropy_srcs=[sop_uid, result.finding.key]),
+                    uid=uid_from("tracking", sop_uid, result.finding.key),
                     identifier=result.finding.key,
                 ),
                 finding_type=concept,
@@ -143,8 +143,9 @@ def build_prediction_sr(
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=generate_uid(entropy_srcs=[algorithm_name, algorithm_version]),
-            name=algorithm_name, model_name=algorithm_version[:64],
+            uid=uid_from("device", algorithm_name, algorithm_version),
+            name=algorithm_name,
+            model_name=algorithm_version[:64],
             manufacturer_name=manufacturer,
         ),
     )
@@ -156,7 +157,7 @@ def build_prediction_sr(
     return hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=report[0],
-        series_instance_uid=series_instance_uid or generate_uid(),
+        series_instance_uid=series_instance_uid or generate_uid(prefix=None),
         series_number=series_number,
         sop_instance_uid=sop_uid,
         instance_number=1,

@@ -19,12 +19,16 @@ from pathlib import Path
 from types import TracebackType
 
 from pydicom.errors import InvalidDicomError
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom import AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from pacsbridge._association import application_entity
+from pacsbridge._association import (
+    CONNECTION_HANDLERS,
+    STORAGE_TRANSFER_SYNTAXES,
+    application_entity,
+)
 from pacsbridge.node import LocalAE
 
 __all__ = ["StorageSCP"]
@@ -95,17 +99,18 @@ class StorageSCP:
         ae = application_entity(self._local)
         ae.maximum_associations = 16
         for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
         if self._allowed:
             ae.require_calling_aet = self._allowed
         self._server = ae.start_server(
             (self._local.bind_address, self._local.storage_port),
             block=False,
-            evt_handlers=[(evt.EVT_C_STORE, self._on_store)],
+            evt_handlers=[*CONNECTION_HANDLERS, (evt.EVT_C_STORE, self._on_store)],
         )
-        logger.info("storage SCP %s listening on %s:%d", self.ae_title,
-                    self._local.bind_address, self.port)
+        logger.info(
+            "storage SCP %s listening on %s:%d", self.ae_title, self._local.bind_address, self.port
+        )
         return self
 
     def stop(self) -> None:
@@ -161,14 +166,19 @@ class StorageSCP:
         return 0x0000
 
     def _quarantine_bytes(self, event: Event, reason: str) -> int:
-        name = f"received-{time.strftime('%Y%m%dT%H%M%S')}-{threading.get_ident()}-{time.monotonic_ns()}"
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        name = f"received-{stamp}-{threading.get_ident()}-{time.monotonic_ns()}"
         path = self._quarantine / f"{name}.dcm"
         _write_atomically(path, event.encoded_dataset(include_meta=True))
         path.with_suffix(".reason").write_text(
             f"from {event.assoc.requestor.ae_title}: {reason}\n", encoding="utf-8"
         )
-        logger.warning("quarantined an instance from %s: %s (%s)",
-                       event.assoc.requestor.ae_title, reason, path.name)
+        logger.warning(
+            "quarantined an instance from %s: %s (%s)",
+            event.assoc.requestor.ae_title,
+            reason,
+            path.name,
+        )
         return _CANNOT_UNDERSTAND
 
 

@@ -42,7 +42,8 @@ def store_instance(local: LocalAE, node: Node, ds: Dataset) -> None:
     if code == 0x0000 or code in _WARNINGS:
         return
     meaning = {
-        0xA700: "out of resources", 0xA900: "data set does not match SOP class",
+        0xA700: "out of resources",
+        0xA900: "data set does not match SOP class",
         0x0122: "SOP class not supported",
     }.get(code, "cannot understand" if 0xC000 <= code <= 0xCFFF else "refused")
     raise StoreFailed(f"{node} refused the instance: 0x{code:04X} {meaning}", code)

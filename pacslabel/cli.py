@@ -25,6 +25,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -63,11 +64,20 @@ class RichProgress:
 
     @contextmanager
     def step(self, description: str, total: int) -> Iterator[Step]:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())
-        with Progress(*columns, console=self._console, transient=False,
-                      disable=total == 0) as progress:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(
+            *columns, console=self._console, transient=False, disable=total == 0
+        ) as progress:
             yield _RichStep(progress, progress.add_task(description, total=total))
+
+
+def _error(err: Console, exc: BaseException | str) -> None:
+    err.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pacslabel {__version__}")
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--data-dir", type=Path, help="data folder (database, cache, models)")
-    parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)")
+    parser.add_argument(
+        "--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)"
+    )
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
@@ -119,8 +131,11 @@ def _summary_table(summary: CorpusSummary) -> Table:
         metrics = summary.held_out.get(finding, {})
         auc = metrics.get("auc")
         table.add_row(
-            finding, *(str(counts.get(s, 0)) for s in
-                       ("positive", "uncertain", "negative", "not_mentioned")),
+            finding,
+            *(
+                str(counts.get(s, 0))
+                for s in ("positive", "uncertain", "negative", "not_mentioned")
+            ),
             f"{auc:.3f}" if auc is not None else "—",
             f"{metrics.get('n', 0)} ({metrics.get('positives', 0)})" if metrics else "—",
         )
@@ -132,14 +147,22 @@ def _print_run(console: Console, report: RunReport, summary: CorpusSummary) -> N
         f"This run: {report.found} matching studies on the PACS, {report.new} new, "
         f"{report.retrieved} retrieved, {report.anonymised} de-identified and paired, "
         f"{report.labelled} labelled, {report.cached} cached, {report.predicted} predicted, "
-        f"{report.reported} SRs stored back."
+        f"{report.reported} SRs stored back.",
+        soft_wrap=True,
     )
+    if report.ingest_error is not None:
+        console.print(f"Ingest stopped: {escape(str(report.ingest_error))}", soft_wrap=True)
     training = report.training
-    console.print(f"Training: {training.status}"
-                  + (f" ({training.reason})" if training.reason else "")
-                  + (f", model {training.model_version}" if training.model_version else ""))
-    console.print("Studies by state: " + ", ".join(
-        f"{state} {count}" for state, count in sorted(summary.studies_by_state.items())))
+    console.print(
+        f"Training: {training.status}"
+        + (f" ({training.reason})" if training.reason else "")
+        + (f", model {training.model_version}" if training.model_version else ""),
+        soft_wrap=True,
+    )
+    console.print(
+        "Studies by state: "
+        + ", ".join(f"{state} {count}" for state, count in sorted(summary.studies_by_state.items()))
+    )
     console.print(f"SRs stored in the PACS so far: {summary.srs_sent}")
     console.print(_summary_table(summary))
 
@@ -147,8 +170,9 @@ def _print_run(console: Console, report: RunReport, summary: CorpusSummary) -> N
 def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Console) -> int:
     progress = RichProgress(err)
     if args.command == "demo":
-        options = DemoOptions(studies=args.studies, seed=args.seed,
-                              image_size=args.image_size, epochs=args.epochs)
+        options = DemoOptions(
+            studies=args.studies, seed=args.seed, image_size=args.image_size, epochs=args.epochs
+        )
         report, summary = run_demo(settings, options, progress)
         _print_run(console, report, summary)
         return _ingest_exit(report)
@@ -171,8 +195,12 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
     if args.command == "status":
         with open_context(settings) as ctx:
             summary = corpus_summary(ctx)
-        console.print("Studies by state: " + ", ".join(
-            f"{state} {count}" for state, count in sorted(summary.studies_by_state.items())))
+        console.print(
+            "Studies by state: "
+            + ", ".join(
+                f"{state} {count}" for state, count in sorted(summary.studies_by_state.items())
+            )
+        )
         console.print(_summary_table(summary))
         return EXIT_OK
     if args.command == "settings":
@@ -182,8 +210,10 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
         task = load_task(args.name or settings.task)
         console.print(f"{task.name} v{task.version} ({task.language}): {task.title}")
         for finding in task.findings:
-            console.print(f"  {finding.key:22s} {finding.code.scheme} {finding.code.value:10s} "
-                          f"{finding.name_en} / {finding.name_it}")
+            console.print(
+                f"  {finding.key:22s} {finding.code.scheme} {finding.code.value:10s} "
+                f"{finding.name_en} / {finding.name_it}"
+            )
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
 
@@ -201,29 +231,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console, err = Console(), Console(stderr=True)
     try:
-        settings = load_settings(args.config, data_dir=args.data_dir,
-                                 database_url=args.database_url, log_level=args.log_level)
+        settings = load_settings(
+            args.config,
+            data_dir=args.data_dir,
+            database_url=args.database_url,
+            log_level=args.log_level,
+        )
     except InvalidSettings as exc:
-        err.print(f"[red]{exc}[/red]")
+        _error(err, exc)
         return EXIT_CONFIG
     _configure_logging(settings.log_level, err)
     logger.info("pacslabel %s starting: %s", __version__, json.dumps(settings.redacted()))
     try:
         return _run(args, settings, console, err)
     except (InvalidTask, InvalidSettings) as exc:
-        err.print(f"[red]{exc}[/red]")
+        _error(err, exc)
         return EXIT_CONFIG
     except SchemaOutOfDate as exc:
-        err.print(f"[red]{exc}[/red]")
+        _error(err, exc)
         return EXIT_SCHEMA
     except LinkageError as exc:
-        err.print(f"[red]{exc}[/red]")
+        _error(err, exc)
         return EXIT_KEYS
     except MoveDestinationUnknown as exc:
-        err.print(f"[red]{exc}[/red]")
+        _error(err, exc)
         return EXIT_MOVE_DEST
     except PacsBridgeError as exc:
-        err.print(f"[red]{exc}[/red]")
+        _error(err, exc)
         return EXIT_PACS
     except KeyboardInterrupt:
         err.print("interrupted; every stage resumes where it stopped on the next run")

@@ -11,8 +11,8 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from db import head_revision, make_engine
 from db import current_revision as db_revision
+from db import head_revision, make_engine
 from labeller import RuleLabeller
 from pacsbridge import DeidOptions, LocalAE, Node, Pseudonymiser
 from pacslabel.linkage import LinkageVault, load_keys
@@ -105,8 +105,13 @@ class Context:
     @property
     def local(self) -> LocalAE:
         local = self.settings.local
-        return LocalAE(local.ae_title, local.bind_address, local.storage_port,
-                       local.network_timeout_s, local.move_timeout_s)
+        return LocalAE(
+            local.ae_title,
+            local.bind_address,
+            local.storage_port,
+            local.network_timeout_s,
+            local.move_timeout_s,
+        )
 
     @property
     def deid_options(self) -> DeidOptions:
@@ -114,8 +119,9 @@ class Context:
 
 
 @contextmanager
-def open_context(settings: Settings, progress: Progress | None = None,
-                 *, check_schema: bool = True) -> Iterator[Context]:
+def open_context(
+    settings: Settings, progress: Progress | None = None, *, check_schema: bool = True
+) -> Iterator[Context]:
     """Build the :class:`Context` for ``settings`` and dispose of it afterwards.
 
     Raises
@@ -135,8 +141,9 @@ def open_context(settings: Settings, progress: Progress | None = None,
                     f"the database is at schema {current or 'none'}, this pacslabel needs "
                     f"{head}: run `pacslabel db upgrade`"
                 )
-        keys = load_keys(settings.secrets_dir, settings.deid.pseudonym_key,
-                         settings.deid.linkage_key)
+        keys = load_keys(
+            settings.secrets_dir, settings.deid.pseudonym_key, settings.deid.linkage_key
+        )
         yield Context(
             settings=settings,
             task=task,

@@ -32,14 +32,20 @@ class DemoOptions:
 
 def demo_settings(settings: Settings, options: DemoOptions, pacs_port: int) -> Settings:
     """The user's settings with the simulated PACS as the PACS and demo-sized training."""
-    return settings.model_copy(update={
-        "pacs": NodeSettings(ae_title="SIMPACS", host="127.0.0.1", port=pacs_port),
-        "local": settings.local.model_copy(update={"storage_port": 0}),
-        "training": settings.training.model_copy(update={
-            "image_size": options.image_size, "epochs": options.epochs,
-            "learning_rate": options.learning_rate, "min_studies": 8,
-        }),
-    })
+    return settings.model_copy(
+        update={
+            "pacs": NodeSettings(ae_title="SIMPACS", host="127.0.0.1", port=pacs_port),
+            "local": settings.local.model_copy(update={"storage_port": 0}),
+            "training": settings.training.model_copy(
+                update={
+                    "image_size": options.image_size,
+                    "epochs": options.epochs,
+                    "learning_rate": options.learning_rate,
+                    "min_studies": 8,
+                }
+            ),
+        }
+    )
 
 
 def run_demo(
@@ -54,12 +60,14 @@ def run_demo(
     upgrade(settings.resolved_database_url)
     pacs = SimulatedPACS(settings.data_dir / "simulated-pacs", ae_title="SIMPACS")
     have = pacs.study_uids()
-    missing = [i for i in range(options.studies)
-               if simulated_study_uid(options.seed, i) not in have]
+    missing = [
+        i for i in range(options.studies) if simulated_study_uid(options.seed, i) not in have
+    ]
     with progress.step("simulating studies", len(missing)) as bar:
         for index in missing:
-            pacs.add_study(generate_study(index, options.seed, rows=options.rows,
-                                          cols=options.cols))
+            pacs.add_study(
+                generate_study(index, options.seed, rows=options.rows, cols=options.cols)
+            )
             bar.advance()
     with pacs:
         configured = demo_settings(settings, options, pacs.port)

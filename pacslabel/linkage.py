@@ -50,8 +50,9 @@ def _read_or_create(path: Path, make: bytes) -> bytes:
     return make
 
 
-def load_keys(secrets_dir: Path, pseudonym_key: SecretStr | None,
-              linkage_key: SecretStr | None) -> Keys:
+def load_keys(
+    secrets_dir: Path, pseudonym_key: SecretStr | None, linkage_key: SecretStr | None
+) -> Keys:
     """The two keys: given ones first, else files in ``secrets_dir`` (created when absent).
 
     Raises
@@ -62,8 +63,9 @@ def load_keys(secrets_dir: Path, pseudonym_key: SecretStr | None,
     if pseudonym_key is not None:
         pseudonym = pseudonym_key.get_secret_value().encode()
     else:
-        pseudonym = _read_or_create(secrets_dir / "pseudonym.key",
-                                    base64.urlsafe_b64encode(os.urandom(32)))
+        pseudonym = _read_or_create(
+            secrets_dir / "pseudonym.key", base64.urlsafe_b64encode(os.urandom(32))
+        )
     if linkage_key is not None:
         linkage = linkage_key.get_secret_value().encode()
     else:
@@ -82,14 +84,21 @@ class LinkageVault:
         self._fernet = Fernet(key)
         self.key_id = hashlib.sha256(key).hexdigest()[:16]
 
-    def put(self, session: Session, pseudonymous_uid: str, kind: str,
-            identity: OriginalIdentity) -> None:
+    def put(
+        self, session: Session, pseudonymous_uid: str, kind: str, identity: OriginalIdentity
+    ) -> None:
         """Store (or keep) the identity behind ``pseudonymous_uid``."""
         if session.get(Linkage, pseudonymous_uid) is not None:
             return
         payload = json.dumps(dataclasses.asdict(identity), sort_keys=True).encode()
-        session.add(Linkage(pseudonymous_uid=pseudonymous_uid, kind=kind, key_id=self.key_id,
-                            ciphertext=self._fernet.encrypt(payload)))
+        session.add(
+            Linkage(
+                pseudonymous_uid=pseudonymous_uid,
+                kind=kind,
+                key_id=self.key_id,
+                ciphertext=self._fernet.encrypt(payload),
+            )
+        )
 
     def get(self, session: Session, pseudonymous_uid: str) -> OriginalIdentity:
         """The clinical identity behind ``pseudonymous_uid``.

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from pacsbridge import PacsBridgeError, StorageSCP
 from pacslabel.context import Context
-from pacslabel.stages.ingest import DiscoverResult
 from pacslabel.stages import (
     TrainOutcome,
     anonymise_all,
@@ -20,6 +19,7 @@ from pacslabel.stages import (
     train,
     writeback_all,
 )
+from pacslabel.stages.ingest import DiscoverResult
 
 __all__ = ["RunReport", "run_once"]
 
@@ -44,7 +44,9 @@ class RunReport:
 
 
 def run_once(
-    ctx: Context, *, on_listening: Callable[[StorageSCP], None] | None = None,
+    ctx: Context,
+    *,
+    on_listening: Callable[[StorageSCP], None] | None = None,
     retrain: bool = True,
 ) -> RunReport:
     """One pass of the whole loop; every stage picks up where the last run stopped.
@@ -62,10 +64,13 @@ def run_once(
     and the later stages still run on what was already ingested.
     """
     allowed = ctx.settings.local.allowed_calling_ae_titles
-    scp = StorageSCP(ctx.local, ctx.paths.incoming, ctx.paths.quarantine / "received",
-                     ctx.pseudonymiser.uid,
-                     allowed_calling_ae_titles=allowed if allowed is not None
-                     else [ctx.settings.pacs.ae_title])
+    scp = StorageSCP(
+        ctx.local,
+        ctx.paths.incoming,
+        ctx.paths.quarantine / "received",
+        ctx.pseudonymiser.uid,
+        allowed_calling_ae_titles=allowed if allowed is not None else [ctx.settings.pacs.ae_title],
+    )
     found, retrieved = DiscoverResult(0, 0), 0
     ingest_error: PacsBridgeError | OSError | None = None
     try:
@@ -83,7 +88,17 @@ def run_once(
     training = train(ctx) if retrain else TrainOutcome("skipped", "not asked to train")
     predicted = predict_all(ctx)
     reported = writeback_all(ctx)
-    report = RunReport(found.found, found.new, retrieved, anonymised, labelled, cached,
-                       training, predicted, reported, ingest_error)
+    report = RunReport(
+        found.found,
+        found.new,
+        retrieved,
+        anonymised,
+        labelled,
+        cached,
+        training,
+        predicted,
+        reported,
+        ingest_error,
+    )
     logger.info("run finished: %s", report)
     return report

@@ -33,23 +33,32 @@ class CorpusSummary:
 def corpus_summary(ctx: Context) -> CorpusSummary:
     with Session(ctx.engine) as session:
         by_state = {
-            str(state.value): count for state, count in
-            session.execute(select(Study.state, func.count()).group_by(Study.state))
+            str(state.value): count
+            for state, count in session.execute(
+                select(Study.state, func.count()).group_by(Study.state)
+            )
         }
         labels: dict[str, dict[str, int]] = {key: {} for key in ctx.task.finding_keys}
         rows = session.execute(
             select(FindingLabel.finding, FindingLabel.state, func.count())
-            .where(FindingLabel.source == LabelSource.RULES,
-                   FindingLabel.source_version == ctx.labeller.version)
+            .where(
+                FindingLabel.source == LabelSource.RULES,
+                FindingLabel.source_version == ctx.labeller.version,
+            )
             .group_by(FindingLabel.finding, FindingLabel.state)
         )
         for finding, state, count in rows:
             labels.setdefault(finding, {})[str(state.value)] = count
         model = current_model(session, ctx.task.name)
-        sent = session.scalar(select(func.count()).select_from(SRExport)
-                              .where(SRExport.status == "sent")) or 0
+        sent = (
+            session.scalar(
+                select(func.count()).select_from(SRExport).where(SRExport.status == "sent")
+            )
+            or 0
+        )
         return CorpusSummary(
-            studies_by_state=by_state, labels=labels,
+            studies_by_state=by_state,
+            labels=labels,
             model_version=model.version if model else None,
             held_out=dict(model.metrics.get("held_out", {})) if model else {},
             srs_sent=int(sent),

@@ -63,13 +63,20 @@ class PairDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """
 
     def __init__(
-        self, cache: PixelCache, keys: Sequence[str], targets: np.ndarray | None = None,
-        *, train: bool = False, seed: int = 0,
+        self,
+        cache: PixelCache,
+        keys: Sequence[str],
+        targets: np.ndarray | None = None,
+        *,
+        train: bool = False,
+        seed: int = 0,
     ) -> None:
         self.cache = cache
         self.keys = list(keys)
         n = len(self.keys)
-        self.targets = np.zeros((n, 0), np.float32) if targets is None else targets.astype(np.float32)
+        self.targets = (
+            np.zeros((n, 0), np.float32) if targets is None else targets.astype(np.float32)
+        )
         if len(self.targets) != n:
             raise ValueError(f"{n} keys but {len(self.targets)} target rows")
         self.train = train

@@ -28,8 +28,16 @@ from trainer.data import PairDataset
 from trainer.errors import CheckpointError, NotEnoughData
 from trainer.model import build_model
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "load_model", "predict",
-           "resolve_device", "train_one_epoch"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "fit",
+    "load_model",
+    "predict",
+    "resolve_device",
+    "train_one_epoch",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +94,11 @@ def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def train_one_epoch(
-    model: nn.Module, loader: DataLoader[Any], optimizer: torch.optim.Optimizer,
-    device: torch.device, progress: Progress | None = None,
+    model: nn.Module,
+    loader: DataLoader[Any],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    progress: Progress | None = None,
 ) -> float:
     """One pass over ``loader``; returns the mean loss."""
     model.train()
@@ -158,8 +169,12 @@ def fit(
     device = resolve_device(config.device)
     weights = Path(config.pretrained_weights) if config.pretrained_weights else None
     model = build_model(len(config.findings), weights).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate,
-                                momentum=config.momentum, weight_decay=config.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.learning_rate,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
     start = 0
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -168,20 +183,32 @@ def fit(
             optimizer.load_state_dict(state["optimizer"])
             start = int(state["epoch"])
             logger.info("resuming training at epoch %d", start + 1)
-    train_set = PairDataset(cache, train_keys, train_targets, train=config.augment,
-                            seed=config.seed)
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(config.seed + start),
-                        drop_last=len(train_set) > config.batch_size)
+    train_set = PairDataset(
+        cache, train_keys, train_targets, train=config.augment, seed=config.seed
+    )
+    loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed + start),
+        drop_last=len(train_set) > config.batch_size,
+    )
     loss = float("nan")
     for epoch in range(start, config.epochs):
         loss = train_one_epoch(model, loader, optimizer, device, progress)
         logger.info("epoch %d/%d: loss %.4f", epoch + 1, config.epochs, loss)
-        _save(checkpoint, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-            "config": config.as_dict(), "manifest_hash": manifest_hash,
-            "code_version": code_version, "loss": loss,
-        })
+        _save(
+            checkpoint,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "config": config.as_dict(),
+                "manifest_hash": manifest_hash,
+                "code_version": code_version,
+                "loss": loss,
+            },
+        )
     held_out = PairDataset(cache, held_out_keys)
     probabilities = evaluate(model, DataLoader(held_out, batch_size=config.batch_size), device)
     return TrainResult(checkpoint, probabilities, config.epochs, loss)
@@ -210,7 +237,11 @@ def load_model(checkpoint: Path, device: str = "auto") -> tuple[nn.Module, Train
 
 
 def predict(
-    model: nn.Module, cache: PixelCache, keys: Sequence[str], *, batch_size: int = 32,
+    model: nn.Module,
+    cache: PixelCache,
+    keys: Sequence[str],
+    *,
+    batch_size: int = 32,
     device: str = "auto",
 ) -> np.ndarray:
     """Probabilities ``(len(keys), findings)`` for cached pairs."""

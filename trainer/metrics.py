@@ -42,8 +42,12 @@ class FindingMetrics:
 
     def as_dict(self) -> dict[str, float | int | None]:
         data: dict[str, float | int | None] = dict(asdict(self))
-        data.update(sensitivity=self.sensitivity, specificity=self.specificity,
-                    accuracy=self.accuracy, f1=self.f1)
+        data.update(
+            sensitivity=self.sensitivity,
+            specificity=self.specificity,
+            accuracy=self.accuracy,
+            f1=self.f1,
+        )
         return data
 
 
@@ -64,7 +68,7 @@ def finding_metrics(targets: np.ndarray, scores: np.ndarray, threshold: float) -
     predicted = s >= threshold
     auc = float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else None
     return FindingMetrics(
-        n=int(len(y)),
+        n=len(y),
         positives=int(y.sum()),
         auc=auc,
         threshold=float(threshold),

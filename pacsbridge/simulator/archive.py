@@ -18,29 +18,99 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from pacsbridge.simulator.findings import Truth, draw_findings
 from pacsbridge.simulator.phantom import FIELD_OF_VIEW_MM, render_ap, render_lateral
-from pacsbridge.simulator.reports import NoiseRates, write_report
+from pacsbridge.simulator.reports import DEFAULT_NOISE, NoiseRates, write_report
+from pacsbridge.uids import uid_from
 
-__all__ = ["SimulatedPatient", "SimulatedStudy", "generate_archive", "generate_study",
-           "simulated_study_uid", "write_study"]
+__all__ = [
+    "SimulatedPatient",
+    "SimulatedStudy",
+    "generate_archive",
+    "generate_study",
+    "simulated_study_uid",
+    "write_study",
+]
 
 DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 
-_FAMILY = ["ROSSI", "RUSSO", "FERRARI", "ESPOSITO", "BIANCHI", "ROMANO", "COLOMBO", "RICCI",
-           "MARINO", "GRECO", "BRUNO", "GALLO", "CONTI", "DE LUCA", "MANCINI", "COSTA",
-           "GIORDANO", "RIZZO", "LOMBARDI", "MORETTI", "BARBIERI", "FONTANA", "SANTORO",
-           "MARIANI", "RINALDI", "CARUSO", "FERRARA", "GALLI", "MARTINI", "LEONE"]
-_GIVEN_F = ["MARIA", "ANNA", "GIUSEPPINA", "ROSA", "ANGELA", "GIOVANNA", "TERESA", "LUCIA",
-            "CARMELA", "FRANCESCA", "PAOLA", "ELENA", "CHIARA", "GIULIA", "SARA"]
-_GIVEN_M = ["GIUSEPPE", "GIOVANNI", "ANTONIO", "MARIO", "LUIGI", "FRANCESCO", "ANGELO",
-            "VINCENZO", "PIETRO", "SALVATORE", "CARLO", "ANDREA", "MARCO", "LUCA", "PAOLO"]
+_FAMILY = [
+    "ROSSI",
+    "RUSSO",
+    "FERRARI",
+    "ESPOSITO",
+    "BIANCHI",
+    "ROMANO",
+    "COLOMBO",
+    "RICCI",
+    "MARINO",
+    "GRECO",
+    "BRUNO",
+    "GALLO",
+    "CONTI",
+    "DE LUCA",
+    "MANCINI",
+    "COSTA",
+    "GIORDANO",
+    "RIZZO",
+    "LOMBARDI",
+    "MORETTI",
+    "BARBIERI",
+    "FONTANA",
+    "SANTORO",
+    "MARIANI",
+    "RINALDI",
+    "CARUSO",
+    "FERRARA",
+    "GALLI",
+    "MARTINI",
+    "LEONE",
+]
+_GIVEN_F = [
+    "MARIA",
+    "ANNA",
+    "GIUSEPPINA",
+    "ROSA",
+    "ANGELA",
+    "GIOVANNA",
+    "TERESA",
+    "LUCIA",
+    "CARMELA",
+    "FRANCESCA",
+    "PAOLA",
+    "ELENA",
+    "CHIARA",
+    "GIULIA",
+    "SARA",
+]
+_GIVEN_M = [
+    "GIUSEPPE",
+    "GIOVANNI",
+    "ANTONIO",
+    "MARIO",
+    "LUIGI",
+    "FRANCESCO",
+    "ANGELO",
+    "VINCENZO",
+    "PIETRO",
+    "SALVATORE",
+    "CARLO",
+    "ANDREA",
+    "MARCO",
+    "LUCA",
+    "PAOLO",
+]
 _RADIOLOGISTS = ["VERDI^PAOLO^^DOTT.", "NERI^LAURA^^DOTT.SSA", "BASSI^ENRICO^^DOTT."]
-_STUDY_DESCRIPTIONS = ["RX RACHIDE LOMBARE", "RX COLONNA LOMBO-SACRALE", "RX RACHIDE LOMBOSACRALE 2P",
-                       "L-SPINE 2 VIEWS", "RX RACHIDE LOMBARE IN ORTOSTASI"]
+_STUDY_DESCRIPTIONS = [
+    "RX RACHIDE LOMBARE",
+    "RX COLONNA LOMBO-SACRALE",
+    "RX RACHIDE LOMBOSACRALE 2P",
+    "L-SPINE 2 VIEWS",
+    "RX RACHIDE LOMBARE IN ORTOSTASI",
+]
 _AP_SERIES = ["RACHIDE LOMBARE AP", "L-SPINE AP", "LOMBARE FRONTALE", "AP"]
 _LAT_SERIES = ["RACHIDE LOMBARE LL", "L-SPINE LATERAL", "LOMBARE LATERALE", "LAT"]
 
@@ -72,7 +142,7 @@ class SimulatedStudy:
 
 
 def _uid(seed: int, index: int, what: str) -> str:
-    return generate_uid(prefix=None, entropy_srcs=["pacslabel-simulator", str(seed), str(index), what])
+    return uid_from("pacslabel-simulator", str(seed), str(index), what)
 
 
 def simulated_study_uid(seed: int, index: int) -> str:
@@ -102,15 +172,20 @@ def _common(ds: Dataset, patient: SimulatedPatient, study: dict[str, str]) -> No
 
 def _file_meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return meta
 
 
 def _image(
-    pixels: np.ndarray, view: str, series: dict[str, str | int], sop_uid: str,
-    patient: SimulatedPatient, study: dict[str, str], age: int,
+    pixels: np.ndarray,
+    view: str,
+    series: dict[str, str | int],
+    sop_uid: str,
+    patient: SimulatedPatient,
+    study: dict[str, str],
+    age: int,
 ) -> Dataset:
     ds = Dataset()
     ds.file_meta = _file_meta(DX_FOR_PRESENTATION, sop_uid)
@@ -180,8 +255,12 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
 
 
 def _report_sr(
-    text: str, sop_uid: str, series_uid: str, patient: SimulatedPatient,
-    study: dict[str, str], radiologist: str,
+    text: str,
+    sop_uid: str,
+    series_uid: str,
+    patient: SimulatedPatient,
+    study: dict[str, str],
+    radiologist: str,
 ) -> Dataset:
     ds = Dataset()
     ds.file_meta = _file_meta(BASIC_TEXT_SR, sop_uid)
@@ -219,8 +298,12 @@ def _report_sr(
 
 
 def generate_study(
-    index: int, seed: int = 0, *, rows: int = 640, cols: int = 512,
-    noise: NoiseRates = NoiseRates(),
+    index: int,
+    seed: int = 0,
+    *,
+    rows: int = 640,
+    cols: int = 512,
+    noise: NoiseRates = DEFAULT_NOISE,
 ) -> SimulatedStudy:
     """Generate study number ``index`` of the archive with ``seed``."""
     rng = np.random.default_rng([seed, index])
@@ -250,18 +333,45 @@ def generate_study(
     ap = render_ap(truth, rows, cols, rng)
     lateral = render_lateral(truth, rows, cols, rng)
     ap_sop, lat_sop = _uid(seed, index, "ap"), _uid(seed, index, "lat")
-    ap_ds = _image(ap, "ap", {"uid": _uid(seed, index, "series-ap"), "number": 1,
-                              "description": str(rng.choice(_AP_SERIES)),
-                              "time": f"{hour:02d}{minute:02d}10"},
-                   ap_sop, patient, study, truth.age)
-    lat_ds = _image(lateral, "lateral", {"uid": _uid(seed, index, "series-lat"), "number": 2,
-                                         "description": str(rng.choice(_LAT_SERIES)),
-                                         "time": f"{hour:02d}{minute:02d}40"},
-                    lat_sop, patient, study, truth.age)
-    draft = write_report(truth, rng, patient_name=patient.patient_name,
-                         study_date=study["date"], noise=noise)
-    sr = _report_sr(draft.text, _uid(seed, index, "report"), _uid(seed, index, "series-sr"),
-                    patient, study, str(rng.choice(_RADIOLOGISTS)))
+    ap_ds = _image(
+        ap,
+        "ap",
+        {
+            "uid": _uid(seed, index, "series-ap"),
+            "number": 1,
+            "description": str(rng.choice(_AP_SERIES)),
+            "time": f"{hour:02d}{minute:02d}10",
+        },
+        ap_sop,
+        patient,
+        study,
+        truth.age,
+    )
+    lat_ds = _image(
+        lateral,
+        "lateral",
+        {
+            "uid": _uid(seed, index, "series-lat"),
+            "number": 2,
+            "description": str(rng.choice(_LAT_SERIES)),
+            "time": f"{hour:02d}{minute:02d}40",
+        },
+        lat_sop,
+        patient,
+        study,
+        truth.age,
+    )
+    draft = write_report(
+        truth, rng, patient_name=patient.patient_name, study_date=study["date"], noise=noise
+    )
+    sr = _report_sr(
+        draft.text,
+        _uid(seed, index, "report"),
+        _uid(seed, index, "series-sr"),
+        patient,
+        study,
+        str(rng.choice(_RADIOLOGISTS)),
+    )
     return SimulatedStudy(
         index=index,
         study_instance_uid=study["uid"],

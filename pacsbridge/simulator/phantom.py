@@ -36,7 +36,9 @@ class _Canvas:
         self.mm = FIELD_OF_VIEW_MM[0] / rows  # square pixels
         self.rows, self.cols = rows, cols
 
-    def _window(self, xs: list[float], ys: list[float], pad: float) -> tuple[slice, slice, np.ndarray, np.ndarray] | None:
+    def _window(
+        self, xs: list[float], ys: list[float], pad: float
+    ) -> tuple[slice, slice, np.ndarray, np.ndarray] | None:
         r0 = max(int((min(ys) - pad) / self.mm), 0)
         r1 = min(int((max(ys) + pad) / self.mm) + 1, self.rows)
         c0 = max(int((min(xs) - pad) / self.mm), 0)
@@ -69,7 +71,9 @@ class _Canvas:
         """A rectangle centred on (cx, cy), rotated by ``angle`` radians."""
         self.polygon(_box_corners(cx, cy, w, h, angle), value)
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, angle: float, value: float) -> None:
+    def ellipse(
+        self, cx: float, cy: float, rx: float, ry: float, angle: float, value: float
+    ) -> None:
         reach = max(rx, ry)
         win = self._window([cx - reach, cx + reach], [cy - reach, cy + reach], 2 * self.mm)
         if win is None:
@@ -83,7 +87,9 @@ class _Canvas:
         self.att[rs, cs] += value * np.clip(0.5 + edge, 0.0, 1.0)
 
 
-def _box_corners(cx: float, cy: float, w: float, h: float, angle: float) -> list[tuple[float, float]]:
+def _box_corners(
+    cx: float, cy: float, w: float, h: float, angle: float
+) -> list[tuple[float, float]]:
     ca, sa = math.cos(angle), math.sin(angle)
     corners = []
     for du, dv in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)):
@@ -117,14 +123,24 @@ def _vertebral_body(
     cx = sum(p[0] for p in corners) / 4
     cy = sum(p[1] for p in corners) / 4
     canvas.polygon(corners, bone.cortex)
-    inner = [(cx + (x - cx) * 0.86, cy + (y - cy) * (1 - 2 * bone.cortex_mm / _BODY_H))
-             for x, y in corners]
+    inner = [
+        (cx + (x - cx) * 0.86, cy + (y - cy) * (1 - 2 * bone.cortex_mm / _BODY_H))
+        for x, y in corners
+    ]
     canvas.polygon(inner, bone.trabecular - bone.cortex)
     if endplate_sclerosis:
-        top = [corners[0], corners[1],
-               _lerp(corners[1], corners[2], 0.12), _lerp(corners[0], corners[3], 0.12)]
-        bottom = [_lerp(corners[0], corners[3], 0.88), _lerp(corners[1], corners[2], 0.88),
-                  corners[2], corners[3]]
+        top = [
+            corners[0],
+            corners[1],
+            _lerp(corners[1], corners[2], 0.12),
+            _lerp(corners[0], corners[3], 0.12),
+        ]
+        bottom = [
+            _lerp(corners[0], corners[3], 0.88),
+            _lerp(corners[1], corners[2], 0.88),
+            corners[2],
+            corners[3],
+        ]
         canvas.polygon(top, endplate_sclerosis)
         canvas.polygon(bottom, endplate_sclerosis)
 
@@ -172,13 +188,17 @@ def _soft_tissue(canvas: _Canvas, cx: float, width: float) -> None:
     canvas.ellipse(cx, h * 0.55, width * 0.8, h * 0.7, 0.0, 0.25)
 
 
-def _osteophyte(canvas: _Canvas, x: float, y: float, direction: float, up: bool, size: float, bone: _Bone) -> None:
+def _osteophyte(
+    canvas: _Canvas, x: float, y: float, direction: float, up: bool, size: float, bone: _Bone
+) -> None:
     """A marginal spur at a body corner, pointing sideways and towards the disc."""
     dy = size * (0.6 if up else -0.6)
     canvas.polygon([(x, y), (x + direction * size, y + dy), (x, y + 2.2 * dy)], bone.cortex * 1.4)
 
 
-def render_ap(truth: Truth, rows: int, cols: int, rng: np.random.Generator, bits: int = 12) -> np.ndarray:
+def render_ap(
+    truth: Truth, rows: int, cols: int, rng: np.random.Generator, bits: int = 12
+) -> np.ndarray:
     """A standing AP (coronal) radiograph; returns unsigned ``bits``-bit pixels (bone bright)."""
     canvas = _Canvas(rows, cols)
     width_mm = cols * canvas.mm
@@ -199,18 +219,35 @@ def render_ap(truth: Truth, rows: int, cols: int, rng: np.random.Generator, bits
     # Sacrum, iliac wings, sacroiliac joints.
     sacrum_top = tops[4] + heights[4] + _DISC_H
     cs = center(sacrum_top)
-    canvas.polygon([(cs - 52, sacrum_top), (cs + 52, sacrum_top), (cs + 20, sacrum_top + 95),
-                    (cs - 20, sacrum_top + 95)], bone.trabecular * 0.9)
+    canvas.polygon(
+        [
+            (cs - 52, sacrum_top),
+            (cs + 52, sacrum_top),
+            (cs + 20, sacrum_top + 95),
+            (cs - 20, sacrum_top + 95),
+        ],
+        bone.trabecular * 0.9,
+    )
     for side in (-1, 1):
         canvas.ellipse(cs + side * 88, sacrum_top + 10, 62, 58, side * 0.25, bone.trabecular * 0.7)
-        canvas.ellipse(cs + side * 88, sacrum_top + 10, 58, 54, side * 0.25, -bone.trabecular * 0.25)
-        joint = [(cs + side * 40, sacrum_top + 2), (cs + side * 44, sacrum_top + 2),
-                 (cs + side * 30, sacrum_top + 68), (cs + side * 26, sacrum_top + 68)]
+        canvas.ellipse(
+            cs + side * 88, sacrum_top + 10, 58, 54, side * 0.25, -bone.trabecular * 0.25
+        )
+        joint = [
+            (cs + side * 40, sacrum_top + 2),
+            (cs + side * 44, sacrum_top + 2),
+            (cs + side * 30, sacrum_top + 68),
+            (cs + side * 26, sacrum_top + 68),
+        ]
         canvas.polygon(joint, -bone.trabecular * 0.6)  # the joint space
         sij = truth.severity["sij_degeneration"]
         if sij:
-            band = [(cs + side * 37, sacrum_top + 4), (cs + side * 41, sacrum_top + 4),
-                    (cs + side * 27, sacrum_top + 64), (cs + side * 23, sacrum_top + 64)]
+            band = [
+                (cs + side * 37, sacrum_top + 4),
+                (cs + side * 41, sacrum_top + 4),
+                (cs + side * 27, sacrum_top + 64),
+                (cs + side * 23, sacrum_top + 64),
+            ]
             canvas.polygon(band, 0.28 * sij)
             canvas.polygon([(x + side * 7, y) for x, y in band], 0.22 * sij)
 
@@ -227,8 +264,14 @@ def render_ap(truth: Truth, rows: int, cols: int, rng: np.random.Generator, bits
             canvas.ellipse(px, py, 4.5, 6.5, a, bone.cortex * 0.8)
             canvas.ellipse(px, py, 3.0, 4.8, a, -bone.cortex * 0.45)
             length = 22 if i == 2 else 17
-            canvas.box(c + side * (w / 2 + length / 2 - 4), py - 1, length, 7, a + side * 0.08,
-                       bone.trabecular * 0.55)
+            canvas.box(
+                c + side * (w / 2 + length / 2 - 4),
+                py - 1,
+                length,
+                7,
+                a + side * 0.08,
+                bone.trabecular * 0.55,
+            )
             fs = truth.severity["facet_sclerosis"]
             if fs:
                 canvas.ellipse(c + side * 9, top + h + 2, 4 + fs, 5 + fs, a, 0.16 * fs)
@@ -245,8 +288,14 @@ def render_ap(truth: Truth, rows: int, cols: int, rng: np.random.Generator, bits
     return _to_detector(canvas.att, rng, bits)
 
 
-def _implants_ap(canvas: _Canvas, truth: Truth, tops: list[float], heights: list[float],
-                 cfun: Callable[[float], float], tfun: Callable[[float], float]) -> None:
+def _implants_ap(
+    canvas: _Canvas,
+    truth: Truth,
+    tops: list[float],
+    heights: list[float],
+    cfun: Callable[[float], float],
+    tfun: Callable[[float], float],
+) -> None:
     k = truth.level["instrumentation"]
     span = 1 + truth.severity["instrumentation"] // 2  # levels fused
     first, last = max(k - span + 1, 0), min(k + 1, 4)
@@ -260,14 +309,23 @@ def _implants_ap(canvas: _Canvas, truth: Truth, tops: list[float], heights: list
     for side in (-1, 1):
         x0 = cfun(ys[0]) + side * 24
         x1 = cfun(ys[-1]) + side * 24
-        canvas.polygon([(x0 - 2.5, ys[0] - 8), (x0 + 2.5, ys[0] - 8), (x1 + 2.5, ys[-1] + 8),
-                        (x1 - 2.5, ys[-1] + 8)], _METAL * 0.8)
+        canvas.polygon(
+            [
+                (x0 - 2.5, ys[0] - 8),
+                (x0 + 2.5, ys[0] - 8),
+                (x1 + 2.5, ys[-1] + 8),
+                (x1 - 2.5, ys[-1] + 8),
+            ],
+            _METAL * 0.8,
+        )
     if truth.severity["instrumentation"] >= 2:
         y = tops[last] - 5
         canvas.box(cfun(y), y, 26, 7, tfun(y), _METAL * 0.45)
 
 
-def render_lateral(truth: Truth, rows: int, cols: int, rng: np.random.Generator, bits: int = 12) -> np.ndarray:
+def render_lateral(
+    truth: Truth, rows: int, cols: int, rng: np.random.Generator, bits: int = 12
+) -> np.ndarray:
     """A standing lateral (sagittal) radiograph, anterior to the left."""
     canvas = _Canvas(rows, cols)
     width_mm = cols * canvas.mm
@@ -300,8 +358,15 @@ def render_lateral(truth: Truth, rows: int, cols: int, rng: np.random.Generator,
 
     sacrum_top = tops[4] + heights[4] + _DISC_H
     cs = center(sacrum_top) + 4
-    canvas.polygon([(cs - 22, sacrum_top), (cs + 24, sacrum_top - 6), (cs + 55, sacrum_top + 80),
-                    (cs + 25, sacrum_top + 92)], bone.trabecular * 0.95)
+    canvas.polygon(
+        [
+            (cs - 22, sacrum_top),
+            (cs + 24, sacrum_top - 6),
+            (cs + 55, sacrum_top + 80),
+            (cs + 25, sacrum_top + 92),
+        ],
+        bone.trabecular * 0.95,
+    )
     canvas.ellipse(cs + 35, sacrum_top + 10, 75, 55, 0.3, bone.trabecular * 0.45)  # ilium overlap
 
     for i in range(5):
@@ -321,11 +386,16 @@ def render_lateral(truth: Truth, rows: int, cols: int, rng: np.random.Generator,
         facet = (back[0] + 18 * ca - (h / 2 + 2) * sa, back[1] + (h / 2 + 2) * ca + 18 * sa)
         fs = truth.severity["facet_sclerosis"]
         canvas.ellipse(facet[0], facet[1], 6, 8, a, bone.cortex * 0.6 + 0.2 * fs)
-        canvas.box(back[0] + 36 * ca, back[1] + 4 + 36 * sa, 28, 10, a + 0.25,
-                   bone.trabecular * 0.8)  # spinous process
+        canvas.box(
+            back[0] + 36 * ca, back[1] + 4 + 36 * sa, 28, 10, a + 0.25, bone.trabecular * 0.8
+        )  # spinous process
         if osteo and rng.random() < 0.35 + 0.2 * osteo:
-            _osteophyte(canvas, corners[0][0], corners[0][1] + 0.5, -1, True, 2.5 + 2.0 * osteo, bone)
-            _osteophyte(canvas, corners[3][0], corners[3][1] - 0.5, -1, False, 2.5 + 2.0 * osteo, bone)
+            _osteophyte(
+                canvas, corners[0][0], corners[0][1] + 0.5, -1, True, 2.5 + 2.0 * osteo, bone
+            )
+            _osteophyte(
+                canvas, corners[3][0], corners[3][1] - 0.5, -1, False, 2.5 + 2.0 * osteo, bone
+            )
 
     if truth.present("instrumentation"):
         k = truth.level["instrumentation"]
@@ -336,6 +406,13 @@ def render_lateral(truth: Truth, rows: int, cols: int, rng: np.random.Generator,
             c, a = center(y), angle(y)
             canvas.box(c + 6, y, 42, 5.5, a - 0.05, _METAL)
         x_rod = [center(y) + 30 for y in ys]
-        canvas.polygon([(x_rod[0] - 2.5, ys[0] - 8), (x_rod[0] + 2.5, ys[0] - 8),
-                        (x_rod[-1] + 2.5, ys[-1] + 8), (x_rod[-1] - 2.5, ys[-1] + 8)], _METAL * 0.8)
+        canvas.polygon(
+            [
+                (x_rod[0] - 2.5, ys[0] - 8),
+                (x_rod[0] + 2.5, ys[0] - 8),
+                (x_rod[-1] + 2.5, ys[-1] + 8),
+                (x_rod[-1] - 2.5, ys[-1] + 8),
+            ],
+            _METAL * 0.8,
+        )
     return _to_detector(canvas.att, rng, bits)

@@ -17,14 +17,17 @@ from pacsbridge.simulator.findings import Truth
 __all__ = ["NoiseRates", "ReportDraft", "write_report"]
 
 LEVELS = ("L1", "L2", "L3", "L4", "L5")
-_SEVERITY = {1: ["lieve", "modesta", "iniziale", "lieve grado di"],
-             2: ["moderata", "discreta", "evidente"],
-             3: ["marcata", "severa", "importante", "grave"]}
+_SEVERITY = {
+    1: ["lieve", "modesta", "iniziale", "lieve grado di"],
+    2: ["moderata", "discreta", "evidente"],
+    3: ["marcata", "severa", "importante", "grave"],
+}
 
 # What the radiologist writes when a finding is present; {sev} severity word, {lv} level.
 _POSITIVE: dict[str, list[str]] = {
     "instrumentation": [
-        "Esiti di intervento di stabilizzazione vertebrale {span} con viti peduncolari e barre metalliche.",
+        "Esiti di intervento di stabilizzazione vertebrale {span} con viti peduncolari "
+        "e barre metalliche.",
         "Presenza di mezzi di sintesi metallici {span}.",
         "Artrodesi strumentata {span} con viti transpeduncolari, in sede.",
         "Sistema di fissazione vertebrale posteriore {span}, senza segni di mobilizzazione.",
@@ -101,13 +104,23 @@ _NEGATIVE: dict[str, list[str]] = {
     "instrumentation": ["Non mezzi di sintesi."],
     "loss_of_lordosis": ["Lordosi lombare conservata.", "Fisiologica lordosi lombare mantenuta."],
     "facet_sclerosis": ["Non segni di artrosi interapofisaria."],
-    "sij_degeneration": ["Articolazioni sacroiliache nei limiti.", "Non alterazioni delle sacroiliache."],
+    "sij_degeneration": [
+        "Articolazioni sacroiliache nei limiti.",
+        "Non alterazioni delle sacroiliache.",
+    ],
     "osteophytosis": ["Non osteofiti."],
     "osteoporosis": ["Normale mineralizzazione ossea.", "Mineralizzazione ossea conservata."],
     "diffuse_degeneration": ["Non significativi fenomeni degenerativi."],
     "scoliosis": ["Non scoliosi.", "Non deviazioni scoliotiche."],
-    "fractures": ["Non fratture.", "Non si apprezzano fratture vertebrali.", "Non evidenti cedimenti somatici."],
-    "disc_narrowing": ["Spazi intersomatici conservati.", "Non riduzione degli spazi intersomatici."],
+    "fractures": [
+        "Non fratture.",
+        "Non si apprezzano fratture vertebrali.",
+        "Non evidenti cedimenti somatici.",
+    ],
+    "disc_narrowing": [
+        "Spazi intersomatici conservati.",
+        "Non riduzione degli spazi intersomatici.",
+    ],
     "anterolisthesis": ["Non listesi.", "Assenza di anterolistesi."],
     "retrolisthesis": ["Non retrolistesi."],
 }
@@ -115,24 +128,36 @@ _NEGATIVE: dict[str, list[str]] = {
 # Hedged mentions.
 _UNCERTAIN: dict[str, list[str]] = {
     "instrumentation": ["Non si esclude la presenza di mezzi di sintesi {span}."],
-    "loss_of_lordosis": ["Verosimile riduzione della lordosi lombare, da valutare in ortostatismo."],
+    "loss_of_lordosis": [
+        "Verosimile riduzione della lordosi lombare, da valutare in ortostatismo."
+    ],
     "facet_sclerosis": ["Sospetta sclerosi delle faccette articolari {lv2}."],
     "sij_degeneration": ["Dubbia sclerosi delle sacroiliache."],
     "osteophytosis": ["Possibili piccoli osteofiti marginali."],
     "osteoporosis": ["Sospetta osteopenia, da correlare con esame densitometrico."],
     "diffuse_degeneration": ["Verosimili iniziali alterazioni degenerative."],
     "scoliosis": ["Possibile lieve atteggiamento scoliotico, forse posturale."],
-    "fractures": ["Non si esclude frattura di {lv}.", "Sospetta frattura di {lv}, da approfondire con TC."],
+    "fractures": [
+        "Non si esclude frattura di {lv}.",
+        "Sospetta frattura di {lv}, da approfondire con TC.",
+    ],
     "disc_narrowing": ["Sospetta riduzione dello spazio intersomatico {lv2}."],
     "anterolisthesis": ["Non si esclude modesta anterolistesi di {lv}."],
     "retrolisthesis": ["Sospetta retrolistesi di {lv}."],
 }
 
-_OPENINGS = ["Esame eseguito in ortostatismo nelle proiezioni AP e LL.",
-             "Rachide lombare in due proiezioni.",
-             "RX rachide lombo-sacrale in ortostasi.", ""]
-_CLOSINGS = ["", "Si consiglia controllo clinico.", "Da correlare con il quadro clinico.",
-             "Non altre alterazioni di rilievo."]
+_OPENINGS = [
+    "Esame eseguito in ortostatismo nelle proiezioni AP e LL.",
+    "Rachide lombare in due proiezioni.",
+    "RX rachide lombo-sacrale in ortostasi.",
+    "",
+]
+_CLOSINGS = [
+    "",
+    "Si consiglia controllo clinico.",
+    "Da correlare con il quadro clinico.",
+    "Non altre alterazioni di rilievo.",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +168,9 @@ class NoiseRates:
     hedge_present: float = 0.05
     negate_absent: float = 0.25
     hedge_absent: float = 0.02
+
+
+DEFAULT_NOISE = NoiseRates()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +211,7 @@ def write_report(
     *,
     patient_name: str,
     study_date: str,
-    noise: NoiseRates = NoiseRates(),
+    noise: NoiseRates = DEFAULT_NOISE,
     plant_identifier_rate: float = 0.15,
 ) -> ReportDraft:
     """Write the report of one study.

@@ -22,10 +22,10 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import build_context
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelMove,
@@ -35,7 +35,11 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from pacsbridge._association import application_entity
+from pacsbridge._association import (
+    CONNECTION_HANDLERS,
+    STORAGE_TRANSFER_SYNTAXES,
+    application_entity,
+)
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.simulator.archive import SimulatedStudy
 
@@ -43,11 +47,26 @@ __all__ = ["SimulatedPACS"]
 
 logger = logging.getLogger(__name__)
 
-_STUDY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
-               "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "StudyDescription",
-               "ReferringPhysicianName")
-_SERIES_KEYS = ("SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
-                "BodyPartExamined")
+_STUDY_KEYS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "StudyDescription",
+    "ReferringPhysicianName",
+)
+_SERIES_KEYS = (
+    "SeriesInstanceUID",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "BodyPartExamined",
+)
 _IMAGE_KEYS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "ViewPosition")
 
 
@@ -102,8 +121,12 @@ class SimulatedPACS:
     """
 
     def __init__(
-        self, storage_dir: Path, ae_title: str = "SIMPACS", port: int = 0,
-        host: str = "127.0.0.1", destinations: dict[str, tuple[str, int]] | None = None,
+        self,
+        storage_dir: Path,
+        ae_title: str = "SIMPACS",
+        port: int = 0,
+        host: str = "127.0.0.1",
+        destinations: dict[str, tuple[str, int]] | None = None,
     ) -> None:
         self.storage_dir = storage_dir
         self.ae_title = ae_title
@@ -156,8 +179,11 @@ class SimulatedPACS:
 
     def instances_of(self, study_instance_uid: str) -> list[Path]:
         with self._lock:
-            return [i.path for i in self._index.instances.values()
-                    if i.attrs["StudyInstanceUID"] == study_instance_uid]
+            return [
+                i.path
+                for i in self._index.instances.values()
+                if i.attrs["StudyInstanceUID"] == study_instance_uid
+            ]
 
     def received_datasets(self) -> list[Dataset]:
         """Every instance received by C-STORE, read back."""
@@ -168,21 +194,33 @@ class SimulatedPACS:
     def start(self) -> SimulatedPACS:
         ae = application_entity(LocalAE(self.ae_title))
         ae.maximum_associations = 16
-        for model in (StudyRootQueryRetrieveInformationModelFind,
-                      StudyRootQueryRetrieveInformationModelMove,
-                      PatientRootQueryRetrieveInformationModelFind,
-                      PatientRootQueryRetrieveInformationModelMove):
+        for model in (
+            StudyRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelMove,
+            PatientRootQueryRetrieveInformationModelFind,
+            PatientRootQueryRetrieveInformationModelMove,
+        ):
             ae.add_supported_context(model)
         ae.add_supported_context(Verification)
         for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES)
         self._server = ae.start_server(
-            (self._host, self._port), block=False,
-            evt_handlers=[(evt.EVT_C_FIND, self._on_find), (evt.EVT_C_MOVE, self._on_move),
-                          (evt.EVT_C_STORE, self._on_store)],
+            (self._host, self._port),
+            block=False,
+            evt_handlers=[
+                *CONNECTION_HANDLERS,
+                (evt.EVT_C_FIND, self._on_find),
+                (evt.EVT_C_MOVE, self._on_move),
+                (evt.EVT_C_STORE, self._on_store),
+            ],
         )
-        logger.info("simulated PACS %s on %s:%d with %d instances", self.ae_title, self._host,
-                    self.port, len(self._index.instances))
+        logger.info(
+            "simulated PACS %s on %s:%d with %d instances",
+            self.ae_title,
+            self._host,
+            self.port,
+            len(self._index.instances),
+        )
         return self
 
     def stop(self) -> None:
@@ -193,28 +231,45 @@ class SimulatedPACS:
     def __enter__(self) -> SimulatedPACS:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def _select(self, query: Dataset) -> list[_Instance]:
-        wanted = {elem.keyword: _text(elem.value) for elem in query
-                  if elem.keyword and elem.keyword in (*_STUDY_KEYS, *_SERIES_KEYS, *_IMAGE_KEYS)}
+        wanted = {
+            elem.keyword: _text(elem.value)
+            for elem in query
+            if elem.keyword and elem.keyword in (*_STUDY_KEYS, *_SERIES_KEYS, *_IMAGE_KEYS)
+        }
         modalities = _text(query.get("ModalitiesInStudy", "")).split("\\")
         with self._lock:
-            chosen = [i for i in self._index.instances.values()
-                      if all(_matches(v, i.attrs[k], k) for k, v in wanted.items())]
+            chosen = [
+                i
+                for i in self._index.instances.values()
+                if all(_matches(v, i.attrs[k], k) for k, v in wanted.items())
+            ]
             if any(modalities):
-                studies = {i.attrs["StudyInstanceUID"] for i in self._index.instances.values()
-                           if i.attrs["Modality"] in modalities}
+                studies = {
+                    i.attrs["StudyInstanceUID"]
+                    for i in self._index.instances.values()
+                    if i.attrs["Modality"] in modalities
+                }
                 chosen = [i for i in chosen if i.attrs["StudyInstanceUID"] in studies]
         return chosen
 
     def _on_find(self, event: Event) -> Iterator[tuple[int, Dataset | None]]:
         query = event.identifier
         level = str(query.get("QueryRetrieveLevel", ""))
-        key = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID",
-               "SERIES": "SeriesInstanceUID", "IMAGE": "SOPInstanceUID"}.get(level)
+        key = {
+            "PATIENT": "PatientID",
+            "STUDY": "StudyInstanceUID",
+            "SERIES": "SeriesInstanceUID",
+            "IMAGE": "SOPInstanceUID",
+        }.get(level)
         if key is None:
             yield 0xC000, None
             return
@@ -228,20 +283,33 @@ class SimulatedPACS:
             yield 0xFF00, self._answer(query, level, members)
 
     def _answer(self, query: Dataset, level: str, members: list[_Instance]) -> Dataset:
-        first = members[0].attrs
+        # An attribute of the level: the first member that has a value for it
+        # (an SR sent back may lack the study description the images carry).
+        first = {
+            key: next((m.attrs[key] for m in members if m.attrs[key]), "")
+            for key in members[0].attrs
+        }
         answer = Dataset()
         answer.QueryRetrieveLevel = level
         answer.RetrieveAETitle = self.ae_title
         for elem in query:
             keyword = elem.keyword
             if keyword in first:
-                setattr(answer, keyword, first[keyword].split("\\") if "\\" in first[keyword]
-                        else first[keyword])
+                setattr(
+                    answer,
+                    keyword,
+                    first[keyword].split("\\") if "\\" in first[keyword] else first[keyword],
+                )
             elif keyword == "ModalitiesInStudy":
                 study = first["StudyInstanceUID"]
                 with self._lock:
-                    found = sorted({i.attrs["Modality"] for i in self._index.instances.values()
-                                    if i.attrs["StudyInstanceUID"] == study})
+                    found = sorted(
+                        {
+                            i.attrs["Modality"]
+                            for i in self._index.instances.values()
+                            if i.attrs["StudyInstanceUID"] == study
+                        }
+                    )
                 answer.ModalitiesInStudy = found
             elif keyword in ("NumberOfStudyRelatedInstances", "NumberOfSeriesRelatedInstances"):
                 setattr(answer, keyword, len(members))
@@ -250,19 +318,25 @@ class SimulatedPACS:
         return answer
 
     def _on_move(self, event: Event) -> Iterator[object]:
-        destination = self.destinations.get(event.move_destination.strip())
+        destination = self.destinations.get((event.move_destination or "").strip())
         if destination is None:
             yield None, None  # pynetdicom answers 0xA801, move destination unknown
             return
         instances = self._select(event.identifier)
         datasets = [dcmread(instance.path) for instance in instances]
         # Request exactly the contexts the sub-operations need (at most 128 fit).
-        wanted = sorted({(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
-                         for ds in datasets})
-        contexts = [build_context(sop_class, [syntax, ExplicitVRLittleEndian,
-                                              ImplicitVRLittleEndian])
-                    for sop_class, syntax in wanted]
-        yield destination[0], destination[1], {"contexts": contexts or None}
+        wanted = sorted(
+            {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets}
+        )
+        contexts = [
+            build_context(sop_class, [syntax, ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+            for sop_class, syntax in wanted
+        ]
+        yield (
+            destination[0],
+            destination[1],
+            {"contexts": contexts or None, "evt_handlers": list(CONNECTION_HANDLERS)},
+        )
         yield len(datasets)
         for ds in datasets:
             if event.is_cancelled:

@@ -41,8 +41,11 @@ def cache_all(ctx: Context) -> int:
                 paired = {image.view_role: image for image in study.images if image.is_paired}
                 try:
                     if study.study_uid not in cache:
-                        cache.put(study.study_uid, _pixels(ctx, paired["ap"]),
-                                  _pixels(ctx, paired["lateral"]))
+                        cache.put(
+                            study.study_uid,
+                            _pixels(ctx, paired["ap"]),
+                            _pixels(ctx, paired["lateral"]),
+                        )
                 except InvalidInstance as exc:
                     quarantine(session, study, "cache", str(exc))
                 except KeyError as exc:
@@ -80,15 +83,26 @@ def predict_all(ctx: Context) -> int:
         batch = ctx.settings.training.batch_size
         with ctx.progress.step(f"predicting with {model_row.version}", len(studies)) as bar:
             for start in range(0, len(studies), batch):
-                chunk = studies[start:start + batch]
-                probabilities = predict(model, cache, [s.study_uid for s in chunk],
-                                        batch_size=batch, device=ctx.settings.training.device)
+                chunk = studies[start : start + batch]
+                probabilities = predict(
+                    model,
+                    cache,
+                    [s.study_uid for s in chunk],
+                    batch_size=batch,
+                    device=ctx.settings.training.device,
+                )
                 for study, row in zip(chunk, probabilities, strict=True):
                     for key, p in zip(config.findings, row, strict=True):
                         threshold = float(model_row.thresholds.get(key, 0.5))
-                        session.add(Prediction(study_id=study.id, model_id=model_row.id,
-                                               finding=key, probability=float(p),
-                                               positive=bool(p >= threshold)))
+                        session.add(
+                            Prediction(
+                                study_id=study.id,
+                                model_id=model_row.id,
+                                finding=key,
+                                probability=float(p),
+                                positive=bool(p >= threshold),
+                            )
+                        )
                     move_to(study, StudyState.PREDICTED)
                 session.commit()
                 bar.advance(len(chunk))

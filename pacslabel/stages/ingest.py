@@ -37,7 +37,7 @@ from pacsbridge import (
 from pacslabel.context import Context
 from pacslabel.stages.state import audit, fail, move_to, quarantine, studies_in
 
-__all__ = ["DiscoverResult", "anonymise_study", "anonymise_all", "discover", "retrieve"]
+__all__ = ["DiscoverResult", "anonymise_all", "anonymise_study", "discover", "retrieve"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,13 @@ def discover(ctx: Context) -> DiscoverResult:
         The PACS cannot be queried; nothing is recorded.
     """
     ingest = ctx.settings.ingest
-    records = find_studies(ctx.local, ctx.node, ctx.task.study_filter(),
-                           date_from=ingest.study_date_from, date_to=ingest.study_date_to)
+    records = find_studies(
+        ctx.local,
+        ctx.node,
+        ctx.task.study_filter(),
+        date_from=ingest.study_date_from,
+        date_to=ingest.study_date_to,
+    )
     new = 0
     with Session(ctx.engine) as session:
         known = set(session.scalars(select(Study.study_uid)))
@@ -69,10 +74,20 @@ def discover(ctx: Context) -> DiscoverResult:
             if uid in known:
                 continue
             known.add(uid)
-            session.add(Study(study_uid=uid, state=StudyState.DISCOVERED, attempts=0,
-                              expected_instances=record.number_of_study_related_instances))
-            ctx.vault.put(session, uid, "study", _study_identity(record.study_instance_uid,
-                                                                 record.accession_number))
+            session.add(
+                Study(
+                    study_uid=uid,
+                    state=StudyState.DISCOVERED,
+                    attempts=0,
+                    expected_instances=record.number_of_study_related_instances,
+                )
+            )
+            ctx.vault.put(
+                session,
+                uid,
+                "study",
+                _study_identity(record.study_instance_uid, record.accession_number),
+            )
             new += 1
         audit(session, "ingest.discover", found=len(records), new=new)
         session.commit()
@@ -128,8 +143,13 @@ def _quarantine_file(ctx: Context, session: Session, study: Study, path: Path, r
     target = ctx.paths.quarantine / study.study_uid / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(path, target)
-    quarantine(session, study, "anonymise", f"{path.name}: {reason}",
-               path=str(target.relative_to(ctx.paths.root)))
+    quarantine(
+        session,
+        study,
+        "anonymise",
+        f"{path.name}: {reason}",
+        path=str(target.relative_to(ctx.paths.root)),
+    )
 
 
 def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) -> _Received:
@@ -147,8 +167,7 @@ def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) 
                 _quarantine_file(ctx, session, study, path, str(exc))
                 continue
             received.report_identity = OriginalIdentity.from_dataset(ds)
-            received.report_names = [str(e.value) for e in ds.iterall()
-                                     if e.VR == "PN" and e.value]
+            received.report_names = [str(e.value) for e in ds.iterall() if e.VR == "PN" and e.value]
             continue
         try:
             received.images.append(anonymise(ds, ctx.pseudonymiser, ctx.deid_options))
@@ -177,21 +196,28 @@ def _write_images(ctx: Context, session: Session, study: Study, received: _Recei
         if anon.sop_instance_uid in existing:
             continue
         role, reason = classify_view(views[anon.sop_instance_uid], rules)
-        study.images.append(Image(
-            sop_uid=anon.sop_instance_uid, series_uid=anon.series_instance_uid,
-            sop_class_uid=str(ds.SOPClassUID), modality=str(ds.get("Modality", "")),
-            view_role=role, view_reason=reason, is_paired=anon.sop_instance_uid in paired,
-            view_position=str(ds.get("ViewPosition", "") or "") or None,
-            rows=int(ds.get("Rows", 0)) or None, columns=int(ds.get("Columns", 0)) or None,
-            photometric_interpretation=str(ds.get("PhotometricInterpretation", "")) or None,
-            path=str(out.relative_to(ctx.paths.root)),
-        ))
+        study.images.append(
+            Image(
+                sop_uid=anon.sop_instance_uid,
+                series_uid=anon.series_instance_uid,
+                sop_class_uid=str(ds.SOPClassUID),
+                modality=str(ds.get("Modality", "")),
+                view_role=role,
+                view_reason=reason,
+                is_paired=anon.sop_instance_uid in paired,
+                view_position=str(ds.get("ViewPosition", "") or "") or None,
+                rows=int(ds.get("Rows", 0)) or None,
+                columns=int(ds.get("Columns", 0)) or None,
+                photometric_interpretation=str(ds.get("PhotometricInterpretation", "")) or None,
+                path=str(out.relative_to(ctx.paths.root)),
+            )
+        )
 
 
 def _describe_study(study: Study, ds: Dataset) -> None:
     study.patient_pseudonym = str(ds.get("PatientID", "")) or None
     study.study_date = str(ds.get("StudyDate", "")) or None
-    study.study_description = (str(ds.get("StudyDescription", "")) or None)
+    study.study_description = str(ds.get("StudyDescription", "")) or None
     study.patient_age = str(ds.get("PatientAge", "")) or None
     study.patient_sex = str(ds.get("PatientSex", ""))[:1] or None
 
@@ -205,8 +231,13 @@ def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
     folder = ctx.paths.incoming / study.study_uid
     if not folder.is_dir() or not any(folder.glob("*.dcm")):
         study.state = StudyState.DISCOVERED  # retrieve again
-        fail(session, study, "anonymise", "no received instances found",
-             ctx.settings.ingest.max_attempts)
+        fail(
+            session,
+            study,
+            "anonymise",
+            "no received instances found",
+            ctx.settings.ingest.max_attempts,
+        )
         return
     received = _read_instances(ctx, session, study, folder)
     if received.images:

@@ -24,22 +24,30 @@ def label_all(ctx: Context) -> int:
         studies = studies_in(session, StudyState.ANONYMISED)
         with ctx.progress.step("labelling reports", len(studies)) as bar:
             for study in studies:
-                have = set(session.scalars(
-                    select(FindingLabel.finding).where(
-                        FindingLabel.study_id == study.id,
-                        FindingLabel.source == LabelSource.RULES,
-                        FindingLabel.source_version == labeller.version,
+                have = set(
+                    session.scalars(
+                        select(FindingLabel.finding).where(
+                            FindingLabel.study_id == study.id,
+                            FindingLabel.source == LabelSource.RULES,
+                            FindingLabel.source_version == labeller.version,
+                        )
                     )
-                ))
+                )
                 if study.report is not None:
                     for key, label in labeller.label(study.report.text).items():
                         if key in have:
                             continue
-                        session.add(FindingLabel(
-                            study_id=study.id, finding=key, state=LabelState(label.state.value),
-                            probability=label.probability, source=LabelSource.RULES,
-                            source_version=labeller.version, evidence=label.evidence or None,
-                        ))
+                        session.add(
+                            FindingLabel(
+                                study_id=study.id,
+                                finding=key,
+                                state=LabelState(label.state.value),
+                                probability=label.probability,
+                                source=LabelSource.RULES,
+                                source_version=labeller.version,
+                                evidence=label.evidence or None,
+                            )
+                        )
                 move_to(study, StudyState.LABELLED)
                 session.commit()
                 done += 1

@@ -43,28 +43,43 @@ def fail(session: Session, study: Study, stage: str, reason: str, max_attempts: 
     study.failure_reason = reason
     if study.attempts >= max_attempts:
         study.state = StudyState.FAILED
-        logger.error("study %s failed at %s after %d attempts: %s", study.study_uid, stage,
-                     study.attempts, reason)
+        logger.error(
+            "study %s failed at %s after %d attempts: %s",
+            study.study_uid,
+            stage,
+            study.attempts,
+            reason,
+        )
     else:
-        logger.warning("study %s: %s failed (attempt %d of %d): %s", study.study_uid, stage,
-                       study.attempts, max_attempts, reason)
+        logger.warning(
+            "study %s: %s failed (attempt %d of %d): %s",
+            study.study_uid,
+            stage,
+            study.attempts,
+            max_attempts,
+            reason,
+        )
     audit(session, f"{stage}.failed", study.study_uid, reason=reason, attempt=study.attempts)
 
 
-def quarantine(session: Session, study: Study | None, stage: str, reason: str,
-               path: str | None = None) -> None:
+def quarantine(
+    session: Session, study: Study | None, stage: str, reason: str, path: str | None = None
+) -> None:
     """Put input aside with the reason; a quarantined study leaves the loop."""
-    session.add(QuarantineEntry(stage=stage, study_uid=study.study_uid if study else None,
-                                path=path, reason=reason))
+    session.add(
+        QuarantineEntry(
+            stage=stage, study_uid=study.study_uid if study else None, path=path, reason=reason
+        )
+    )
     if study is not None and path is None:
         study.state = StudyState.QUARANTINED
         study.failed_stage = stage
         study.failure_reason = reason
-    logger.warning("quarantined%s at %s: %s", f" study {study.study_uid}" if study else "",
-                   stage, reason)
+    logger.warning(
+        "quarantined%s at %s: %s", f" study {study.study_uid}" if study else "", stage, reason
+    )
 
 
 def audit(session: Session, action: str, study_uid: str | None = None, **detail: Any) -> None:
     """Record an audit event (never with patient identifiers)."""
-    session.add(AuditEvent(actor=ACTOR, action=action, study_uid=study_uid,
-                           detail=detail or None))
+    session.add(AuditEvent(actor=ACTOR, action=action, study_uid=study_uid, detail=detail or None))

@@ -51,8 +51,12 @@ def code_version() -> str:
 
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-            cwd=Path(__file__).resolve().parent, timeout=5, check=True,
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
@@ -63,21 +67,28 @@ def corpus_targets(ctx: Context, session: Session) -> tuple[list[str], np.ndarra
     """The cached studies and their training targets (rows: studies, columns: findings)."""
     findings = ctx.task.finding_keys
     settings = ctx.settings.training
-    mapping = {"positive": 1.0, "negative": 0.0,
-               "uncertain": _TARGET[settings.uncertain_as],
-               "not_mentioned": _TARGET[settings.not_mentioned_as]}
+    mapping = {
+        "positive": 1.0,
+        "negative": 0.0,
+        "uncertain": _TARGET[settings.uncertain_as],
+        "not_mentioned": _TARGET[settings.not_mentioned_as],
+    }
     rows = session.execute(
         select(Study.study_uid, FindingLabel.finding, FindingLabel.state)
         .join(FindingLabel, FindingLabel.study_id == Study.id)
-        .where(Study.state.in_(_READY), FindingLabel.source == LabelSource.RULES,
-               FindingLabel.source_version == ctx.labeller.version)
+        .where(
+            Study.state.in_(_READY),
+            FindingLabel.source == LabelSource.RULES,
+            FindingLabel.source_version == ctx.labeller.version,
+        )
     ).all()
     table: dict[str, dict[str, float]] = {}
     for uid, finding, state in rows:
         table.setdefault(uid, {})[finding] = mapping[str(state.value)]
     keys = sorted(table)
-    targets = np.array([[table[k].get(f, np.nan) for f in findings] for k in keys],
-                       dtype=np.float32).reshape(len(keys), len(findings))
+    targets = np.array(
+        [[table[k].get(f, np.nan) for f in findings] for k in keys], dtype=np.float32
+    ).reshape(len(keys), len(findings))
     return keys, targets
 
 
@@ -100,30 +111,49 @@ def train(ctx: Context) -> TrainOutcome:
     """Train a new model when the corpus changed; register it with its metrics."""
     settings = ctx.settings.training
     config = TrainConfig(
-        findings=tuple(ctx.task.finding_keys), image_size=settings.image_size,
-        epochs=settings.epochs, batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate, momentum=settings.momentum,
-        weight_decay=settings.weight_decay, seed=settings.seed, augment=settings.augment,
+        findings=tuple(ctx.task.finding_keys),
+        image_size=settings.image_size,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        momentum=settings.momentum,
+        weight_decay=settings.weight_decay,
+        seed=settings.seed,
+        augment=settings.augment,
         device=settings.device,
-        pretrained_weights=str(settings.pretrained_weights) if settings.pretrained_weights else None,
+        pretrained_weights=str(settings.pretrained_weights)
+        if settings.pretrained_weights
+        else None,
     )
     with Session(ctx.engine) as session:
         keys, targets = corpus_targets(ctx, session)
         manifest = _manifest(keys, targets, config, ctx)
         latest = current_model(session, ctx.task.name)
         if latest is not None and latest.manifest_hash == manifest:
-            return TrainOutcome("skipped", f"nothing new since model {latest.version}",
-                                latest.version, latest.metrics)
+            return TrainOutcome(
+                "skipped",
+                f"nothing new since model {latest.version}",
+                latest.version,
+                latest.metrics,
+            )
         if len(keys) < settings.min_studies:
-            return TrainOutcome("skipped", f"{len(keys)} labelled studies; training needs "
-                                           f"{settings.min_studies} (training.min_studies)")
+            return TrainOutcome(
+                "skipped",
+                f"{len(keys)} labelled studies; training needs "
+                f"{settings.min_studies} (training.min_studies)",
+            )
         held = np.array([_is_held_out(k, settings.held_out_fraction) for k in keys])
         train_keys = [k for k, h in zip(keys, held, strict=True) if not h]
         held_keys = [k for k, h in zip(keys, held, strict=True) if h]
         version = f"{ctx.task.name}-resnet18-{manifest[:12]}"
-        run = TrainingRun(status="running", mode="1step", config=config.as_dict(),
-                          manifest_hash=manifest, n_train=len(train_keys),
-                          n_held_out=len(held_keys))
+        run = TrainingRun(
+            status="running",
+            mode="1step",
+            config=config.as_dict(),
+            manifest_hash=manifest,
+            n_train=len(train_keys),
+            n_held_out=len(held_keys),
+        )
         session.add(run)
         session.commit()
         checkpoint = ctx.paths.models / version / "model.pt"
@@ -134,10 +164,17 @@ def train(ctx: Context) -> TrainOutcome:
                     if step == total:
                         bar.advance()
 
-                result = fit(config, PixelCache(ctx.paths.cache, config.image_size),
-                             train_keys, targets[~held], held_keys, checkpoint,
-                             manifest_hash=manifest, code_version=code_version(),
-                             progress=on_batch)
+                result = fit(
+                    config,
+                    PixelCache(ctx.paths.cache, config.image_size),
+                    train_keys,
+                    targets[~held],
+                    held_keys,
+                    checkpoint,
+                    manifest_hash=manifest,
+                    code_version=code_version(),
+                    progress=on_batch,
+                )
         except TrainerError as exc:
             run.status, run.error, run.finished_at = "failed", str(exc), utcnow()
             audit(session, "train.failed", reason=str(exc))
@@ -153,18 +190,35 @@ def train(ctx: Context) -> TrainOutcome:
             per_finding[key] = finding_metrics(
                 targets[held, j], result.held_out_probabilities[:, j], threshold
             ).as_dict()
-        metrics = {"held_out": per_finding, "final_loss": result.final_loss,
-                   "evaluated_against": f"report labels ({ctx.labeller.version})"}
-        session.add(Model(
-            version=version, architecture="resnet18", mode="1step", task=ctx.task.name,
-            findings=list(config.findings),
-            path=str(checkpoint.relative_to(ctx.paths.root)), config=config.as_dict(),
-            manifest_hash=manifest, code_version=code_version(), metrics=metrics,
-            thresholds=thresholds, training_run_id=run.id,
-        ))
+        metrics = {
+            "held_out": per_finding,
+            "final_loss": result.final_loss,
+            "evaluated_against": f"report labels ({ctx.labeller.version})",
+        }
+        session.add(
+            Model(
+                version=version,
+                architecture="resnet18",
+                mode="1step",
+                task=ctx.task.name,
+                findings=list(config.findings),
+                path=str(checkpoint.relative_to(ctx.paths.root)),
+                config=config.as_dict(),
+                manifest_hash=manifest,
+                code_version=code_version(),
+                metrics=metrics,
+                thresholds=thresholds,
+                training_run_id=run.id,
+            )
+        )
         run.status, run.finished_at = "succeeded", utcnow()
         run.epochs_done, run.metrics = result.epochs_done, metrics
-        audit(session, "train.succeeded", model=version, n_train=len(train_keys),
-              n_held_out=len(held_keys))
+        audit(
+            session,
+            "train.succeeded",
+            model=version,
+            n_train=len(train_keys),
+            n_held_out=len(held_keys),
+        )
         session.commit()
         return TrainOutcome("trained", "", version, metrics)

@@ -25,14 +25,17 @@ logger = logging.getLogger(__name__)
 
 
 def _export(ctx: Context, session: Session, study: Study) -> tuple[Model, SRExport]:
-    predictions = list(session.scalars(
-        select(Prediction).where(Prediction.study_id == study.id).order_by(Prediction.id.desc())
-    ))
+    predictions = list(
+        session.scalars(
+            select(Prediction).where(Prediction.study_id == study.id).order_by(Prediction.id.desc())
+        )
+    )
     model = session.get(Model, predictions[0].model_id)
     if model is None:
         raise LookupError(f"model {predictions[0].model_id} is not in the registry")
-    export = session.scalar(select(SRExport).where(SRExport.study_id == study.id,
-                                                   SRExport.model_id == model.id))
+    export = session.scalar(
+        select(SRExport).where(SRExport.study_id == study.id, SRExport.model_id == model.id)
+    )
     if export is None:
         export = SRExport(study_id=study.id, model_id=model.id, status="pending", attempts=0)
         session.add(export)
@@ -54,8 +57,7 @@ def writeback_all(ctx: Context) -> int:
         with ctx.progress.step("sending SRs to the PACS", len(studies)) as bar:
             for study in studies:
                 model, export = _export(ctx, session, study)
-                paired = sorted((i for i in study.images if i.is_paired),
-                                key=lambda i: i.view_role)
+                paired = sorted((i for i in study.images if i.is_paired), key=lambda i: i.view_role)
                 try:
                     identities = [ctx.vault.get(session, image.sop_uid) for image in paired]
                 except LinkageError as exc:
@@ -63,14 +65,21 @@ def writeback_all(ctx: Context) -> int:
                     break
                 results = [
                     FindingResult(codes[p.finding], p.probability, p.positive)
-                    for p in session.scalars(select(Prediction).where(
-                        Prediction.study_id == study.id, Prediction.model_id == model.id))
+                    for p in session.scalars(
+                        select(Prediction).where(
+                            Prediction.study_id == study.id, Prediction.model_id == model.id
+                        )
+                    )
                 ]
                 sr = build_prediction_sr(
-                    identities, sorted(results, key=lambda r: ctx.task.finding_keys.index(r.finding.key)),
-                    algorithm_name="pacslabel ResNet-18", algorithm_version=model.version,
+                    identities,
+                    sorted(results, key=lambda r: ctx.task.finding_keys.index(r.finding.key)),
+                    algorithm_name="pacslabel ResNet-18",
+                    algorithm_version=model.version,
                     sop_instance_uid=ctx.pseudonymiser.uid(f"sr:{study.study_uid}:{model.version}"),
-                    series_instance_uid=ctx.pseudonymiser.uid(f"sr-series:{model.version}:{study.study_uid}"),
+                    series_instance_uid=ctx.pseudonymiser.uid(
+                        f"sr-series:{model.version}:{study.study_uid}"
+                    ),
                 )
                 export.attempts += 1
                 try:

@@ -1,0 +1,161 @@
+"""The whole loop over a small simulated archive, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import highdicom as hd
+import pytest
+from sqlalchemy import Engine, func, select
+
+from db import Base, FindingLabel, Study, StudyState, make_engine, upgrade
+from pacsbridge.simulator import SimulatedPACS, SimulatedStudy, generate_study
+from pacslabel.context import open_context
+from pacslabel.loop import run_once
+from pacslabel.settings import Settings, load_settings
+
+GOOD = 10
+
+
+@pytest.fixture(scope="module")
+def archive() -> list[SimulatedStudy]:
+    studies = [generate_study(i, seed=3, rows=256, cols=200) for i in range(GOOD + 2)]
+    # Study GOOD has no lateral view; study GOOD + 1 has truncated pixel data.
+    ap, _lateral, report = studies[GOOD].datasets
+    studies[GOOD] = dataclasses.replace(studies[GOOD], datasets=(ap, report))
+    broken = studies[GOOD + 1].datasets[0]
+    broken.PixelData = broken.PixelData[:1000]
+    return studies
+
+
+@pytest.fixture
+def pacs(tmp_path: Path, archive: list[SimulatedStudy]) -> Iterator[SimulatedPACS]:
+    server = SimulatedPACS(tmp_path / "pacs", ae_title="SIMPACS")
+    for study in archive:
+        server.add_study(study)
+    with server:
+        yield server
+
+
+def _settings(tmp_path: Path, database_url: str, pacs: SimulatedPACS) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        pacs={"ae_title": "SIMPACS", "host": "127.0.0.1", "port": pacs.port},
+        local={"storage_port": 0, "network_timeout_s": 10},
+        training={
+            "image_size": 32,
+            "epochs": 1,
+            "batch_size": 4,
+            "min_studies": 4,
+            "device": "cpu",
+            "augment": False,
+        },
+    )
+
+
+def _everything_stored(engine: Engine) -> str:
+    """Every value of every table (the encrypted linkage payload excepted), as text."""
+    parts = []
+    with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in connection.execute(table.select()):
+                for column, value in zip(table.columns, row, strict=True):
+                    if table.name == "linkage" and column.name == "ciphertext":
+                        continue
+                    parts.append(json.dumps(value, default=str))
+    return "\n".join(parts)
+
+
+def _identifiers(study: SimulatedStudy) -> list[str]:
+    names = [p for p in study.patient.patient_name.replace("^", " ").split() if len(p) >= 3]
+    return [
+        *names,
+        study.patient.patient_id,
+        study.patient.patient_birth_date,
+        study.accession_number,
+        study.study_instance_uid,
+        study.ap_sop_instance_uid,
+    ]
+
+
+def test_loop_end_to_end(
+    tmp_path: Path, database_url: str, pacs: SimulatedPACS, archive: list[SimulatedStudy]
+) -> None:
+    settings = _settings(tmp_path, database_url, pacs)
+    upgrade(database_url)
+
+    def register(scp: object) -> None:
+        pacs.destinations["PACSLABEL"] = ("127.0.0.1", scp.port)  # type: ignore[attr-defined]
+
+    with open_context(settings) as ctx:
+        first = run_once(ctx, on_listening=register)
+    assert (first.found, first.new, first.retrieved) == (GOOD + 2, GOOD + 2, GOOD + 2)
+    assert first.training.status == "trained", first.training.reason
+    assert first.reported == GOOD
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            states = dict(
+                connection.execute(select(Study.state, func.count()).group_by(Study.state)).all()
+            )
+            assert states == {StudyState.REPORTED: GOOD, StudyState.QUARANTINED: 2}
+            reasons = [
+                r
+                for (r,) in connection.execute(
+                    select(Study.failure_reason).where(Study.state == StudyState.QUARANTINED)
+                )
+            ]
+            assert any("no lateral view" in r for r in reasons)
+            assert any("pixel data" in r for r in reasons)
+            labels = connection.scalar(select(func.count()).select_from(FindingLabel))
+
+        # SRs reached the PACS, parse, and point at the clinical study and images.
+        received = pacs.received_datasets()
+        assert len(received) == GOOD
+        by_uid = {s.study_instance_uid: s for s in archive}
+        for ds in received:
+            sr = hd.sr.Comprehensive3DSR.from_dataset(ds)
+            study = by_uid[sr.StudyInstanceUID]  # the original UID, not a pseudonym
+            assert sr.PatientID == study.patient.patient_id
+            referenced = {
+                item.ReferencedSOPInstanceUID
+                for evidence in sr.CurrentRequestedProcedureEvidenceSequence
+                for series in evidence.ReferencedSeriesSequence
+                for item in series.ReferencedSOPSequence
+            }
+            assert referenced == {study.ap_sop_instance_uid, study.lateral_sop_instance_uid}
+            groups = sr.content.get_image_measurement_groups()
+            assert [g.tracking_identifier for g in groups] == ctx.task.finding_keys
+
+        # No identifier of any simulated patient in the database, cache or de-identified files.
+        stored = _everything_stored(engine).upper()
+        research_files = [
+            p
+            for folder in ("cache", "dicom")
+            for p in (settings.data_dir / folder).rglob("*")
+            if p.is_file()
+        ]
+        assert research_files
+        blobs = [p.read_bytes().upper() for p in research_files]
+        for study in archive:
+            for value in _identifiers(study):
+                assert value.upper() not in stored, value
+                assert not any(value.upper().encode() in blob for blob in blobs), value
+        assert not any((settings.data_dir / "incoming").rglob("*.dcm"))
+
+        # Running again ingests nothing, trains nothing, sends nothing.
+        with open_context(settings) as ctx:
+            second = run_once(ctx, on_listening=register)
+        assert (second.found, second.new, second.retrieved, second.reported) == (GOOD + 2, 0, 0, 0)
+        assert second.training.status == "skipped"
+        assert len(pacs.received) == GOOD
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(Study)) == GOOD + 2
+            assert connection.scalar(select(func.count()).select_from(FindingLabel)) == labels
+    finally:
+        engine.dispose()

@@ -1,0 +1,131 @@
+"""Pixel cache, metrics and the training loop (tiny, on the CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from trainer import (
+    PixelCache,
+    TrainConfig,
+    compose_rgb,
+    finding_metrics,
+    fit,
+    load_model,
+    predict,
+    youden_threshold,
+)
+from trainer.errors import CheckpointError, NotEnoughData
+
+
+def _fill(cache: PixelCache, n: int) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(0)
+    keys, targets = [], []
+    for i in range(n):
+        bright = i % 2
+        ap = rng.random((40, 30)).astype(np.float32) * 0.3 + 0.6 * bright
+        lateral = rng.random((50, 35)).astype(np.float32) * 0.3
+        cache.put(f"s{i}", ap, lateral)
+        keys.append(f"s{i}")
+        targets.append([bright, np.nan if i == 0 else 0.0])
+    return keys, np.array(targets, dtype=np.float32)
+
+
+def test_cache_round_trip_and_channels(tmp_path: Path) -> None:
+    cache = PixelCache(tmp_path, 16)
+    cache.put("a", np.ones((30, 20), np.float32), np.zeros((25, 40), np.float32))
+    pair = cache.get("a")
+    assert pair.shape == (2, 16, 16) and pair.dtype == np.uint8
+    rgb = compose_rgb(pair)
+    assert rgb[0].min() == 255 and rgb[1].max() == 0 and rgb[2].max() == 0  # AP red, LAT blue
+    assert "a" in cache and "b" not in cache
+
+
+def test_youden_and_confusion() -> None:
+    y = np.array([0, 0, 1, 1, np.nan])
+    s = np.array([0.1, 0.4, 0.35, 0.8, 0.9])
+    threshold = youden_threshold(y[:4], s[:4])
+    metrics = finding_metrics(y, s, threshold)
+    assert metrics.n == 4 and metrics.positives == 2  # the NaN label is left out
+    assert metrics.auc == pytest.approx(0.75)
+    assert metrics.tp + metrics.fn == 2 and metrics.tn + metrics.fp == 2
+    assert metrics.sensitivity is not None and metrics.specificity is not None
+    assert finding_metrics(np.zeros(3), np.ones(3), 0.5).auc is None  # one class only
+    assert youden_threshold(np.zeros(3), np.ones(3)) == 0.5
+
+
+def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
+    cache = PixelCache(tmp_path / "cache", 32)
+    keys, targets = _fill(cache, 12)
+    config = TrainConfig(
+        findings=("bright", "never"),
+        image_size=32,
+        epochs=2,
+        batch_size=4,
+        learning_rate=0.01,
+        device="cpu",
+    )
+    checkpoint = tmp_path / "model.pt"
+    result = fit(
+        config,
+        cache,
+        keys[:8],
+        targets[:8],
+        keys[8:],
+        checkpoint,
+        manifest_hash="m1",
+        code_version="test",
+    )
+    assert result.held_out_probabilities.shape == (4, 2)
+    assert np.isfinite(result.final_loss)
+    state = torch.load(checkpoint, weights_only=True)
+    assert (
+        state["epoch"] == 2 and state["manifest_hash"] == "m1" and state["code_version"] == "test"
+    )
+
+    model, loaded = load_model(checkpoint, device="cpu")
+    assert loaded == config
+    again = predict(model, cache, keys[8:], batch_size=3, device="cpu")
+    np.testing.assert_allclose(again, result.held_out_probabilities, rtol=1e-5, atol=1e-6)
+
+    # Asking for more epochs resumes from the checkpoint's last epoch.
+    longer = TrainConfig(**{**config.as_dict(), "findings": config.findings, "epochs": 3})
+    fit(
+        longer,
+        cache,
+        keys[:8],
+        targets[:8],
+        keys[8:],
+        tmp_path / "other.pt",
+        manifest_hash="m1",
+        code_version="test",
+    )
+    assert torch.load(tmp_path / "other.pt", weights_only=True)["epoch"] == 3
+
+
+def test_too_little_data(tmp_path: Path) -> None:
+    cache = PixelCache(tmp_path, 32)
+    config = TrainConfig(findings=("a",), image_size=32, epochs=1, device="cpu")
+    with pytest.raises(NotEnoughData):
+        fit(
+            config,
+            cache,
+            ["x"],
+            np.zeros((1, 1)),
+            ["y"],
+            tmp_path / "m.pt",
+            manifest_hash="m",
+            code_version="t",
+        )
+
+
+def test_missing_checkpoint_and_weights(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError):
+        load_model(tmp_path / "nothing.pt")
+    from trainer import build_model
+
+    with pytest.raises(CheckpointError, match="do not exist"):
+        build_model(3, tmp_path / "imagenet.pth")
