@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -88,7 +89,10 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
     warnings = _count(last, "NumberOfWarningSuboperations")
     received = scp.received(study_instance_uid) - before
     if code == 0xA801:
-        raise MoveDestinationUnknown(node, scp.ae_title, local.bind_address, scp.port)
+        host = local.bind_address
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.getfqdn()  # listening everywhere: name this machine
+        raise MoveDestinationUnknown(node, scp.ae_title, host, scp.port)
     if code == 0xB000 or (code == 0x0000 and failed):
         raise MoveIncomplete(ref, completed, failed, warnings, received)
     if code != 0x0000:
