@@ -139,3 +139,17 @@ def test_sr_stored_back_references_the_original_study(
         for item in refs.ReferencedSOPSequence
     }
     assert referenced == {study.ap_sop_instance_uid, study.lateral_sop_instance_uid}
+
+
+def test_simulated_pacs_answers_c_echo(pacs: SimulatedPACS) -> None:
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    ae = AE("PACSLABEL")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", pacs.port, ae_title=pacs.ae_title)
+    assert assoc.is_established
+    try:
+        assert assoc.send_c_echo().Status == 0x0000
+    finally:
+        assoc.release()
