@@ -26,8 +26,8 @@ class DemoOptions:
     image_size: int = 128
     epochs: int = 12
     learning_rate: float = 0.01
-    rows: int = 640
-    cols: int = 512
+    scale: float = 0.3
+    """Detector pixels per side relative to real ones (0.3: about 650 × 540)."""
 
 
 def demo_settings(settings: Settings, options: DemoOptions, pacs_port: int) -> Settings:
@@ -65,9 +65,7 @@ def run_demo(
     ]
     with progress.step("simulating studies", len(missing)) as bar:
         for index in missing:
-            pacs.add_study(
-                generate_study(index, options.seed, rows=options.rows, cols=options.cols)
-            )
+            pacs.add_study(generate_study(index, options.seed, scale=options.scale))
             bar.advance()
     with pacs:
         configured = demo_settings(settings, options, pacs.port)

@@ -1,11 +1,12 @@
-"""Simulated studies: a DX AP image, a DX lateral image and a Basic Text SR report.
+"""Simulated studies: standing AP and lateral radiographs (sometimes flexion,
+extension or supine views too) and the report as an SR, with their ground truth.
 
-Everything is deterministic by ``(seed, index)``: the same archive is
-generated on every machine. Headers carry what a hospital's do (patient
-name, ID, birth date, accession number, institution, physicians), so the
-de-identification has something to remove; the ground truth of each study
-(what the image shows, what the report says, the planted identifiers) is
-kept beside it.
+Everything is deterministic by ``(seed, index)``. Headers carry what a
+hospital's do (patient name, ID, birth date, accession number, institution,
+operators, vendor private attributes) so de-identification has something to
+remove; the equipment varies (:mod:`pacsbridge.simulator.vendors`): CR or DX,
+MONOCHROME1 or 2, 12 to 16 bits, JPEG-LS or JPEG 2000 compression, views told
+by ViewPosition or only by an Italian or English series description.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.uid import UID
 
+from pacsbridge.simulator.anatomy import Spine, build_spine
 from pacsbridge.simulator.findings import Truth, draw_findings
-from pacsbridge.simulator.phantom import FIELD_OF_VIEW_MM, render_ap, render_lateral
+from pacsbridge.simulator.phantom import Exposure, Posture, View, render_view
 from pacsbridge.simulator.reports import DEFAULT_NOISE, NoiseRates, write_report
+from pacsbridge.simulator.vendors import VENDORS, Vendor
 from pacsbridge.uids import uid_from
 
 __all__ = [
@@ -34,8 +38,8 @@ __all__ = [
     "write_study",
 ]
 
-DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
 
 _FAMILY = [
     "ROSSI",
@@ -69,40 +73,42 @@ _FAMILY = [
     "MARTINI",
     "LEONE",
 ]
-_GIVEN_F = [
-    "MARIA",
-    "ANNA",
-    "GIUSEPPINA",
-    "ROSA",
-    "ANGELA",
-    "GIOVANNA",
-    "TERESA",
-    "LUCIA",
-    "CARMELA",
-    "FRANCESCA",
-    "PAOLA",
-    "ELENA",
-    "CHIARA",
-    "GIULIA",
-    "SARA",
-]
-_GIVEN_M = [
-    "GIUSEPPE",
-    "GIOVANNI",
-    "ANTONIO",
-    "MARIO",
-    "LUIGI",
-    "FRANCESCO",
-    "ANGELO",
-    "VINCENZO",
-    "PIETRO",
-    "SALVATORE",
-    "CARLO",
-    "ANDREA",
-    "MARCO",
-    "LUCA",
-    "PAOLO",
-]
+_GIVEN = {
+    "F": [
+        "MARIA",
+        "ANNA",
+        "GIUSEPPINA",
+        "ROSA",
+        "ANGELA",
+        "GIOVANNA",
+        "TERESA",
+        "LUCIA",
+        "CARMELA",
+        "FRANCESCA",
+        "PAOLA",
+        "ELENA",
+        "CHIARA",
+        "GIULIA",
+        "SARA",
+    ],
+    "M": [
+        "GIUSEPPE",
+        "GIOVANNI",
+        "ANTONIO",
+        "MARIO",
+        "LUIGI",
+        "FRANCESCO",
+        "ANGELO",
+        "VINCENZO",
+        "PIETRO",
+        "SALVATORE",
+        "CARLO",
+        "ANDREA",
+        "MARCO",
+        "LUCA",
+        "PAOLO",
+    ],
+}
 _RADIOLOGISTS = ["VERDI^PAOLO^^DOTT.", "NERI^LAURA^^DOTT.SSA", "BASSI^ENRICO^^DOTT."]
 _STUDY_DESCRIPTIONS = [
     "RX RACHIDE LOMBARE",
@@ -110,9 +116,32 @@ _STUDY_DESCRIPTIONS = [
     "RX RACHIDE LOMBOSACRALE 2P",
     "L-SPINE 2 VIEWS",
     "RX RACHIDE LOMBARE IN ORTOSTASI",
+    "LUMBAR SPINE",
 ]
-_AP_SERIES = ["RACHIDE LOMBARE AP", "L-SPINE AP", "LOMBARE FRONTALE", "AP"]
-_LAT_SERIES = ["RACHIDE LOMBARE LL", "L-SPINE LATERAL", "LOMBARE LATERALE", "LAT"]
+_DESCRIPTIONS = {
+    "it": {
+        ("ap", "standing"): [
+            "RACHIDE LOMBARE AP",
+            "LOMBARE AP ORTOSTASI",
+            "COLONNA LOMBARE FRONTALE",
+        ],
+        ("lateral", "standing"): [
+            "RACHIDE LOMBARE LL",
+            "LOMBARE LATERALE ORTOSTASI",
+            "COLONNA LOMBARE LATERALE",
+        ],
+        ("lateral", "flexion"): ["LL IN FLESSIONE", "LATERALE FLESSIONE"],
+        ("lateral", "extension"): ["LL IN ESTENSIONE", "LATERALE ESTENSIONE"],
+        ("ap", "supine"): ["AP CLINOSTATISMO", "AP SUPINO"],
+    },
+    "en": {
+        ("ap", "standing"): ["L-SPINE AP", "LUMBAR SPINE AP STANDING"],
+        ("lateral", "standing"): ["L-SPINE LAT", "LUMBAR SPINE LATERAL STANDING"],
+        ("lateral", "flexion"): ["L-SPINE LAT FLEXION"],
+        ("lateral", "extension"): ["L-SPINE LAT EXTENSION"],
+        ("ap", "supine"): ["L-SPINE AP SUPINE"],
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +162,17 @@ class SimulatedStudy:
     study_date: str
     patient: SimulatedPatient
     truth: Truth
+    image_truth: dict[str, int]
+    """Severity of each finding as the standing AP + lateral pair shows it."""
     report_text: str
     report_states: dict[str, str]
-    planted_identifiers: tuple[str, ...]
+    planted_identifiers: tuple[tuple[str, str], ...]
     datasets: tuple[Dataset, ...]
     ap_sop_instance_uid: str
     lateral_sop_instance_uid: str
+    vendor: str
+    views: tuple[str, ...]
+    """``view/posture`` of each image, e.g. ``lateral/flexion``."""
 
 
 def _uid(seed: int, index: int, what: str) -> str:
@@ -150,7 +184,15 @@ def simulated_study_uid(seed: int, index: int) -> str:
     return _uid(seed, index, "study")
 
 
-def _common(ds: Dataset, patient: SimulatedPatient, study: dict[str, str]) -> None:
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    code = Dataset()
+    code.CodeValue = value
+    code.CodingSchemeDesignator = scheme
+    code.CodeMeaning = meaning
+    return code
+
+
+def _common(ds: Dataset, patient: SimulatedPatient, study: dict[str, str], vendor: Vendor) -> None:
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.PatientName = patient.patient_name
     ds.PatientID = patient.patient_id
@@ -166,92 +208,117 @@ def _common(ds: Dataset, patient: SimulatedPatient, study: dict[str, str]) -> No
     ds.ReferringPhysicianName = study["referrer"]
     ds.InstitutionName = "Ospedale Simulato di Milano"
     ds.InstitutionAddress = "Via Simulata 1, 20100 Milano"
-    ds.Manufacturer = "SimulatedVendor"
+    ds.Manufacturer = vendor.manufacturer
+    ds.ManufacturerModelName = vendor.model
     ds.StationName = "RX-SALA-2"
 
 
-def _file_meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
+def _file_meta(sop_class: str, sop_uid: str, syntax: str) -> FileMetaDataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(sop_class)
     meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.TransferSyntaxUID = UID(syntax)
     return meta
+
+
+@dataclass(frozen=True, slots=True)
+class _Shot:
+    view: View
+    posture: Posture
+    sop_uid: str
+    series_uid: str
+    series_number: int
+    series_description: str
+    protocol: str
+    time: str
+    number: int
 
 
 def _image(
     pixels: np.ndarray,
-    view: str,
-    series: dict[str, str | int],
-    sop_uid: str,
+    shot: _Shot,
+    vendor: Vendor,
+    spacing: float,
     patient: SimulatedPatient,
     study: dict[str, str],
     age: int,
+    rng: np.random.Generator,
 ) -> Dataset:
     ds = Dataset()
-    ds.file_meta = _file_meta(DX_FOR_PRESENTATION, sop_uid)
-    _common(ds, patient, study)
-    ds.SOPClassUID = DX_FOR_PRESENTATION
-    ds.SOPInstanceUID = sop_uid
+    syntaxes, weights = zip(*vendor.transfer_syntaxes, strict=True)
+    syntax = str(rng.choice(syntaxes, p=np.array(weights) / sum(weights)))
+    ds.file_meta = _file_meta(vendor.sop_class_uid, shot.sop_uid, uid.ExplicitVRLittleEndian)
+    _common(ds, patient, study, vendor)
+    ds.SOPClassUID = vendor.sop_class_uid
+    ds.SOPInstanceUID = shot.sop_uid
     ds.PatientAge = f"{age:03d}Y"
-    ds.Modality = "DX"
-    ds.SeriesInstanceUID = str(series["uid"])
-    ds.SeriesNumber = int(series["number"])
-    ds.SeriesDescription = str(series["description"])
+    ds.Modality = vendor.modality
+    ds.SeriesInstanceUID = shot.series_uid
+    ds.SeriesNumber = shot.series_number
+    ds.SeriesDescription = shot.series_description
     ds.SeriesDate = study["date"]
-    ds.SeriesTime = study["time"]
+    ds.SeriesTime = shot.time
     ds.AcquisitionDate = study["date"]
-    ds.AcquisitionTime = str(series["time"])
+    ds.AcquisitionTime = shot.time
     ds.ContentDate = study["date"]
-    ds.ContentTime = str(series["time"])
-    ds.InstanceNumber = 1
-    ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.ContentTime = shot.time
+    ds.InstanceNumber = shot.number
     ds.BodyPartExamined = "LSPINE"
-    ds.ViewPosition = "AP" if view == "ap" else "LL"
-    ds.PatientOrientation = ["L", "F"] if view == "ap" else ["A", "F"]
-    ds.ImageLaterality = "U"
+    if vendor.writes_view_position:
+        ds.ViewPosition = "AP" if shot.view == "ap" else "LL"
+    elif vendor.modality == "CR":
+        ds.ViewPosition = ""  # type 2 in the CR Series module: present, empty
+    ds.PatientOrientation = ["L", "F"] if shot.view == "ap" else ["P", "F"]
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.OperatorsName = "TECNICO^SIMULATO"
-    ds.ProtocolName = f"LOMBARE {'AP' if view == 'ap' else 'LATERALE'}"
+    ds.ProtocolName = shot.protocol
+    ds.KVP = "85" if shot.view == "ap" else "95"
+    ds.SoftwareVersions = "5.1.2"
     ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PhotometricInterpretation = "MONOCHROME1" if vendor.monochrome1 else "MONOCHROME2"
     ds.Rows, ds.Columns = pixels.shape
     ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
+    ds.BitsStored = vendor.bits
+    ds.HighBit = vendor.bits - 1
     ds.PixelRepresentation = 0
-    spacing = FIELD_OF_VIEW_MM[0] / pixels.shape[0]
-    ds.ImagerPixelSpacing = [f"{spacing:.4f}", f"{spacing:.4f}"]
-    ds.PixelSpacing = [f"{spacing:.4f}", f"{spacing:.4f}"]
-    ds.PixelIntensityRelationship = "LOG"
-    ds.PixelIntensityRelationshipSign = 1
-    ds.RescaleIntercept = 0
-    ds.RescaleSlope = 1
-    ds.RescaleType = "US"
-    ds.PresentationLUTShape = "IDENTITY"
-    ds.WindowCenter = 2048
-    ds.WindowWidth = 4096
-    ds.LossyImageCompression = "00"
+    spacing_text = f"{spacing:.4f}"
+    ds.ImagerPixelSpacing = [spacing_text, spacing_text]
+    peak = (1 << vendor.bits) - 1
+    ds.WindowCenter = peak // 2
+    ds.WindowWidth = peak
     ds.BurnedInAnnotation = "NO"
-    ds.DetectorType = "SCINTILLATOR"
+    if vendor.modality == "DX":
+        ds.PixelSpacing = [spacing_text, spacing_text]
+        ds.PresentationIntentType = "FOR PRESENTATION"
+        ds.ImageLaterality = "U"
+        ds.PixelIntensityRelationship = "LOG"
+        ds.PixelIntensityRelationshipSign = 1
+        ds.RescaleIntercept = 0
+        ds.RescaleSlope = 1
+        ds.RescaleType = "US"
+        ds.PresentationLUTShape = "INVERSE" if vendor.monochrome1 else "IDENTITY"
+        ds.LossyImageCompression = "00"
+        ds.DetectorType = "SCINTILLATOR"
+        ds.AnatomicRegionSequence = Sequence([_code("122496007", "SCT", "Lumbar spine")])
+        ds.AcquisitionContextSequence = Sequence()
+        ds.PositionerType = "COLUMN"
+        if vendor.writes_view_position:
+            ds.ViewCodeSequence = Sequence(
+                [
+                    _code("399348003", "SCT", "antero-posterior")
+                    if shot.view == "ap"
+                    else _code("399173006", "SCT", "left lateral")
+                ]
+            )
+    block = ds.private_block(0x0019, vendor.private_creator, create=True)
+    block.add_new(0x10, "LO", f"{vendor.model} {vendor.bits}bit")
+    block.add_new(0x11, "DS", f"{rng.uniform(150, 450):.1f}")  # a dose index
     ds.PixelData = pixels.astype("<u2").tobytes()
+    if syntax in (uid.JPEGLSLossless, uid.JPEG2000Lossless, uid.RLELossless):
+        ds.compress(syntax, generate_instance_uid=False)
+    elif syntax == uid.ImplicitVRLittleEndian:
+        ds.file_meta.TransferSyntaxUID = uid.ImplicitVRLittleEndian
     return ds
-
-
-def _text_item(meaning: str, value: str) -> Dataset:
-    item = Dataset()
-    item.RelationshipType = "CONTAINS"
-    item.ValueType = "TEXT"
-    item.ConceptNameCodeSequence = Sequence([_code("121071", "DCM", meaning)])
-    item.TextValue = value
-    return item
-
-
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    code = Dataset()
-    code.CodeValue = value
-    code.CodingSchemeDesignator = scheme
-    code.CodeMeaning = meaning
-    return code
 
 
 def _report_sr(
@@ -261,11 +328,15 @@ def _report_sr(
     patient: SimulatedPatient,
     study: dict[str, str],
     radiologist: str,
+    enhanced: bool,
+    vendor: Vendor,
 ) -> Dataset:
+    sop_class = ENHANCED_SR if enhanced else BASIC_TEXT_SR
     ds = Dataset()
-    ds.file_meta = _file_meta(BASIC_TEXT_SR, sop_uid)
-    _common(ds, patient, study)
-    ds.SOPClassUID = BASIC_TEXT_SR
+    ds.file_meta = _file_meta(sop_class, sop_uid, uid.ExplicitVRLittleEndian)
+    _common(ds, patient, study, vendor)
+    ds.Manufacturer = "RIS Simulato"
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_uid
     ds.Modality = "SR"
     ds.SeriesInstanceUID = series_uid
@@ -287,40 +358,79 @@ def _report_sr(
     ds.ValueType = "CONTAINER"
     ds.ContinuityOfContent = "SEPARATE"
     ds.ConceptNameCodeSequence = Sequence([_code("18748-4", "LN", "Diagnostic Imaging Report")])
+    item = Dataset()
+    item.RelationshipType = "CONTAINS"
+    item.ValueType = "TEXT"
+    item.ConceptNameCodeSequence = Sequence([_code("121071", "DCM", "Finding")])
+    item.TextValue = text
     findings = Dataset()
     findings.RelationshipType = "CONTAINS"
     findings.ValueType = "CONTAINER"
     findings.ContinuityOfContent = "SEPARATE"
     findings.ConceptNameCodeSequence = Sequence([_code("121070", "DCM", "Findings")])
-    findings.ContentSequence = Sequence([_text_item("Finding", text)])
+    findings.ContentSequence = Sequence([item])
     ds.ContentSequence = Sequence([findings])
     return ds
+
+
+def _shots(
+    seed: int, index: int, vendor: Vendor, rng: np.random.Generator, hour: int, minute: int
+) -> list[_Shot]:
+    plan: list[tuple[View, Posture]] = [("ap", "standing"), ("lateral", "standing")]
+    if rng.random() < 0.3:
+        plan.reverse()
+    if rng.random() < 0.15:
+        plan += [("lateral", "flexion"), ("lateral", "extension")]
+    if rng.random() < 0.05:
+        plan.append(("ap", "supine"))
+    descriptions = _DESCRIPTIONS[vendor.language]
+    one_series = _uid(seed, index, "series")
+    shots = []
+    for number, (view, posture) in enumerate(plan, start=1):
+        words = descriptions[(view, posture)]
+        description = words[int(rng.integers(len(words)))]
+        shots.append(
+            _Shot(
+                view=view,
+                posture=posture,
+                sop_uid=_uid(seed, index, f"{view}-{posture}"),
+                series_uid=one_series
+                if vendor.one_series
+                else _uid(seed, index, f"series-{number}"),
+                series_number=1 if vendor.one_series else number,
+                series_description="RACHIDE LOMBARE" if vendor.one_series else description,
+                protocol=description,
+                time=f"{hour:02d}{minute:02d}{5 + 9 * number:02d}",
+                number=number if vendor.one_series else 1,
+            )
+        )
+    return shots
 
 
 def generate_study(
     index: int,
     seed: int = 0,
     *,
-    rows: int = 640,
-    cols: int = 512,
+    scale: float = 1.0,
     noise: NoiseRates = DEFAULT_NOISE,
 ) -> SimulatedStudy:
-    """Generate study number ``index`` of the archive with ``seed``."""
+    """Generate study number ``index`` of the archive with ``seed``.
+
+    ``scale`` shrinks the detectors (0.25: a quarter of the pixels per side,
+    the same anatomy and field of view) for tests and demos.
+    """
     rng = np.random.default_rng([seed, index])
     truth = draw_findings(rng)
-    female = truth.sex == "F"
-    given = str(rng.choice(_GIVEN_F if female else _GIVEN_M))
+    vendor = VENDORS[int(rng.choice(len(VENDORS), p=[v.weight for v in VENDORS]))]
+    geometry = vendor.geometry if scale == 1.0 else vendor.geometry.scaled(scale)
+    given = str(rng.choice(_GIVEN[truth.sex]))
     family = str(rng.choice(_FAMILY))
     day = dt.date(2016, 1, 4) + dt.timedelta(days=int(rng.integers(0, 730)))
     birth = day - dt.timedelta(days=int(truth.age * 365.25 + rng.integers(0, 365)))
     patient = SimulatedPatient(
-        patient_name=f"{family}^{given}",
-        patient_id=f"MRN{rng.integers(10**7, 10**8)}",
-        patient_birth_date=birth.strftime("%Y%m%d"),
-        patient_sex=truth.sex,
+        f"{family}^{given}", f"MRN{rng.integers(10**7, 10**8)}", birth.strftime("%Y%m%d"), truth.sex
     )
-    hour = int(rng.integers(8, 19))
-    minute = int(rng.integers(0, 60))
+    hour, minute = int(rng.integers(8, 19)), int(rng.integers(0, 50))
     study = {
         "uid": simulated_study_uid(seed, index),
         "date": day.strftime("%Y%m%d"),
@@ -330,48 +440,47 @@ def generate_study(
         "description": str(rng.choice(_STUDY_DESCRIPTIONS)),
         "referrer": "MEDICO^CURANTE",
     }
-    ap = render_ap(truth, rows, cols, rng)
-    lateral = render_lateral(truth, rows, cols, rng)
-    ap_sop, lat_sop = _uid(seed, index, "ap"), _uid(seed, index, "lat")
-    ap_ds = _image(
-        ap,
-        "ap",
-        {
-            "uid": _uid(seed, index, "series-ap"),
-            "number": 1,
-            "description": str(rng.choice(_AP_SERIES)),
-            "time": f"{hour:02d}{minute:02d}10",
-        },
-        ap_sop,
-        patient,
-        study,
-        truth.age,
-    )
-    lat_ds = _image(
-        lateral,
-        "lateral",
-        {
-            "uid": _uid(seed, index, "series-lat"),
-            "number": 2,
-            "description": str(rng.choice(_LAT_SERIES)),
-            "time": f"{hour:02d}{minute:02d}40",
-        },
-        lat_sop,
-        patient,
-        study,
-        truth.age,
-    )
-    draft = write_report(
-        truth, rng, patient_name=patient.patient_name, study_date=study["date"], noise=noise
+    spine = build_spine(truth, rng, (geometry.height_mm, geometry.width_mm))
+    shots = _shots(seed, index, vendor, rng, hour, minute)
+    datasets = []
+    for shot in shots:
+        marker = str(rng.choice(["L", "R", "SX", "DX", ""])) if shot.view == "ap" else ""
+        pixels = render_view(
+            spine,
+            shot.view,
+            geometry,
+            rng,
+            posture=shot.posture,
+            exposure=Exposure(vendor.bits, vendor.monochrome1, marker),
+        )
+        datasets.append(
+            _image(pixels, shot, vendor, geometry.spacing, patient, study, truth.age, rng)
+        )
+    image_truth = spine.pair_truth()
+    dynamic = any(shot.posture in ("flexion", "extension") for shot in shots)
+    report = write_report(
+        image_truth,
+        _report_levels(truth, spine),
+        rng,
+        family=family,
+        given=given,
+        birth=birth,
+        sex=truth.sex,
+        study_date=day,
+        noise=noise,
+        dynamic_only=_dynamic_only(truth, image_truth) if dynamic else None,
     )
     sr = _report_sr(
-        draft.text,
+        report.text,
         _uid(seed, index, "report"),
         _uid(seed, index, "series-sr"),
         patient,
         study,
         str(rng.choice(_RADIOLOGISTS)),
+        rng.random() < 0.2,
+        vendor,
     )
+    standing = {shot.view: shot.sop_uid for shot in shots if shot.posture == "standing"}
     return SimulatedStudy(
         index=index,
         study_instance_uid=study["uid"],
@@ -379,21 +488,37 @@ def generate_study(
         study_date=study["date"],
         patient=patient,
         truth=truth,
-        report_text=draft.text,
-        report_states=draft.states,
-        planted_identifiers=draft.planted,
-        datasets=(ap_ds, lat_ds, sr),
-        ap_sop_instance_uid=ap_sop,
-        lateral_sop_instance_uid=lat_sop,
+        image_truth=image_truth,
+        report_text=report.text,
+        report_states=report.states,
+        planted_identifiers=report.planted,
+        datasets=(*datasets, sr),
+        ap_sop_instance_uid=standing["ap"],
+        lateral_sop_instance_uid=standing["lateral"],
+        vendor=vendor.manufacturer,
+        views=tuple(f"{s.view}/{s.posture}" for s in shots),
     )
 
 
-def generate_archive(
-    count: int, seed: int = 0, *, rows: int = 640, cols: int = 512
-) -> Iterator[SimulatedStudy]:
+def _report_levels(truth: Truth, spine: Spine) -> dict[str, int]:
+    levels = {key: value + 1 for key, value in truth.level.items()}
+    if spine.wedge:
+        levels["fractures"] = min(spine.wedge)
+    return levels
+
+
+def _dynamic_only(truth: Truth, shown: dict[str, int]) -> dict[str, int]:
+    return {
+        key: truth.severity[key]
+        for key in ("anterolisthesis", "retrolisthesis")
+        if truth.severity[key] and not shown[key]
+    }
+
+
+def generate_archive(count: int, seed: int = 0, *, scale: float = 1.0) -> Iterator[SimulatedStudy]:
     """Generate ``count`` studies, one at a time (an archive need not fit in memory)."""
     for index in range(count):
-        yield generate_study(index, seed, rows=rows, cols=cols)
+        yield generate_study(index, seed, scale=scale)
 
 
 def write_study(study: SimulatedStudy, folder: Path) -> list[Path]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FINDINGS", "Truth", "draw_findings"]
+__all__ = ["FINDINGS", "IMPLANT_KINDS", "Truth", "draw_findings"]
 
 #: The lumbar spine task's findings, in the task's order. The simulator knows
 #: how each one looks and how radiologists word it; a test checks these keys
@@ -28,6 +28,8 @@ FINDINGS = (
     "retrolisthesis",
 )
 
+IMPLANT_KINDS = ("screws_rods", "screws_rods_cages", "disc_prosthesis", "interspinous")
+
 # Log-odds at age 50 and per decade of age (degenerative findings rise with age).
 _BASE = {
     "instrumentation": (-2.6, 0.25),
@@ -40,23 +42,27 @@ _BASE = {
     "scoliosis": (-1.6, 0.30),
     "fractures": (-2.6, 0.45),
     "disc_narrowing": (-0.8, 0.50),
-    "anterolisthesis": (-2.0, 0.35),
-    "retrolisthesis": (-2.6, 0.25),
+    "anterolisthesis": (-1.6, 0.35),
+    "retrolisthesis": (-2.2, 0.25),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Truth:
-    """What one simulated patient's spine really shows.
+    """What one simulated patient's spine really has (the disease, all views together).
 
-    ``severity[key]`` is 0 when the finding is absent, else 1 (mild) to 3 (severe);
-    ``level[key]`` is the vertebra (0 = L1 … 4 = L5) where a focal finding sits.
+    ``severity[key]`` is 0 when the finding is absent, else 1 (mild) to 3
+    (severe); ``level[key]`` is the vertebra (0 = L1 … 4 = L5) where a focal
+    finding sits; ``implant`` names the kind of instrumentation.
+    What the standing AP + lateral pair shows can be less (a listhesis seen
+    only in flexion): see :meth:`pacsbridge.simulator.anatomy.Spine.pair_truth`.
     """
 
     age: int
     sex: str
     severity: dict[str, int]
     level: dict[str, int]
+    implant: str = ""
 
     def present(self, key: str) -> bool:
         return self.severity.get(key, 0) > 0
@@ -87,11 +93,16 @@ def draw_findings(rng: np.random.Generator) -> Truth:
         severity["fractures"] = int(rng.integers(1, 4))
     if severity["anterolisthesis"] and severity["retrolisthesis"] and rng.random() < 0.7:
         severity["retrolisthesis"] = 0
+    if severity["anterolisthesis"] and not severity["instrumentation"] and rng.random() < 0.15:
+        severity["instrumentation"] = int(rng.integers(1, 4))  # fused for the slip
     level = {
-        "fractures": int(rng.choice([0, 0, 1, 1, 2, 3])),
+        "fractures": int(rng.choice([0, 0, 0, 1, 1, 2, 3])),
         "anterolisthesis": int(rng.choice([3, 3, 3, 4, 2])),
         "retrolisthesis": int(rng.choice([1, 2, 2, 3])),
         "disc_narrowing": int(rng.choice([2, 3, 3, 4, 4])),
-        "instrumentation": int(rng.choice([2, 3, 3])),
+        "instrumentation": int(rng.choice([2, 3, 3, 4])),
     }
-    return Truth(age=age, sex=sex, severity=severity, level=level)
+    implant = ""
+    if severity["instrumentation"]:
+        implant = str(rng.choice(IMPLANT_KINDS, p=[0.5, 0.3, 0.1, 0.1]))
+    return Truth(age=age, sex=sex, severity=severity, level=level, implant=implant)

@@ -1,173 +1,238 @@
-"""Italian radiology reports written from a simulated study's findings.
+"""Italian radiology reports written from what a simulated radiologist saw.
 
-This is the simulated radiologist, deliberately separate from the labeller:
-its phrasing is its own (synonyms, severity words, vertebral levels,
-explicit negations, hedges), and a report may omit findings the image shows
-or hedge on them, so report labels are noisy the way the paper's were.
+This is the simulated radiologist, deliberately separate from the labeller.
+It writes with the variety of real reports — synonyms, severity words,
+vertebral levels, explicit negations, hedges, clauses chained in one
+sentence, comparisons with a prior exam, post-operative reports that
+describe the implant and little else, typing and speech-recognition
+errors, and now and then the patient's name, a date or a codice fiscale —
+and with the paper's noise: present findings left unreported (osteophytes
+most of all), findings reported from the dynamic views only, wrong reports.
+Each rate is a field of :class:`NoiseRates`. The report's four states per
+finding are what the text says, whatever the image shows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from pacsbridge.simulator.findings import Truth
+__all__ = ["DEFAULT_NOISE", "NoiseRates", "ReportDraft", "codice_fiscale", "write_report"]
 
-__all__ = ["NoiseRates", "ReportDraft", "write_report"]
-
-LEVELS = ("L1", "L2", "L3", "L4", "L5")
-_SEVERITY = {
+LEVELS = ("D12", "L1", "L2", "L3", "L4", "L5")
+_SEV = {
     1: ["lieve", "modesta", "iniziale", "lieve grado di"],
-    2: ["moderata", "discreta", "evidente"],
-    3: ["marcata", "severa", "importante", "grave"],
+    2: ["moderata", "discreta", "evidente", "significativa"],
+    3: ["marcata", "severa", "importante", "grave", "accentuata"],
 }
 
-# What the radiologist writes when a finding is present; {sev} severity word, {lv} level.
+# {sev} severity adjective, {lv} level, {lv2} disc level, {span} instrumented levels.
 _POSITIVE: dict[str, list[str]] = {
     "instrumentation": [
-        "Esiti di intervento di stabilizzazione vertebrale {span} con viti peduncolari "
-        "e barre metalliche.",
-        "Presenza di mezzi di sintesi metallici {span}.",
-        "Artrodesi strumentata {span} con viti transpeduncolari, in sede.",
-        "Sistema di fissazione vertebrale posteriore {span}, senza segni di mobilizzazione.",
+        "Esiti di intervento di stabilizzazione vertebrale {span} con viti peduncolari e barre",
+        "presenza di mezzi di sintesi metallici {span}",
+        "artrodesi strumentata {span} con viti transpeduncolari, in sede",
+        "sistema di fissazione posteriore {span} senza segni di mobilizzazione",
+        "esiti di artrodesi {span} con cage intersomatica",
     ],
     "loss_of_lordosis": [
-        "{Sev} riduzione della fisiologica lordosi lombare.",
-        "Rettilineizzazione del rachide lombare.",
-        "Lordosi lombare ridotta.",
-        "Inversione della fisiologica lordosi lombare.",
-        "Ipolordosi lombare.",
+        "{Sev} riduzione della fisiologica lordosi lombare",
+        "rettilineizzazione del rachide lombare",
+        "lordosi lombare ridotta",
+        "inversione della fisiologica lordosi lombare",
+        "ipolordosi lombare",
+        "appiattimento della lordosi lombare",
     ],
     "facet_sclerosis": [
-        "Sclerosi delle faccette articolari {lv2}.",
-        "Artrosi interapofisaria {lv2} con sclerosi dei versanti articolari.",
-        "Segni di artrosi zigoapofisaria ai livelli lombari inferiori.",
-        "Addensamento sclerotico delle faccette articolari posteriori {lv2}.",
+        "sclerosi delle faccette articolari {lv2}",
+        "artrosi interapofisaria {lv2} con sclerosi dei versanti articolari",
+        "segni di artrosi zigoapofisaria ai livelli lombari inferiori",
+        "addensamento sclerotico delle faccette articolari posteriori {lv2}",
     ],
     "sij_degeneration": [
-        "Sclerosi dei versanti articolari sacroiliaci.",
-        "Alterazioni degenerative delle articolazioni sacro-iliache.",
-        "Artrosi sacroiliaca bilaterale.",
-        "Articolazioni sacroiliache con margini sclerotici e irregolari.",
+        "sclerosi dei versanti articolari sacroiliaci",
+        "artrosi sacroiliaca bilaterale",
+        "alterazioni degenerative delle articolazioni sacro-iliache",
+        "articolazioni sacroiliache con margini sclerotici e irregolari",
     ],
     "osteophytosis": [
-        "Osteofitosi marginale somatica.",
-        "Becchi osteofitici ai margini dei corpi vertebrali {lv2}.",
-        "{Sev} produzione osteofitica marginale.",
-        "Osteofiti anteriori {lv2}.",
+        "osteofitosi marginale somatica",
+        "becchi osteofitici ai margini dei corpi vertebrali {lv2}",
+        "{sev} produzione osteofitica marginale",
+        "osteofiti anteriori {lv2}",
+        "spondilofiti marginali",
     ],
     "osteoporosis": [
-        "Osteoporosi.",
-        "Riduzione della mineralizzazione ossea.",
-        "Diffusa demineralizzazione ossea di tipo osteoporotico.",
-        "Osteopenia diffusa.",
+        "osteoporosi",
+        "riduzione della mineralizzazione ossea",
+        "diffusa demineralizzazione ossea di tipo osteoporotico",
+        "osteopenia diffusa",
+        "iperdiafania ossea",
     ],
     "diffuse_degeneration": [
-        "Spondiloartrosi diffusa.",
-        "Diffuse alterazioni degenerative del rachide lombare.",
-        "Fenomeni spondiloartrosici diffusi.",
-        "Segni di spondilosi lombare.",
+        "spondiloartrosi diffusa",
+        "diffuse alterazioni degenerative del rachide lombare",
+        "fenomeni spondiloartrosici diffusi",
+        "segni di spondilosi lombare",
+        "quadro di discoartrosi multilivello",
     ],
     "scoliosis": [
-        "Scoliosi lombare {side}.",
-        "Atteggiamento scoliotico {side} del rachide lombare.",
-        "{Sev} scoliosi a convessità {conv}.",
-        "Curva scoliotica lombare a convessità {conv}.",
+        "scoliosi lombare {side}",
+        "atteggiamento scoliotico {side} del rachide lombare",
+        "{sev} scoliosi a convessità {conv}",
+        "curva scoliotica lombare a convessità {conv}",
     ],
     "fractures": [
-        "Frattura con riduzione dell'altezza del soma di {lv}.",
-        "Cedimento somatico di {lv}.",
-        "Deformazione a cuneo del corpo vertebrale di {lv}.",
-        "Frattura da compressione di {lv}.",
+        "frattura con riduzione dell'altezza del soma di {lv}",
+        "cedimento somatico di {lv}",
+        "deformazione a cuneo del corpo vertebrale di {lv}",
+        "frattura da compressione di {lv}",
+        "crollo vertebrale di {lv}",
     ],
     "disc_narrowing": [
-        "Riduzione dello spazio intersomatico {lv2}.",
-        "Ridotta altezza dello spazio discale {lv2}.",
-        "Discopatia {lv2}.",
-        "{Sev} riduzione in altezza dello spazio discale {lv2}.",
+        "riduzione dello spazio intersomatico {lv2}",
+        "ridotta altezza dello spazio discale {lv2}",
+        "discopatia {lv2}",
+        "{sev} riduzione in altezza dello spazio discale {lv2}",
+        "assottigliamento del disco {lv2}",
     ],
     "anterolisthesis": [
-        "Anterolistesi di {lv} su {lvn}.",
-        "Spondilolistesi di {lv} su {lvn} di grado {grade}.",
-        "Anterolistesi di {lv} di {grade} grado.",
+        "anterolistesi di {lv} su {lvn}",
+        "spondilolistesi di {lv} su {lvn} di grado {grade}",
+        "anterolistesi di {lv} di {grade} grado",
     ],
     "retrolisthesis": [
-        "Retrolistesi di {lv} su {lvn}.",
-        "Modesta retrolistesi di {lv}.",
-        "Retrolistesi di {lv} di alcuni millimetri.",
+        "retrolistesi di {lv} su {lvn}",
+        "modesta retrolistesi di {lv}",
+        "retrolistesi di {lv} di alcuni millimetri",
     ],
 }
 
-# What the radiologist writes to say a finding is absent.
+_DYNAMIC = {
+    "anterolisthesis": (
+        "nelle proiezioni dinamiche anterolistesi di {lv} che si accentua in flessione"
+    ),
+    "retrolisthesis": "in estensione si evidenzia retrolistesi di {lv}",
+}
+
 _NEGATIVE: dict[str, list[str]] = {
-    "instrumentation": ["Non mezzi di sintesi."],
-    "loss_of_lordosis": ["Lordosi lombare conservata.", "Fisiologica lordosi lombare mantenuta."],
-    "facet_sclerosis": ["Non segni di artrosi interapofisaria."],
+    "instrumentation": ["non mezzi di sintesi"],
+    "loss_of_lordosis": ["lordosi lombare conservata", "fisiologica lordosi lombare mantenuta"],
+    "facet_sclerosis": ["non segni di artrosi interapofisaria"],
     "sij_degeneration": [
-        "Articolazioni sacroiliache nei limiti.",
-        "Non alterazioni delle sacroiliache.",
+        "articolazioni sacroiliache nei limiti",
+        "non alterazioni delle sacroiliache",
     ],
-    "osteophytosis": ["Non osteofiti."],
-    "osteoporosis": ["Normale mineralizzazione ossea.", "Mineralizzazione ossea conservata."],
-    "diffuse_degeneration": ["Non significativi fenomeni degenerativi."],
-    "scoliosis": ["Non scoliosi.", "Non deviazioni scoliotiche."],
+    "osteophytosis": ["non osteofiti"],
+    "osteoporosis": ["normale mineralizzazione ossea", "mineralizzazione ossea conservata"],
+    "diffuse_degeneration": ["non significativi fenomeni degenerativi"],
+    "scoliosis": ["non scoliosi", "non deviazioni scoliotiche"],
     "fractures": [
-        "Non fratture.",
-        "Non si apprezzano fratture vertebrali.",
-        "Non evidenti cedimenti somatici.",
+        "non fratture",
+        "non si apprezzano fratture vertebrali",
+        "non evidenti cedimenti somatici",
+        "assenza di fratture",
     ],
-    "disc_narrowing": [
-        "Spazi intersomatici conservati.",
-        "Non riduzione degli spazi intersomatici.",
-    ],
-    "anterolisthesis": ["Non listesi.", "Assenza di anterolistesi."],
-    "retrolisthesis": ["Non retrolistesi."],
+    "disc_narrowing": ["spazi intersomatici conservati", "non riduzione degli spazi intersomatici"],
+    "anterolisthesis": ["non listesi", "assenza di anterolistesi"],
+    "retrolisthesis": ["non retrolistesi"],
 }
 
-# Hedged mentions.
 _UNCERTAIN: dict[str, list[str]] = {
-    "instrumentation": ["Non si esclude la presenza di mezzi di sintesi {span}."],
-    "loss_of_lordosis": [
-        "Verosimile riduzione della lordosi lombare, da valutare in ortostatismo."
-    ],
-    "facet_sclerosis": ["Sospetta sclerosi delle faccette articolari {lv2}."],
-    "sij_degeneration": ["Dubbia sclerosi delle sacroiliache."],
-    "osteophytosis": ["Possibili piccoli osteofiti marginali."],
-    "osteoporosis": ["Sospetta osteopenia, da correlare con esame densitometrico."],
-    "diffuse_degeneration": ["Verosimili iniziali alterazioni degenerative."],
-    "scoliosis": ["Possibile lieve atteggiamento scoliotico, forse posturale."],
+    "instrumentation": ["non si esclude la presenza di mezzi di sintesi {span}"],
+    "loss_of_lordosis": ["verosimile riduzione della lordosi lombare, da valutare in ortostatismo"],
+    "facet_sclerosis": ["sospetta sclerosi delle faccette articolari {lv2}"],
+    "sij_degeneration": ["dubbia sclerosi delle sacroiliache"],
+    "osteophytosis": ["possibili piccoli osteofiti marginali"],
+    "osteoporosis": ["sospetta osteopenia, da correlare con esame densitometrico"],
+    "diffuse_degeneration": ["verosimili iniziali alterazioni degenerative"],
+    "scoliosis": ["possibile lieve atteggiamento scoliotico, forse posturale"],
     "fractures": [
-        "Non si esclude frattura di {lv}.",
-        "Sospetta frattura di {lv}, da approfondire con TC.",
+        "non si esclude frattura di {lv}",
+        "sospetta frattura di {lv}, da approfondire con TC",
     ],
-    "disc_narrowing": ["Sospetta riduzione dello spazio intersomatico {lv2}."],
-    "anterolisthesis": ["Non si esclude modesta anterolistesi di {lv}."],
-    "retrolisthesis": ["Sospetta retrolistesi di {lv}."],
+    "disc_narrowing": ["sospetta riduzione dello spazio intersomatico {lv2}"],
+    "anterolisthesis": ["non si esclude modesta anterolistesi di {lv}"],
+    "retrolisthesis": ["sospetta retrolistesi di {lv}"],
 }
 
 _OPENINGS = [
     "Esame eseguito in ortostatismo nelle proiezioni AP e LL.",
     "Rachide lombare in due proiezioni.",
     "RX rachide lombo-sacrale in ortostasi.",
+    "Quesito: lombalgia.",
+    "Quesito clinico: lombosciatalgia destra.",
     "",
 ]
+_DYNAMIC_OPENING = "Eseguite anche proiezioni dinamiche in flessione ed estensione."
+_POSTOP = [
+    "Controllo post-operatorio.",
+    "Esiti chirurgici.",
+    "Controllo a distanza dall'intervento.",
+]
 _CLOSINGS = [
+    "",
     "",
     "Si consiglia controllo clinico.",
     "Da correlare con il quadro clinico.",
     "Non altre alterazioni di rilievo.",
+    "Per il resto nella norma.",
 ]
+_JOINERS = [" e ", ", con ", ", associata a ", "; "]
+_SPEECH = {
+    "anterolistesi": "antero listesi",
+    "retrolistesi": "retro listesi",
+    "spondiloartrosi": "spondilo artrosi",
+    "sacroiliache": "sacro iliache",
+    "osteofitosi": "osteo fitosi",
+    "intersomatico": "inter somatico",
+    "L4": "elle 4",
+    "L5": "elle 5",
+    "L3": "elle 3",
+    "lordosi": "lordosi",
+    "interapofisaria": "inter apofisaria",
+}
+_KEYBOARD = "qwertyuiopasdfghjklzxcvbnm"
 
 
 @dataclass(frozen=True, slots=True)
 class NoiseRates:
-    """How often the simulated radiologist departs from the image (each a probability)."""
+    """How the simulated radiologist departs from the images (each a probability)."""
 
-    omit_present: float = 0.10
+    omit_present: dict[str, float] = field(
+        default_factory=lambda: {
+            "osteophytosis": 0.35,
+            "sij_degeneration": 0.30,
+            "facet_sclerosis": 0.25,
+            "diffuse_degeneration": 0.15,
+            "disc_narrowing": 0.15,
+            "loss_of_lordosis": 0.15,
+            "osteoporosis": 0.20,
+            "scoliosis": 0.05,
+            "fractures": 0.05,
+            "anterolisthesis": 0.08,
+            "retrolisthesis": 0.15,
+            "instrumentation": 0.02,
+        }
+    )
+    """Present on the image, not reported (per finding)."""
     hedge_present: float = 0.05
     negate_absent: float = 0.25
     hedge_absent: float = 0.02
+    wrong_report: float = 0.04
+    """A report that states one finding wrongly (present as absent or absent as present)."""
+    dynamic_reported: float = 0.85
+    """A listhesis seen only in flexion/extension is reported (when those views exist)."""
+    postop_focus: float = 0.6
+    """A post-operative report describes the implant and omits the other findings."""
+    comparison: float = 0.2
+    typo_per_word: float = 0.008
+    speech_error_per_term: float = 0.1
+    """A term speech recognition mangles ("antero listesi") is mangled this often."""
+    identifier: float = 0.15
+    """Share of reports with the name, a date or the codice fiscale in them (each)."""
 
 
 DEFAULT_NOISE = NoiseRates()
@@ -175,29 +240,27 @@ DEFAULT_NOISE = NoiseRates()
 
 @dataclass(frozen=True, slots=True)
 class ReportDraft:
-    """A report and what it says about each finding (the four states)."""
+    """A report, what it says about each finding (four states), and what identifies in it."""
 
     text: str
     states: dict[str, str]
-    planted: tuple[str, ...]
+    planted: tuple[tuple[str, str], ...]
+    """(type, value): name, date, codice_fiscale."""
 
 
 def _pick(rng: np.random.Generator, options: list[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _fill(template: str, key: str, truth: Truth, rng: np.random.Generator) -> str:
-    k = truth.level.get(key, int(rng.integers(2, 5)))
-    severity = max(truth.severity.get(key, 1), 1)
-    sev = _pick(rng, _SEVERITY[severity])
-    span_top = max(k - (1 + truth.severity.get(key, 1) // 2) + 1, 0)
+def _fill(template: str, level: int, severity: int, rng: np.random.Generator) -> str:
+    sev = _pick(rng, _SEV[max(min(severity, 3), 1)])
     values = {
         "sev": sev,
         "Sev": sev.capitalize(),
-        "lv": LEVELS[k],
-        "lvn": LEVELS[k + 1] if k < 4 else "S1",
-        "lv2": f"{LEVELS[k]}-{LEVELS[k + 1] if k < 4 else 'S1'}",
-        "span": f"{LEVELS[span_top]}-{LEVELS[min(k + 1, 4)]}",
+        "lv": LEVELS[level],
+        "lvn": LEVELS[level + 1] if level < 5 else "S1",
+        "lv2": f"{LEVELS[level]}-{LEVELS[level + 1] if level < 5 else 'S1'}",
+        "span": f"{LEVELS[max(level - 1, 1)]}-{LEVELS[min(level + 1, 5)] if level < 5 else 'S1'}",
         "side": _pick(rng, ["destro-convessa", "sinistro-convessa", "levo-convessa"]),
         "conv": _pick(rng, ["destra", "sinistra"]),
         "grade": _pick(rng, ["I", "primo", "II"]),
@@ -205,64 +268,190 @@ def _fill(template: str, key: str, truth: Truth, rng: np.random.Generator) -> st
     return template.format(**values)
 
 
+_ODD = dict(
+    zip(
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        [
+            1,
+            0,
+            5,
+            7,
+            9,
+            13,
+            15,
+            17,
+            19,
+            21,
+            1,
+            0,
+            5,
+            7,
+            9,
+            13,
+            15,
+            17,
+            19,
+            21,
+            2,
+            4,
+            18,
+            20,
+            11,
+            3,
+            6,
+            8,
+            12,
+            14,
+            16,
+            10,
+            22,
+            25,
+            24,
+            23,
+        ],
+        strict=True,
+    )
+)
+
+
+def codice_fiscale(family: str, given: str, birth: dt.date, sex: str, place: str = "F205") -> str:
+    """A well-formed Italian fiscal code (with its check letter) for a simulated person."""
+
+    def consonants(text: str) -> tuple[list[str], list[str]]:
+        letters = [c for c in text.upper() if c.isalpha()]
+        return [c for c in letters if c not in "AEIOU"], [c for c in letters if c in "AEIOU"]
+
+    fc, fv = consonants(family)
+    family_part = ("".join(fc + fv) + "XXX")[:3]
+    gc, gv = consonants(given)
+    given_part = gc[0] + gc[2] + gc[3] if len(gc) >= 4 else ("".join(gc + gv) + "XXX")[:3]
+    day = birth.day + (40 if sex == "F" else 0)
+    month = "ABCDEHLMPRST"[birth.month - 1]
+    body = f"{family_part}{given_part}{birth.year % 100:02d}{month}{day:02d}{place}"
+    total = sum(
+        _ODD[c] if i % 2 == 0 else (int(c) if c.isdigit() else ord(c) - 65)
+        for i, c in enumerate(body)
+    )
+    return body + chr(65 + total % 26)
+
+
+def _typos(text: str, rng: np.random.Generator, noise: NoiseRates) -> str:
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        bare = word.strip(".,;:")
+        if bare in _SPEECH and rng.random() < noise.speech_error_per_term:
+            words[i] = word.replace(bare, _SPEECH[bare])
+            continue
+        if len(bare) < 5 or rng.random() >= noise.typo_per_word:
+            continue
+        j = int(rng.integers(1, len(bare) - 1))
+        kind = int(rng.integers(4))
+        if kind == 0:
+            bare2 = bare[:j] + bare[j + 1] + bare[j] + bare[j + 2 :]
+        elif kind == 1:
+            bare2 = bare[:j] + bare[j + 1 :]
+        elif kind == 2:
+            bare2 = bare[:j] + bare[j] + bare[j:]
+        else:
+            bare2 = bare[:j] + _KEYBOARD[int(rng.integers(26))] + bare[j + 1 :]
+        words[i] = word.replace(bare, bare2)
+    return " ".join(words)
+
+
 def write_report(
-    truth: Truth,
+    seen: dict[str, int],
+    levels: dict[str, int],
     rng: np.random.Generator,
     *,
-    patient_name: str,
-    study_date: str,
+    family: str,
+    given: str,
+    birth: dt.date,
+    sex: str,
+    study_date: dt.date,
+    dynamic_only: dict[str, int] | None = None,
     noise: NoiseRates = DEFAULT_NOISE,
-    plant_identifier_rate: float = 0.15,
 ) -> ReportDraft:
     """Write the report of one study.
 
     Parameters
     ----------
-    truth
-        What the images show.
-    patient_name
-        ``FAMILY^GIVEN``; sometimes written into the text, as happens.
-    study_date
-        ``YYYYMMDD``; sometimes written into the text.
-    noise
-        How the report departs from the images.
-    plant_identifier_rate
-        Share of reports that carry the patient's name or the exam date.
+    seen
+        Severity per finding of what the standing views show.
+    levels
+        Level (0 = D12 … 5 = L5) of each focal finding.
+    dynamic_only
+        Listheses seen only in the flexion/extension views of this study.
     """
-    sentences: list[str] = []
     states: dict[str, str] = {}
+    clauses: list[str] = []
+    postop = seen.get("instrumentation", 0) > 0 and rng.random() < noise.postop_focus
+    wrong = str(rng.choice(list(_POSITIVE))) if rng.random() < noise.wrong_report else None
     for key in _POSITIVE:
+        level = levels.get(key, int(rng.integers(3, 6)))
+        present = seen.get(key, 0) > 0
+        if key == wrong:
+            present = not present
         draw = rng.random()
-        if truth.present(key):
-            if draw < noise.omit_present:
+        if postop and key != "instrumentation" and not (present and key == "fractures"):
+            states[key] = "not_mentioned"
+            continue
+        if present:
+            if draw < noise.omit_present.get(key, 0.1):
                 states[key] = "not_mentioned"
-                continue
-            if draw < noise.omit_present + noise.hedge_present:
+            elif draw < noise.omit_present.get(key, 0.1) + noise.hedge_present:
                 states[key] = "uncertain"
-                sentences.append(_fill(_pick(rng, _UNCERTAIN[key]), key, truth, rng))
-                continue
+                clauses.append(_fill(_pick(rng, _UNCERTAIN[key]), level, 1, rng))
+            else:
+                states[key] = "positive"
+                clauses.append(
+                    _fill(_pick(rng, _POSITIVE[key]), level, max(seen.get(key, 1), 1), rng)
+                )
+            continue
+        if dynamic_only and dynamic_only.get(key) and draw < noise.dynamic_reported:
             states[key] = "positive"
-            sentences.append(_fill(_pick(rng, _POSITIVE[key]), key, truth, rng))
+            clauses.append(_fill(_DYNAMIC[key], level, dynamic_only[key], rng))
         elif draw < noise.hedge_absent:
             states[key] = "uncertain"
-            sentences.append(_fill(_pick(rng, _UNCERTAIN[key]), key, truth, rng))
+            clauses.append(_fill(_pick(rng, _UNCERTAIN[key]), level, 1, rng))
         elif draw < noise.hedge_absent + noise.negate_absent:
             states[key] = "negative"
-            sentences.append(_fill(_pick(rng, _NEGATIVE[key]), key, truth, rng))
+            clauses.append(_fill(_pick(rng, _NEGATIVE[key]), level, 1, rng))
         else:
             states[key] = "not_mentioned"
-    order = rng.permutation(len(sentences))
-    body = " ".join(sentences[i] for i in order)
-    planted: list[str] = []
-    opening = _pick(rng, _OPENINGS)
-    if rng.random() < plant_identifier_rate:
-        family, _, given = patient_name.partition("^")
-        written = f"{given.title()} {family.title()}".strip()
-        planted.append(written)
-        opening = f"Paziente: {written}. {opening}"
-    if rng.random() < plant_identifier_rate:
-        date = f"{study_date[6:8]}/{study_date[4:6]}/{study_date[:4]}"
-        planted.append(date)
-        opening = f"{opening} Esame del {date}."
-    text = "\n".join(part for part in (opening.strip(), body, _pick(rng, _CLOSINGS)) if part)
+    order = [clauses[i] for i in rng.permutation(len(clauses))]
+    sentences: list[str] = []
+    while order:
+        first = order.pop(0)
+        if order and rng.random() < 0.3:
+            first = first + _pick(rng, _JOINERS) + order.pop(0)
+        sentences.append(first[0].upper() + first[1:] + ".")
+    planted: list[tuple[str, str]] = []
+    head = [_pick(rng, _POSTOP) if postop else _pick(rng, _OPENINGS)]
+    if dynamic_only is not None:
+        head.append(_DYNAMIC_OPENING)
+    if rng.random() < noise.identifier:
+        written = (
+            f"{given.title()} {family.title()}"
+            if rng.random() < 0.5
+            else (f"{'Sig.ra' if sex == 'F' else 'Sig.'} {family.title()}")
+        )
+        planted.append(("name", written))
+        head.insert(0, f"Paziente: {written}." if written[0] != "S" else f"{written}.")
+    if rng.random() < noise.identifier / 3:
+        code = codice_fiscale(family, given, birth, sex)
+        planted.append(("codice_fiscale", code))
+        head.insert(0, f"CF {code}.")
+    if rng.random() < noise.comparison or rng.random() < noise.identifier:
+        prior = study_date - dt.timedelta(days=int(rng.integers(180, 1500)))
+        date_text = prior.strftime("%d/%m/%Y")
+        planted.append(("date", date_text))
+        head.append(
+            f"Confronto con precedente esame del {date_text}: quadro "
+            f"{_pick(rng, ['sostanzialmente invariato', 'in lieve evoluzione'])}."
+        )
+    body = _typos(" ".join(sentences), rng, noise)
+    closing = _pick(rng, _CLOSINGS)
+    text = "\n".join(part for part in (" ".join(h for h in head if h), body, closing) if part)
+    if rng.random() < 0.1:
+        text = text.upper()
     return ReportDraft(text=text, states=states, planted=tuple(planted))

@@ -22,7 +22,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import build_context
@@ -325,13 +325,11 @@ class SimulatedPACS:
         instances = self._select(event.identifier)
         datasets = [dcmread(instance.path) for instance in instances]
         # Request exactly the contexts the sub-operations need (at most 128 fit).
-        wanted = sorted(
-            {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets}
-        )
-        contexts = [
-            build_context(sop_class, [syntax, ExplicitVRLittleEndian, ImplicitVRLittleEndian])
-            for sop_class, syntax in wanted
-        ]
+        # One transfer syntax per context, as dcmtk does: a context proposing several
+        # gets only one accepted, and a compressed instance cannot be sent in another.
+        wanted = {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets}
+        wanted |= {(sop_class, ExplicitVRLittleEndian) for sop_class, _ in wanted}
+        contexts = [build_context(sop_class, syntax) for sop_class, syntax in sorted(wanted)]
         yield (
             destination[0],
             destination[1],

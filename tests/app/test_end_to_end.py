@@ -22,10 +22,11 @@ GOOD = 10
 
 @pytest.fixture(scope="module")
 def archive() -> list[SimulatedStudy]:
-    studies = [generate_study(i, seed=3, rows=256, cols=200) for i in range(GOOD + 2)]
-    # Study GOOD has no lateral view; study GOOD + 1 has truncated pixel data.
-    ap, _lateral, report = studies[GOOD].datasets
-    studies[GOOD] = dataclasses.replace(studies[GOOD], datasets=(ap, report))
+    studies = [generate_study(i, seed=3, scale=0.12) for i in range(GOOD + 2)]
+    # Study GOOD has no standing lateral view; study GOOD + 1 has truncated pixel data.
+    lateral = studies[GOOD].lateral_sop_instance_uid
+    kept = tuple(ds for ds in studies[GOOD].datasets if ds.SOPInstanceUID != lateral)
+    studies[GOOD] = dataclasses.replace(studies[GOOD], datasets=kept)
     broken = studies[GOOD + 1].datasets[0]
     broken.PixelData = broken.PixelData[:1000]
     return studies

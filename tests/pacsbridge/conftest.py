@@ -13,7 +13,7 @@ from pacsbridge.simulator import SimulatedPACS, SimulatedStudy, generate_study
 
 @pytest.fixture(scope="session")
 def small_studies() -> list[SimulatedStudy]:
-    return [generate_study(i, seed=7, rows=256, cols=200) for i in range(4)]
+    return [generate_study(i, seed=7, scale=0.12) for i in range(4)]
 
 
 @pytest.fixture
