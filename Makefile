@@ -24,6 +24,7 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	scripts/ensure-postgres
+	scripts/ensure-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

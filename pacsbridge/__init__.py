@@ -36,7 +36,7 @@ from pacsbridge.report import is_report, report_text
 from pacsbridge.retrieve import MoveResult, move_study
 from pacsbridge.sr import FindingCode, FindingResult, build_prediction_sr
 from pacsbridge.storage import StorageSCP
-from pacsbridge.store import store_instance
+from pacsbridge.store import StoreReport, store_files, store_instance
 
 __all__ = [
     "AnonymisedInstance",
@@ -63,6 +63,7 @@ __all__ = [
     "ReportNotFound",
     "StorageSCP",
     "StoreFailed",
+    "StoreReport",
     "StudyFilter",
     "StudyRecord",
     "ViewInfo",
@@ -78,5 +79,6 @@ __all__ = [
     "move_study",
     "pair_views",
     "report_text",
+    "store_files",
     "store_instance",
 ]

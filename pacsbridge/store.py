@@ -1,21 +1,62 @@
-"""C-STORE SCU (PS3.4 B.2): send a dataset (our SR) to the PACS."""
+"""C-STORE SCU (PS3.4 B.2): send our SRs, or a folder of files, to a PACS."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pynetdicom.presentation import build_context
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom.association import Association
+from pynetdicom.presentation import PresentationContext, build_context
 
 from pacsbridge._association import associate, check_alive
-from pacsbridge.errors import AssociationAborted, StoreFailed
+from pacsbridge.errors import AssociationAborted, InvalidInstance, StoreFailed
 from pacsbridge.node import LocalAE, Node
 
-__all__ = ["store_instance"]
+__all__ = ["StoreReport", "store_files", "store_instance"]
 
 logger = logging.getLogger(__name__)
 
 _WARNINGS = (0xB000, 0xB006, 0xB007)
+_MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
+
+
+def _syntax(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    return (
+        str(meta.get("TransferSyntaxUID", ExplicitVRLittleEndian))
+        if meta
+        else ExplicitVRLittleEndian
+    )
+
+
+def _contexts(pairs: Iterable[tuple[str, str]]) -> list[PresentationContext]:
+    """One transfer syntax per context: a context proposing several gets only one
+    accepted, and a compressed instance can travel only in its own syntax."""
+    wanted = set(pairs)
+    wanted |= {(sop_class, ExplicitVRLittleEndian) for sop_class, _ in wanted}
+    return [build_context(sop_class, syntax) for sop_class, syntax in sorted(wanted)]
+
+
+def _send(assoc: Association, node: Node, ds: Dataset) -> None:
+    status = assoc.send_c_store(ds)
+    check_alive(assoc, node, "C-STORE")
+    if "Status" not in status:
+        raise AssociationAborted(f"no C-STORE response from {node}")
+    code = int(status.Status)
+    if code == 0x0000 or code in _WARNINGS:
+        return
+    meaning = {
+        0xA700: "out of resources",
+        0xA900: "data set does not match SOP class",
+        0x0122: "SOP class not supported",
+    }.get(code, "cannot understand" if 0xC000 <= code <= 0xCFFF else "refused")
+    raise StoreFailed(f"{node} refused the instance: 0x{code:04X} {meaning}", code)
 
 
 def store_instance(local: LocalAE, node: Node, ds: Dataset) -> None:
@@ -27,23 +68,61 @@ def store_instance(local: LocalAE, node: Node, ds: Dataset) -> None:
         The PACS answered a failure status (the message gives it in words).
     AssociationRejected, AssociationAborted
     """
-    meta = getattr(ds, "file_meta", None)
-    transfer_syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if transfer_syntax:
-        context = build_context(ds.SOPClassUID, transfer_syntax)
-    else:
-        context = build_context(ds.SOPClassUID)
-    with associate(local, node, [context]) as assoc:
-        status = assoc.send_c_store(ds)
-        check_alive(assoc, node, "C-STORE")
-        if "Status" not in status:
-            raise AssociationAborted(f"no C-STORE response from {node}")
-        code = int(status.Status)
-    if code == 0x0000 or code in _WARNINGS:
-        return
-    meaning = {
-        0xA700: "out of resources",
-        0xA900: "data set does not match SOP class",
-        0x0122: "SOP class not supported",
-    }.get(code, "cannot understand" if 0xC000 <= code <= 0xCFFF else "refused")
-    raise StoreFailed(f"{node} refused the instance: 0x{code:04X} {meaning}", code)
+    with associate(local, node, _contexts([(str(ds.SOPClassUID), _syntax(ds))])) as assoc:
+        _send(assoc, node, ds)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreReport:
+    """What :func:`store_files` did."""
+
+    stored: int
+    failed: tuple[tuple[str, str], ...]
+    """(file name, reason) of each file not stored."""
+
+
+def store_files(
+    local: LocalAE,
+    node: Node,
+    paths: Sequence[Path],
+    on_file: Callable[[], None] | None = None,
+) -> StoreReport:
+    """Send files to ``node``, as few associations as the context limit allows.
+
+    A file that cannot be read or that the PACS refuses is reported and the
+    rest are still sent.
+
+    Raises
+    ------
+    AssociationRejected, AssociationAborted
+        The PACS cannot be reached or dropped us.
+    """
+    headers: list[tuple[Path, str, str]] = []
+    failed: list[tuple[str, str]] = []
+    for path in paths:
+        try:
+            ds = dcmread(path, stop_before_pixels=True)
+            headers.append((path, str(ds.SOPClassUID), _syntax(ds)))
+        except (InvalidDicomError, OSError, AttributeError) as exc:
+            failed.append((path.name, f"not readable: {exc}"))
+    stored = 0
+    batch: list[tuple[Path, str, str]] = []
+    for item in [*headers, None]:
+        pairs = {(sop, syntax) for _, sop, syntax in batch}
+        if item is not None:
+            grown = pairs | {(item[1], item[2]), (item[1], ExplicitVRLittleEndian)}
+            if len(_contexts(grown)) <= _MAX_CONTEXTS:
+                batch.append(item)
+                continue
+        if batch:
+            with associate(local, node, _contexts(pairs)) as assoc:
+                for path, _, _ in batch:
+                    try:
+                        _send(assoc, node, dcmread(path))
+                        stored += 1
+                    except (StoreFailed, InvalidInstance) as exc:
+                        failed.append((path.name, str(exc)))
+                    if on_file is not None:
+                        on_file()
+        batch = [item] if item is not None else []
+    return StoreReport(stored, tuple(failed))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from db import current_revision, head_revision, make_engine, upgrade
-from pacsbridge import MoveDestinationUnknown, PacsBridgeError
+from pacsbridge import LocalAE, MoveDestinationUnknown, Node, PacsBridgeError, store_files
+from pacsbridge.simulator import render_gallery, write_archive
 from pacslabel import __version__
 from pacslabel.context import SchemaOutOfDate, Step, open_context
 from pacslabel.demo import DemoOptions, run_demo
@@ -107,6 +109,27 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="action")
     db_commands.add_parser("upgrade", help="create or migrate the schema to the current version")
     db_commands.add_parser("current", help="show the schema version")
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="write a simulated archive (DICOM + ground truth CSV), optionally upload it",
+    )
+    simulate.add_argument("--studies", type=int, required=True)
+    simulate.add_argument("--out", type=Path, required=True)
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="detector pixels per side relative to real (default 1)",
+    )
+    simulate.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
+    simulate.add_argument(
+        "--upload", metavar="AE@HOST:PORT", help="C-STORE the archive into this PACS afterwards"
+    )
+
+    gallery = commands.add_parser("gallery", help="a PNG of simulated pairs, one per finding")
+    gallery.add_argument("--out", type=Path, default=Path("docs/gallery.png"))
 
     commands.add_parser("status", help="what the corpus holds")
     commands.add_parser("settings", help="print the effective settings (secrets hidden)")
@@ -206,6 +229,11 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
     if args.command == "settings":
         console.print_json(json.dumps(settings.redacted()))
         return EXIT_OK
+    if args.command == "simulate":
+        return _simulate(args, settings, console, progress)
+    if args.command == "gallery":
+        console.print(f"wrote {render_gallery(args.out)}")
+        return EXIT_OK
     if args.command == "task":
         task = load_task(args.name or settings.task)
         console.print(f"{task.name} v{task.version} ({task.language}): {task.title}")
@@ -216,6 +244,47 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
             )
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _node(text: str) -> Node:
+    """``AE@host:port`` → :class:`Node`."""
+    match = re.fullmatch(r"([^@]{1,16})@([^:]+):(\d{1,5})", text)
+    if match is None:
+        raise InvalidSettings(f"--upload {text!r}: expected AE@HOST:PORT, e.g. ORTHANC@pacs:4242")
+    return Node(match.group(1), match.group(2), int(match.group(3)))
+
+
+def _simulate(
+    args: argparse.Namespace, settings: Settings, console: Console, progress: RichProgress
+) -> int:
+    node = _node(args.upload) if args.upload else None
+    if args.studies < 1 or not 0.05 <= args.scale <= 2:
+        raise InvalidSettings("--studies must be ≥ 1 and --scale between 0.05 and 2")
+    with progress.step("simulating studies", args.studies) as bar:
+        summary = write_archive(
+            args.out,
+            args.studies,
+            args.seed,
+            scale=args.scale,
+            workers=args.workers,
+            on_study=bar.advance,
+        )
+    console.print(
+        f"{summary.studies} studies, {summary.instances} instances, "
+        f"{summary.bytes_written / 1e6:.0f} MB in {summary.dicom_dir}; "
+        f"ground truth in {summary.truth_dir}",
+        soft_wrap=True,
+    )
+    if node is None:
+        return EXIT_OK
+    files = sorted(summary.dicom_dir.rglob("*.dcm"))
+    local = LocalAE(settings.local.ae_title, network_timeout_s=settings.local.network_timeout_s)
+    with progress.step(f"uploading to {node}", len(files)) as bar:
+        report = store_files(local, node, files, on_file=bar.advance)
+    console.print(f"stored {report.stored} of {len(files)} instances in {node}", soft_wrap=True)
+    for name, reason in report.failed:
+        _error(console, f"{name}: {reason}")
+    return EXIT_OK if not report.failed else EXIT_PACS
 
 
 def _ingest_exit(report: RunReport) -> int:

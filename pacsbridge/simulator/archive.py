@@ -243,10 +243,12 @@ def _image(
     study: dict[str, str],
     age: int,
     rng: np.random.Generator,
+    force_syntax: str | None,
 ) -> Dataset:
     ds = Dataset()
     syntaxes, weights = zip(*vendor.transfer_syntaxes, strict=True)
     syntax = str(rng.choice(syntaxes, p=np.array(weights) / sum(weights)))
+    syntax = force_syntax or syntax
     ds.file_meta = _file_meta(vendor.sop_class_uid, shot.sop_uid, uid.ExplicitVRLittleEndian)
     _common(ds, patient, study, vendor)
     ds.SOPClassUID = vendor.sop_class_uid
@@ -413,15 +415,20 @@ def generate_study(
     *,
     scale: float = 1.0,
     noise: NoiseRates = DEFAULT_NOISE,
+    vendor_name: str | None = None,
+    transfer_syntax: str | None = None,
 ) -> SimulatedStudy:
     """Generate study number ``index`` of the archive with ``seed``.
 
     ``scale`` shrinks the detectors (0.25: a quarter of the pixels per side,
-    the same anatomy and field of view) for tests and demos.
+    the same anatomy and field of view) for tests and demos. ``vendor_name``
+    and ``transfer_syntax`` force the equipment (tests of every variant).
     """
     rng = np.random.default_rng([seed, index])
     truth = draw_findings(rng)
     vendor = VENDORS[int(rng.choice(len(VENDORS), p=[v.weight for v in VENDORS]))]
+    if vendor_name is not None:
+        vendor = next(v for v in VENDORS if v.manufacturer == vendor_name)
     geometry = vendor.geometry if scale == 1.0 else vendor.geometry.scaled(scale)
     given = str(rng.choice(_GIVEN[truth.sex]))
     family = str(rng.choice(_FAMILY))
@@ -454,7 +461,17 @@ def generate_study(
             exposure=Exposure(vendor.bits, vendor.monochrome1, marker),
         )
         datasets.append(
-            _image(pixels, shot, vendor, geometry.spacing, patient, study, truth.age, rng)
+            _image(
+                pixels,
+                shot,
+                vendor,
+                geometry.spacing,
+                patient,
+                study,
+                truth.age,
+                rng,
+                transfer_syntax,
+            )
         )
     image_truth = spine.pair_truth()
     dynamic = any(shot.posture in ("flexion", "extension") for shot in shots)

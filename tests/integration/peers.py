@@ -1,0 +1,108 @@
+"""Third-party peers the integration tests start: a real Orthanc on free ports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from pacsbridge import Node
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Orthanc:
+    """A running Orthanc (Debian package) with its own storage, on free ports."""
+
+    dicom_port: int
+    http_port: int
+    folder: Path
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    ae_title: str = "ORTHANC"
+
+    @property
+    def node(self) -> Node:
+        return Node(self.ae_title, "127.0.0.1", self.dicom_port)
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
+            return json.loads(r.read())
+
+    def post(self, path: str, body: Any) -> Any:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def put(self, path: str, body: Any) -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}",
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.log.close()
+
+
+def start_orthanc(folder: Path, modalities: dict[str, list[Any]] | None = None) -> Orthanc:
+    if shutil.which("Orthanc") is None:
+        pytest.fail("Orthanc is not installed: run scripts/ensure-tools")
+    folder.mkdir(parents=True, exist_ok=True)
+    dicom_port, http_port = free_port(), free_port()
+    config = {
+        "Name": "pacslabel-test",
+        "StorageDirectory": str(folder / "storage"),
+        "IndexDirectory": str(folder / "index"),
+        "DicomAet": "ORTHANC",
+        "DicomPort": dicom_port,
+        "HttpPort": http_port,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "DicomCheckCalledAet": False,
+        "Plugins": [],
+        "DicomModalities": modalities or {},
+        "DicomModalitiesInDatabase": False,
+        "ConcurrentJobs": 2,
+        "DicomScuTimeout": 10,
+    }
+    (folder / "orthanc.json").write_text(json.dumps(config))
+    log = (folder / "orthanc.log").open("wb")
+    process = subprocess.Popen(
+        ["Orthanc", str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT
+    )
+    orthanc = Orthanc(dicom_port, http_port, folder, process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            orthanc.get("/system")
+            return orthanc
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.2)
+    orthanc.stop()
+    pytest.fail(f"Orthanc did not start: {(folder / 'orthanc.log').read_text()[-2000:]}")
