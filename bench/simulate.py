@@ -42,7 +42,9 @@ def main() -> None:
             written += summary.bytes_written
             shutil.rmtree(out)
             elapsed = time.perf_counter() - start
-            print(f"{studies} studies, {elapsed:.0f} s, {studies / elapsed:.2f} studies/s", flush=True)
+            print(
+                f"{studies} studies, {elapsed:.0f} s, {studies / elapsed:.2f} studies/s", flush=True
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     elapsed = time.perf_counter() - start

@@ -64,11 +64,26 @@ def main() -> None:
     prepared = time.perf_counter() - start
     targets = np.array(labels, dtype=np.float32)
     split = int(len(keys) * (1 - args.held_out))
-    config = TrainConfig(findings=FINDINGS, image_size=args.image_size, epochs=args.epochs,
-                         batch_size=32, learning_rate=0.01, momentum=0.9, device="cpu")
+    config = TrainConfig(
+        findings=FINDINGS,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=32,
+        learning_rate=0.01,
+        momentum=0.9,
+        device="cpu",
+    )
     start = time.perf_counter()
-    result = fit(config, cache, keys[:split], targets[:split], keys[split:],
-                 root / "model.pt", manifest_hash="bench", code_version="bench")
+    result = fit(
+        config,
+        cache,
+        keys[:split],
+        targets[:split],
+        keys[split:],
+        root / "model.pt",
+        manifest_hash="bench",
+        code_version="bench",
+    )
     trained = time.perf_counter() - start
     rows = []
     for j, key in enumerate(FINDINGS):

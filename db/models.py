@@ -34,6 +34,7 @@ __all__ = [
     "Base",
     "FindingLabel",
     "Image",
+    "IngestWatermark",
     "LabelSource",
     "LabelState",
     "Linkage",
@@ -289,6 +290,19 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     study_uid: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class IngestWatermark(Base):
+    """The newest study date ingested from a PACS (operational: not linked to a study)."""
+
+    __tablename__ = "ingest_watermarks"
+
+    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    """The PACS, as ``AE@host:port``."""
+    last_study_date: Mapped[str] = mapped_column(String(8))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class QuarantineEntry(Base):

@@ -32,10 +32,10 @@ from pacsbridge.node import LocalAE, Node
 from pacsbridge.pairing import Pair, ViewInfo, ViewRules, classify_view, pair_views
 from pacsbridge.pixels import display_pixels
 from pacsbridge.query import StudyFilter, StudyRecord, find_images, find_series, find_studies
-from pacsbridge.report import is_report, report_text
-from pacsbridge.retrieve import MoveResult, move_study
+from pacsbridge.report import ReportDrop, is_report, report_text
+from pacsbridge.retrieve import MoveResult, get_study, is_transient, move_study
 from pacsbridge.sr import FindingCode, FindingResult, build_prediction_sr
-from pacsbridge.storage import StorageSCP
+from pacsbridge.storage import Receiver, StorageSCP
 from pacsbridge.store import StoreReport, store_files, store_instance
 
 __all__ = [
@@ -60,6 +60,8 @@ __all__ = [
     "PairingError",
     "Pseudonymiser",
     "QueryFailed",
+    "Receiver",
+    "ReportDrop",
     "ReportNotFound",
     "StorageSCP",
     "StoreFailed",
@@ -75,7 +77,9 @@ __all__ = [
     "find_images",
     "find_series",
     "find_studies",
+    "get_study",
     "is_report",
+    "is_transient",
     "move_study",
     "pair_views",
     "report_text",

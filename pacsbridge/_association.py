@@ -78,6 +78,8 @@ def associate(
     contexts: Sequence[PresentationContext],
     *,
     dimse_timeout_s: float | None = None,
+    ext_neg: Sequence[Any] = (),
+    handlers: Sequence[tuple[Any, Any]] = (),
 ) -> Iterator[Association]:
     """Open an association to ``node``, yield it, release it.
 
@@ -94,7 +96,12 @@ def associate(
     ae.requested_contexts = list(contexts)
     try:
         assoc = ae.associate(
-            node.host, node.port, ae_title=node.ae_title, evt_handlers=list(CONNECTION_HANDLERS)
+            node.host,
+            node.port,
+            ae_title=node.ae_title,
+            ext_neg=list(ext_neg) or None,
+            tls_args=(local.tls_client, node.host) if local.tls_client else None,
+            evt_handlers=[*CONNECTION_HANDLERS, *handlers],
         )
     except OSError as exc:
         ae.shutdown()

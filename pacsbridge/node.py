@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 __all__ = ["LocalAE", "Node"]
@@ -33,7 +34,7 @@ class LocalAE:
     network_timeout_s
         ACSE/DIMSE/network timeout of each association.
     move_timeout_s
-        How long one C-MOVE may take before it is abandoned.
+        How long one C-MOVE or C-GET may take before it is abandoned.
     """
 
     ae_title: str
@@ -41,3 +42,5 @@ class LocalAE:
     storage_port: int = 11112
     network_timeout_s: float = 30.0
     move_timeout_s: float = 600.0
+    tls_client: ssl.SSLContext | None = None
+    """When set, every association we open uses TLS (PS3.15 B.1 secure transport)."""

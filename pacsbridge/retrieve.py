@@ -1,26 +1,40 @@
-"""C-MOVE SCU (PS3.4 C.4.2): ask the PACS to send a study to our storage SCP."""
+"""Retrieving studies: C-MOVE to our storage SCP (PS3.4 C.4.2) or C-GET (C.4.3).
+
+Both check what arrived against what the PACS reported: a "success" that
+delivered nothing, or fewer instances than the PACS counted as completed,
+is a failure (:class:`~pacsbridge.errors.MoveIncomplete`).
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pydicom import uid
 from pydicom.dataset import Dataset
-from pynetdicom.presentation import build_context
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+from pynetdicom import build_role, evt
+from pynetdicom.association import Association
+from pynetdicom.presentation import PresentationContext, build_context
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
 
 from pacsbridge._association import associate, check_alive
 from pacsbridge.errors import (
     AssociationAborted,
+    AssociationRejected,
     MoveDestinationUnknown,
     MoveFailed,
     MoveIncomplete,
+    PacsBridgeError,
 )
 from pacsbridge.node import LocalAE, Node
-from pacsbridge.storage import StorageSCP
+from pacsbridge.storage import Receiver, StorageSCP
 
-__all__ = ["MoveResult", "move_study"]
+__all__ = ["GET_STORAGE_CLASSES", "MoveResult", "get_study", "is_transient", "move_study"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +45,37 @@ _MEANINGS = {
     0xFE00: "cancelled",
 }
 
+#: Storage SOP classes a C-GET asks to receive (a C-GET must name them, with
+#: the SCP role, in its own association: PS3.4 C.4.3.1).
+GET_STORAGE_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image
+    "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",  # Digital X-Ray Image - For Processing
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image
+    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
+    "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection Document
+    "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
+    "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
+)
+_GET_SYNTAXES = (
+    uid.ExplicitVRLittleEndian,
+    uid.ImplicitVRLittleEndian,
+    uid.JPEGLSLossless,
+    uid.JPEG2000Lossless,
+    uid.JPEGLosslessSV1,
+    uid.JPEGBaseline8Bit,
+    uid.JPEG2000,
+    uid.RLELossless,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class MoveResult:
-    """The sub-operation counts of a finished C-MOVE and what actually arrived."""
+    """The sub-operation counts of a finished retrieval and what actually arrived."""
 
     completed: int
     failed: int
@@ -42,15 +83,71 @@ class MoveResult:
     received: int
 
 
+def is_transient(error: PacsBridgeError) -> bool:
+    """Whether trying again later may help (lost connection, partial transfer, busy PACS)."""
+    if isinstance(error, MoveDestinationUnknown | AssociationRejected):
+        return False  # the operator has to act
+    if isinstance(error, AssociationAborted | MoveIncomplete):
+        return True
+    status = getattr(error, "status", None)
+    return isinstance(error, MoveFailed) and status is not None and 0xA700 <= status <= 0xA7FF
+
+
 def _count(ds: Dataset, keyword: str) -> int:
     return int(ds.get(keyword, 0) or 0)
 
 
+def _final(
+    responses: Iterator[tuple[Dataset, Dataset | None]], assoc: Association, node: Node, what: str
+) -> tuple[int, Dataset]:
+    last: Dataset | None = None
+    code: int | None = None
+    for status, _identifier in responses:
+        check_alive(assoc, node, what)
+        if "Status" not in status:
+            raise AssociationAborted(f"no {what} response from {node} (timeout or abort)")
+        code, last = int(status.Status), status
+        if code not in (0xFF00, 0xFF01):
+            break
+    if last is None or code is None:
+        raise AssociationAborted(f"{what} on {node} ended without a final response")
+    return code, last
+
+
+def _check(
+    code: int,
+    last: Dataset,
+    receiver: Receiver,
+    study_instance_uid: str,
+    before: int,
+    node: Node,
+    what: str,
+) -> MoveResult:
+    ref = receiver.study_dir(study_instance_uid).name  # never put a clinical UID in a message
+    completed = _count(last, "NumberOfCompletedSuboperations")
+    failed = _count(last, "NumberOfFailedSuboperations")
+    warnings = _count(last, "NumberOfWarningSuboperations")
+    total = receiver.received(study_instance_uid)
+    if code == 0xB000 or (code == 0x0000 and failed):
+        raise MoveIncomplete(ref, completed, failed, warnings, total)
+    if code != 0x0000:
+        meaning = _MEANINGS.get(code, "unable to process" if 0xC000 <= code <= 0xCFFF else "")
+        raise MoveFailed(f"{what} of study {ref} from {node} failed: 0x{code:04X} {meaning}", code)
+    # Instances received earlier count too: the PACS may report them as completed.
+    if completed + warnings == 0 or total < completed + warnings:
+        raise MoveIncomplete(ref, completed, failed, warnings, total)
+    return MoveResult(completed, failed, warnings, total - before)
+
+
+def _study_query(study_instance_uid: str) -> Dataset:
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_instance_uid
+    return query
+
+
 def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: StorageSCP) -> MoveResult:
     """Move one study from ``node`` to our running storage SCP and check what arrived.
-
-    A "success" that delivered nothing, or fewer instances than the PACS
-    counted as completed, is a failure.
 
     Raises
     ------
@@ -64,46 +161,61 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
         The association could not be opened, or died (timeout, abort).
     """
     model = StudyRootQueryRetrieveInformationModelMove
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = study_instance_uid
-    ref = scp.study_dir(study_instance_uid).name  # never put a clinical UID in a message
     before = scp.received(study_instance_uid)
-    last: Dataset | None = None
-    code: int | None = None
     with associate(
         local, node, [build_context(model)], dimse_timeout_s=local.move_timeout_s
     ) as assoc:
-        for status, _identifier in assoc.send_c_move(query, scp.ae_title, model):
-            check_alive(assoc, node, "C-MOVE")
-            if "Status" not in status:
-                raise AssociationAborted(f"no C-MOVE response from {node} (timeout or abort)")
-            code = int(status.Status)
-            last = status
-            if code not in (0xFF00, 0xFF01):
-                break
-    if last is None or code is None:
-        raise AssociationAborted(f"C-MOVE on {node} ended without a final response")
-    completed = _count(last, "NumberOfCompletedSuboperations")
-    failed = _count(last, "NumberOfFailedSuboperations")
-    warnings = _count(last, "NumberOfWarningSuboperations")
-    received = scp.received(study_instance_uid) - before
+        code, last = _final(
+            assoc.send_c_move(_study_query(study_instance_uid), scp.ae_title, model),
+            assoc,
+            node,
+            "C-MOVE",
+        )
     if code == 0xA801:
         host = local.bind_address
         if host in ("0.0.0.0", "::", ""):
             host = socket.getfqdn()  # listening everywhere: name this machine
         raise MoveDestinationUnknown(node, scp.ae_title, host, scp.port)
-    if code == 0xB000 or (code == 0x0000 and failed):
-        raise MoveIncomplete(ref, completed, failed, warnings, received)
-    if code != 0x0000:
-        meaning = _MEANINGS.get(code, "unable to process" if 0xC000 <= code <= 0xCFFF else "")
-        raise MoveFailed(
-            f"C-MOVE of study {ref} from {node} failed: 0x{code:04X} {meaning}",
-            code,
+    result = _check(code, last, scp.receiver, study_instance_uid, before, node, "C-MOVE")
+    logger.debug("moved a study: %d completed, %d received", result.completed, result.received)
+    return result
+
+
+def _get_contexts() -> tuple[list[PresentationContext], list[object]]:
+    contexts = [build_context(StudyRootQueryRetrieveInformationModelGet)]
+    contexts += [
+        build_context(sop_class, syntax)
+        for sop_class in GET_STORAGE_CLASSES
+        for syntax in _GET_SYNTAXES
+    ]
+    roles = [build_role(sop_class, scp_role=True) for sop_class in GET_STORAGE_CLASSES]
+    return contexts, roles
+
+
+def get_study(
+    local: LocalAE, node: Node, study_instance_uid: str, receiver: Receiver
+) -> MoveResult:
+    """Retrieve one study with C-GET: the instances come back on our own association.
+
+    Only the SOP classes of :data:`GET_STORAGE_CLASSES` can be received this way.
+
+    Raises
+    ------
+    MoveIncomplete, MoveFailed, AssociationRejected, AssociationAborted
+        As :func:`move_study`.
+    """
+    model = StudyRootQueryRetrieveInformationModelGet
+    contexts, roles = _get_contexts()
+    before = receiver.received(study_instance_uid)
+    with associate(
+        local,
+        node,
+        contexts,
+        dimse_timeout_s=local.move_timeout_s,
+        ext_neg=roles,
+        handlers=[(evt.EVT_C_STORE, receiver.handle_store)],
+    ) as assoc:
+        code, last = _final(
+            assoc.send_c_get(_study_query(study_instance_uid), model), assoc, node, "C-GET"
         )
-    # Instances already received earlier count too: the PACS may report them as completed.
-    total_received = scp.received(study_instance_uid)
-    if completed + warnings == 0 or total_received < completed + warnings:
-        raise MoveIncomplete(ref, completed, failed, warnings, total_received)
-    logger.debug("moved a study: %d completed, %d received", completed, received)
-    return MoveResult(completed, failed, warnings, received)
+    return _check(code, last, receiver, study_instance_uid, before, node, "C-GET")

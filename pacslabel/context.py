@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +18,7 @@ from db import head_revision, make_engine
 from labeller import RuleLabeller
 from pacsbridge import DeidOptions, LocalAE, Node, Pseudonymiser
 from pacslabel.linkage import LinkageVault, load_keys
-from pacslabel.settings import Settings
+from pacslabel.settings import InvalidSettings, Settings
 from pacslabel.task import Task, load_task
 
 __all__ = ["Context", "Paths", "Progress", "SchemaOutOfDate", "Step", "open_context"]
@@ -111,11 +113,52 @@ class Context:
             local.storage_port,
             local.network_timeout_s,
             local.move_timeout_s,
+            tls_client=self.tls_client,
         )
+
+    @cached_property
+    def tls_client(self) -> ssl.SSLContext | None:
+        """The TLS context of the associations we open (``None``: no TLS)."""
+        return tls_context(self.settings, server=False)
+
+    @cached_property
+    def tls_server(self) -> ssl.SSLContext | None:
+        """The TLS context of our storage SCP (``None``: no TLS)."""
+        return tls_context(self.settings, server=True)
 
     @property
     def deid_options(self) -> DeidOptions:
         return DeidOptions()
+
+
+def tls_context(settings: Settings, *, server: bool) -> ssl.SSLContext | None:
+    """An SSL context for DICOM over TLS (PS3.15 B.1), from ``local.tls_*``.
+
+    Both sides present the certificate and verify the peer's against
+    ``local.tls_ca_certificates`` (or the system's store).
+
+    Raises
+    ------
+    InvalidSettings
+        Only one of certificate and key is set, or a file cannot be loaded.
+    """
+    local = settings.local
+    if local.tls_certificate is None and local.tls_private_key is None:
+        return None
+    if local.tls_certificate is None or local.tls_private_key is None:
+        raise InvalidSettings("local.tls_certificate and local.tls_private_key go together")
+    purpose = ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH
+    try:
+        context = ssl.create_default_context(purpose, cafile=local.tls_ca_certificates)
+        context.load_cert_chain(local.tls_certificate, local.tls_private_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidSettings(f"local.tls_*: cannot load the TLS files: {exc}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if server:
+        context.verify_mode = ssl.CERT_REQUIRED
+    else:
+        context.check_hostname = False  # DICOM peers are known by AE title, host and port
+    return context
 
 
 @contextmanager

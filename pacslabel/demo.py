@@ -30,12 +30,14 @@ class DemoOptions:
     """Detector pixels per side relative to real ones (0.3: about 650 × 540)."""
 
 
-def demo_settings(settings: Settings, options: DemoOptions, pacs_port: int) -> Settings:
-    """The user's settings with the simulated PACS as the PACS and demo-sized training."""
+def demo_settings(settings: Settings, options: DemoOptions, pacs: SimulatedPACS) -> Settings:
+    """The user's settings with the simulated PACS (and its RIS drop folder) as the PACS,
+    and demo-sized training."""
     return settings.model_copy(
         update={
-            "pacs": NodeSettings(ae_title="SIMPACS", host="127.0.0.1", port=pacs_port),
+            "pacs": NodeSettings(ae_title="SIMPACS", host="127.0.0.1", port=pacs.port),
             "local": settings.local.model_copy(update={"storage_port": 0}),
+            "ingest": settings.ingest.model_copy(update={"report_drop": pacs.ris_dir}),
             "training": settings.training.model_copy(
                 update={
                     "image_size": options.image_size,
@@ -68,7 +70,7 @@ def run_demo(
             pacs.add_study(generate_study(index, options.seed, scale=options.scale))
             bar.advance()
     with pacs:
-        configured = demo_settings(settings, options, pacs.port)
+        configured = demo_settings(settings, options, pacs)
         with open_context(configured, progress) as ctx:
             report = run_once(
                 ctx,

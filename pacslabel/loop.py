@@ -9,17 +9,18 @@ from dataclasses import dataclass
 from pacsbridge import PacsBridgeError, StorageSCP
 from pacslabel.context import Context
 from pacslabel.stages import (
+    DiscoverResult,
     TrainOutcome,
     anonymise_all,
     cache_all,
     discover,
+    in_window,
     label_all,
     predict_all,
     retrieve,
     train,
     writeback_all,
 )
-from pacslabel.stages.ingest import DiscoverResult
 
 __all__ = ["RunReport", "run_once"]
 
@@ -70,18 +71,23 @@ def run_once(
         ctx.paths.quarantine / "received",
         ctx.pseudonymiser.uid,
         allowed_calling_ae_titles=allowed if allowed is not None else [ctx.settings.pacs.ae_title],
+        tls=ctx.tls_server,
     )
     found, retrieved = DiscoverResult(0, 0), 0
     ingest_error: PacsBridgeError | OSError | None = None
-    try:
-        with scp:
-            if on_listening is not None:
-                on_listening(scp)
-            found = discover(ctx)
-            retrieved = retrieve(ctx, scp)
-    except (PacsBridgeError, OSError) as exc:
-        logger.error("ingest stopped: %s", exc)
-        ingest_error = exc
+    window = ctx.settings.ingest.window
+    if not in_window(window):
+        logger.info("outside the off-peak window %s: nothing is retrieved this run", window)
+    else:
+        try:
+            with scp:
+                if on_listening is not None:
+                    on_listening(scp)
+                found = discover(ctx)
+                retrieved = retrieve(ctx, scp)
+        except (PacsBridgeError, OSError) as exc:
+            logger.error("ingest stopped: %s", exc)
+            ingest_error = exc
     anonymised = anonymise_all(ctx)
     labelled = label_all(ctx)
     cached = cache_all(ctx)

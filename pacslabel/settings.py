@@ -57,15 +57,35 @@ class LocalAESettings(_Section):
     move_timeout_s: float = Field(600.0, gt=0)
     allowed_calling_ae_titles: list[str] | None = None
     """Who may send to our storage SCP; default: the PACS's AE title only."""
+    tls_certificate: Path | None = None
+    """PEM certificate of this AE: with ``tls_private_key``, every association uses TLS."""
+    tls_private_key: Path | None = None
+    tls_ca_certificates: Path | None = None
+    """PEM bundle the peers' certificates must chain to (default: the system's)."""
 
 
 class IngestSettings(_Section):
-    """How much one ingest run takes from the PACS."""
+    """How and how much one ingest run takes from the PACS."""
 
     max_studies_per_run: int = Field(1000, ge=1)
     study_date_from: str | None = Field(None, pattern=r"^\d{8}$")
     study_date_to: str | None = Field(None, pattern=r"^\d{8}$")
     max_attempts: int = Field(3, ge=1)
+    """Runs in which a study may fail before it is marked ``failed``."""
+    retrieve_method: Literal["move", "get"] = "move"
+    """C-MOVE to our storage SCP, or C-GET where the PACS offers it."""
+    associations: int = Field(4, ge=1, le=16)
+    """Studies retrieved in parallel, each over its own association."""
+    retries: int = Field(2, ge=0, le=10)
+    """Immediate retries of a transient failure (lost association, partial transfer)."""
+    retry_backoff_s: float = Field(1.0, ge=0)
+    """Wait before the first retry; doubled for each next one."""
+    window: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    """Off-peak window (local time, e.g. ``20:00-06:00``) outside which nothing is retrieved."""
+    watermark_overlap_days: int = Field(2, ge=0)
+    """Each C-FIND reaches this many days before the newest study already seen."""
+    report_drop: Path | None = None
+    """A folder where the RIS drops reports: ``<AccessionNumber>.txt`` or ``reports.csv``."""
 
 
 class DeidSettings(_Section):
@@ -97,6 +117,8 @@ class TrainingSettings(_Section):
     """A local ResNet-18 ImageNet state dict; nothing is ever downloaded."""
     seed: int = 0
     augment: bool = True
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    """``constant`` as the paper, or cosine decay to zero over the epochs."""
     uncertain_as: Literal["ignore", "zero", "one"] = "one"
     """Training target of a hedged mention: left out of the loss, absent or present."""
     not_mentioned_as: Literal["ignore", "zero", "one"] = "zero"

@@ -59,6 +59,8 @@ class TrainConfig:
     augment: bool = True
     device: str = "auto"
     pretrained_weights: str | None = None
+    lr_schedule: str = "cosine"
+    """``constant`` (the paper) or ``cosine`` (decay to 0 over the epochs)."""
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -175,12 +177,21 @@ def fit(
         momentum=config.momentum,
         weight_decay=config.weight_decay,
     )
+    if config.lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"unknown learning-rate schedule {config.lr_schedule!r}")
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        if config.lr_schedule == "cosine"
+        else None
+    )
     start = 0
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
         if state.get("config") == config.as_dict() and state.get("manifest_hash") == manifest_hash:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and "scheduler" in state:
+                scheduler.load_state_dict(state["scheduler"])
             start = int(state["epoch"])
             logger.info("resuming training at epoch %d", start + 1)
     train_set = PairDataset(
@@ -196,6 +207,8 @@ def fit(
     loss = float("nan")
     for epoch in range(start, config.epochs):
         loss = train_one_epoch(model, loader, optimizer, device, progress)
+        if scheduler is not None:
+            scheduler.step()
         logger.info("epoch %d/%d: loss %.4f", epoch + 1, config.epochs, loss)
         _save(
             checkpoint,
@@ -203,6 +216,7 @@ def fit(
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "epoch": epoch + 1,
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "config": config.as_dict(),
                 "manifest_hash": manifest_hash,
                 "code_version": code_version,

@@ -296,6 +296,8 @@ def draw_ap(
             lerp(corners[3], corners[0], 1 - bevel / h),
         ]
         _body(canvas, octagon, spine, 0.1 * degeneration)
+        if spine.wedge.get(i):  # the compacted, denser body of a compression fracture
+            canvas.box(c, top + h * 0.3, w * 0.85, h * 0.35, a, 0.3 * spine.wedge[i] / 0.25)
         rotation = -amplitude / 40.0  # vertebral rotation moves pedicles to the convex side
         ca, sa = math.cos(a), math.sin(a)
         for side in (-1, 1):
@@ -467,6 +469,14 @@ def draw_lateral(
             corners[0] = lerp(corners[0], corners[3], wedge)
             corners[1] = lerp(corners[1], corners[2], wedge * 0.25)
         _body(canvas, corners, spine, 0.1 * degeneration)
+        if wedge:  # compacted trabeculae: a sclerotic band under the collapsed endplate
+            band = [
+                corners[0],
+                corners[1],
+                lerp(corners[1], corners[2], 0.35),
+                lerp(corners[0], corners[3], 0.35),
+            ]
+            canvas.polygon(band, 0.35 * wedge / 0.25)
         ca, sa = math.cos(a), math.sin(a)
 
         def at(

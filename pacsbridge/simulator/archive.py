@@ -24,6 +24,7 @@ from pydicom.uid import UID
 
 from pacsbridge.simulator.anatomy import Spine, build_spine
 from pacsbridge.simulator.findings import Truth, draw_findings
+from pacsbridge.simulator.pdf import text_pdf
 from pacsbridge.simulator.phantom import Exposure, Posture, View, render_view
 from pacsbridge.simulator.reports import DEFAULT_NOISE, NoiseRates, write_report
 from pacsbridge.simulator.vendors import VENDORS, Vendor
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
 
 _FAMILY = [
@@ -173,6 +175,9 @@ class SimulatedStudy:
     vendor: str
     views: tuple[str, ...]
     """``view/posture`` of each image, e.g. ``lateral/flexion``."""
+    report_source: str = "sr"
+    """Where the report is: ``sr`` (an SR in the study), ``pdf`` (an Encapsulated PDF in
+    the study) or ``drop`` (outside the PACS: the RIS drops ``<accession>.txt``)."""
 
 
 def _uid(seed: int, index: int, what: str) -> str:
@@ -375,6 +380,52 @@ def _report_sr(
     return ds
 
 
+def _report_pdf(
+    text: str,
+    sop_uid: str,
+    series_uid: str,
+    patient: SimulatedPatient,
+    study: dict[str, str],
+    radiologist: str,
+    vendor: Vendor,
+) -> Dataset:
+    """The report as an Encapsulated PDF (PS3.3 A.45.1), letterhead and patient data included."""
+    ds = Dataset()
+    ds.file_meta = _file_meta(ENCAPSULATED_PDF, sop_uid, uid.ExplicitVRLittleEndian)
+    _common(ds, patient, study, vendor)
+    ds.Manufacturer = "RIS Simulato"
+    ds.SOPClassUID = ENCAPSULATED_PDF
+    ds.SOPInstanceUID = sop_uid
+    ds.Modality = "DOC"
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = 901
+    ds.InstanceNumber = 1
+    ds.ContentDate = study["date"]
+    ds.ContentTime = study["time"]
+    ds.AcquisitionDateTime = study["date"] + study["time"]
+    ds.ConversionType = "WSD"
+    ds.BurnedInAnnotation = "YES"  # the letterhead names the patient
+    ds.DocumentTitle = "Referto radiologico"
+    ds.ConceptNameCodeSequence = Sequence([_code("18748-4", "LN", "Diagnostic Imaging Report")])
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    family, _, given = patient.patient_name.partition("^")
+    born = patient.patient_birth_date
+    family_name, _, given_name = radiologist.partition("^")
+    lines = [
+        "OSPEDALE SIMULATO DI MILANO - U.O. di Radiologia",
+        f"Paziente: {family} {given}   Nato/a il {born[6:]}/{born[4:6]}/{born[:4]}",
+        f"Esame: {study['description']}   Accesso: {study['accession']}",
+        "",
+        *text.splitlines(),
+        "",
+        f"Il medico radiologo: Dott. {given_name.split('^')[0].title()} {family_name.title()}",
+    ]
+    document = text_pdf(lines)
+    ds.EncapsulatedDocument = document + (b"\0" if len(document) % 2 else b"")
+    ds.EncapsulatedDocumentLength = len(document)
+    return ds
+
+
 def _shots(
     seed: int, index: int, vendor: Vendor, rng: np.random.Generator, hour: int, minute: int
 ) -> list[_Shot]:
@@ -417,12 +468,14 @@ def generate_study(
     noise: NoiseRates = DEFAULT_NOISE,
     vendor_name: str | None = None,
     transfer_syntax: str | None = None,
+    report_mix: tuple[float, float, float] = (0.85, 0.10, 0.05),
 ) -> SimulatedStudy:
     """Generate study number ``index`` of the archive with ``seed``.
 
     ``scale`` shrinks the detectors (0.25: a quarter of the pixels per side,
     the same anatomy and field of view) for tests and demos. ``vendor_name``
-    and ``transfer_syntax`` force the equipment (tests of every variant).
+    and ``transfer_syntax`` force the equipment (tests of every variant);
+    ``report_mix`` gives the shares of SR, PDF and RIS-drop reports.
     """
     rng = np.random.default_rng([seed, index])
     truth = draw_findings(rng)
@@ -487,16 +540,25 @@ def generate_study(
         noise=noise,
         dynamic_only=_dynamic_only(truth, image_truth) if dynamic else None,
     )
-    sr = _report_sr(
-        report.text,
-        _uid(seed, index, "report"),
-        _uid(seed, index, "series-sr"),
-        patient,
-        study,
-        str(rng.choice(_RADIOLOGISTS)),
-        rng.random() < 0.2,
-        vendor,
-    )
+    radiologist = str(rng.choice(_RADIOLOGISTS))
+    source = str(rng.choice(["sr", "pdf", "drop"], p=list(report_mix)))
+    report_uids = (_uid(seed, index, "report"), _uid(seed, index, "series-report"))
+    if source == "sr":
+        extra: tuple[Dataset, ...] = (
+            _report_sr(
+                report.text,
+                *report_uids,
+                patient,
+                study,
+                radiologist,
+                rng.random() < 0.2,
+                vendor,
+            ),
+        )
+    elif source == "pdf":
+        extra = (_report_pdf(report.text, *report_uids, patient, study, radiologist, vendor),)
+    else:
+        extra = ()  # the RIS keeps it: see SimulatedStudy.report_source
     standing = {shot.view: shot.sop_uid for shot in shots if shot.posture == "standing"}
     return SimulatedStudy(
         index=index,
@@ -509,7 +571,8 @@ def generate_study(
         report_text=report.text,
         report_states=report.states,
         planted_identifiers=report.planted,
-        datasets=(*datasets, sr),
+        datasets=(*datasets, *extra),
+        report_source=source,
         ap_sop_instance_uid=standing["ap"],
         lateral_sop_instance_uid=standing["lateral"],
         vendor=vendor.manufacturer,
@@ -538,12 +601,19 @@ def generate_archive(count: int, seed: int = 0, *, scale: float = 1.0) -> Iterat
         yield generate_study(index, seed, scale=scale)
 
 
-def write_study(study: SimulatedStudy, folder: Path) -> list[Path]:
-    """Write a study's instances as PS3.10 files under ``folder``; returns their paths."""
+def write_study(study: SimulatedStudy, folder: Path, ris_dir: Path | None = None) -> list[Path]:
+    """Write a study's instances as PS3.10 files under ``folder``; returns their paths.
+
+    A report the RIS keeps (``report_source == "drop"``) is written to
+    ``ris_dir/<AccessionNumber>.txt`` when ``ris_dir`` is given.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for ds in study.datasets:
         path = folder / f"{ds.SOPInstanceUID}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
+    if study.report_source == "drop" and ris_dir is not None:
+        ris_dir.mkdir(parents=True, exist_ok=True)
+        (ris_dir / f"{study.accession_number}.txt").write_text(study.report_text, encoding="utf-8")
     return paths

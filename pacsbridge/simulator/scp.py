@@ -30,6 +30,7 @@ from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
@@ -41,7 +42,7 @@ from pacsbridge._association import (
     application_entity,
 )
 from pacsbridge.node import LocalAE, Node
-from pacsbridge.simulator.archive import SimulatedStudy
+from pacsbridge.simulator.archive import SimulatedStudy, write_study
 
 __all__ = ["SimulatedPACS"]
 
@@ -162,13 +163,16 @@ class SimulatedPACS:
             return self._port
         return int(self._server.server_address[1])
 
+    @property
+    def ris_dir(self) -> Path:
+        """Where the simulated RIS drops the reports it keeps outside the PACS."""
+        return self.storage_dir.parent / f"{self.storage_dir.name}-ris"
+
     def add_study(self, study: SimulatedStudy) -> None:
-        """Store a simulated study's instances in the PACS."""
+        """Store a simulated study's instances in the PACS (and its report, if the RIS
+        keeps it, in :attr:`ris_dir`)."""
         folder = self.storage_dir / study.study_instance_uid
-        folder.mkdir(parents=True, exist_ok=True)
-        for ds in study.datasets:
-            path = folder / f"{ds.SOPInstanceUID}.dcm"
-            ds.save_as(path, enforce_file_format=True)
+        for path, ds in zip(write_study(study, folder, self.ris_dir), study.datasets, strict=True):
             with self._lock:
                 self._index.add(path, ds)
 
@@ -199,11 +203,15 @@ class SimulatedPACS:
             StudyRootQueryRetrieveInformationModelMove,
             PatientRootQueryRetrieveInformationModelFind,
             PatientRootQueryRetrieveInformationModelMove,
+            StudyRootQueryRetrieveInformationModelGet,
         ):
             ae.add_supported_context(model)
         ae.add_supported_context(Verification)
         for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES)
+            # scu_role: a C-GET requestor may ask us to act as storage SCU on its association.
+            ae.add_supported_context(
+                context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+            )
         self._server = ae.start_server(
             (self._host, self._port),
             block=False,
@@ -211,6 +219,7 @@ class SimulatedPACS:
                 *CONNECTION_HANDLERS,
                 (evt.EVT_C_FIND, self._on_find),
                 (evt.EVT_C_MOVE, self._on_move),
+                (evt.EVT_C_GET, self._on_get),
                 (evt.EVT_C_STORE, self._on_store),
             ],
         )
@@ -335,6 +344,15 @@ class SimulatedPACS:
             destination[1],
             {"contexts": contexts or None, "evt_handlers": list(CONNECTION_HANDLERS)},
         )
+        yield len(datasets)
+        for ds in datasets:
+            if event.is_cancelled:
+                yield 0xFE00, None
+                return
+            yield 0xFF00, ds
+
+    def _on_get(self, event: Event) -> Iterator[object]:
+        datasets = [dcmread(instance.path) for instance in self._select(event.identifier)]
         yield len(datasets)
         for ds in datasets:
             if event.is_cancelled:

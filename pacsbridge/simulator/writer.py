@@ -3,6 +3,7 @@
 Layout of ``out``::
 
     dicom/<StudyInstanceUID>/<SOPInstanceUID>.dcm
+    ris/<AccessionNumber>.txt  reports the RIS keeps outside the PACS (5% of studies)
     truth/studies.csv          one row per study: identity, vendor, views, annotation set
     truth/image_truth.csv      severity (0–3) of each finding in the standing AP + lateral
                                pair, and of the disease (``disease_<finding>``)
@@ -57,6 +58,7 @@ def _rows(study: SimulatedStudy, annotation_set: str, paths: list[Path]) -> dict
             "study_date": study.study_date,
             "vendor": study.vendor,
             "views": ";".join(study.views),
+            "report_source": study.report_source,
             "implant": study.truth.implant,
             "annotation_set": annotation_set,
             "ap_sop_instance_uid": study.ap_sop_instance_uid,
@@ -90,7 +92,9 @@ def _rows(study: SimulatedStudy, annotation_set: str, paths: list[Path]) -> dict
 def _work(job: tuple[int, int, float, NoiseRates, str, str]) -> dict[str, Any]:
     index, seed, scale, noise, annotation_set, folder = job
     study = generate_study(index, seed, scale=scale, noise=noise)
-    paths = write_study(study, Path(folder) / study.study_instance_uid)
+    paths = write_study(
+        study, Path(folder) / study.study_instance_uid, ris_dir=Path(folder).parent / "ris"
+    )
     return _rows(study, annotation_set, paths)
 
 

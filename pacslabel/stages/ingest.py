@@ -1,4 +1,4 @@
-"""Ingest: discover studies on the PACS, retrieve them, de-identify and pair them."""
+"""De-identification of retrieved studies: headers, pairing, report text."""
 
 from __future__ import annotations
 
@@ -10,125 +10,30 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Image, Report, Study, StudyState
 from labeller import deidentify_report
 from pacsbridge import (
     AnonymisedInstance,
-    AssociationError,
     InvalidInstance,
-    MoveDestinationUnknown,
-    MoveFailed,
     OriginalIdentity,
     PairingError,
+    ReportDrop,
     ReportNotFound,
-    StorageSCP,
     ViewInfo,
     anonymise,
     classify_view,
-    find_studies,
     is_report,
-    move_study,
     pair_views,
     report_text,
 )
 from pacslabel.context import Context
-from pacslabel.stages.state import audit, fail, move_to, quarantine, studies_in
+from pacslabel.stages.state import fail, move_to, quarantine, studies_in
 
-__all__ = ["DiscoverResult", "anonymise_all", "anonymise_study", "discover", "retrieve"]
+__all__ = ["anonymise_all", "anonymise_study"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoverResult:
-    found: int
-    new: int
-
-
-def discover(ctx: Context) -> DiscoverResult:
-    """C-FIND the task's studies; record the new ones as ``discovered``.
-
-    Raises
-    ------
-    QueryFailed, AssociationRejected, AssociationAborted
-        The PACS cannot be queried; nothing is recorded.
-    """
-    ingest = ctx.settings.ingest
-    records = find_studies(
-        ctx.local,
-        ctx.node,
-        ctx.task.study_filter(),
-        date_from=ingest.study_date_from,
-        date_to=ingest.study_date_to,
-    )
-    new = 0
-    with Session(ctx.engine) as session:
-        known = set(session.scalars(select(Study.study_uid)))
-        for record in records:
-            if new >= ingest.max_studies_per_run:
-                break
-            uid = ctx.pseudonymiser.uid(record.study_instance_uid)
-            if uid in known:
-                continue
-            known.add(uid)
-            session.add(
-                Study(
-                    study_uid=uid,
-                    state=StudyState.DISCOVERED,
-                    attempts=0,
-                    expected_instances=record.number_of_study_related_instances,
-                )
-            )
-            ctx.vault.put(
-                session,
-                uid,
-                "study",
-                _study_identity(record.study_instance_uid, record.accession_number),
-            )
-            new += 1
-        audit(session, "ingest.discover", found=len(records), new=new)
-        session.commit()
-    logger.info("discovered %d new of %d matching studies", new, len(records))
-    return DiscoverResult(found=len(records), new=new)
-
-
-def _study_identity(study_instance_uid: str, accession_number: str) -> OriginalIdentity:
-    empty = dict.fromkeys(OriginalIdentity.__dataclass_fields__, "")
-    empty.update(study_instance_uid=study_instance_uid, accession_number=accession_number)
-    return OriginalIdentity(**empty)
-
-
-def retrieve(ctx: Context, scp: StorageSCP) -> int:
-    """C-MOVE every discovered study to our storage SCP; returns how many arrived.
-
-    Raises
-    ------
-    MoveDestinationUnknown
-        The PACS does not know our AE: nothing can be retrieved until the
-        operator registers it (the message says how).
-    """
-    done = 0
-    max_attempts = ctx.settings.ingest.max_attempts
-    with Session(ctx.engine) as session:
-        studies = studies_in(session, StudyState.DISCOVERED)
-        with ctx.progress.step("retrieving studies (C-MOVE)", len(studies)) as bar:
-            for study in studies:
-                original = ctx.vault.get(session, study.study_uid).study_instance_uid
-                try:
-                    move_study(ctx.local, ctx.node, original, scp)
-                except MoveDestinationUnknown:
-                    raise
-                except (MoveFailed, AssociationError) as exc:
-                    fail(session, study, "retrieve", str(exc), max_attempts)
-                else:
-                    move_to(study, StudyState.RETRIEVED)
-                    done += 1
-                session.commit()
-                bar.advance()
-    return done
 
 
 @dataclass
@@ -137,6 +42,7 @@ class _Received:
     report: str | None = None
     report_names: list[str] = field(default_factory=list)
     report_identity: OriginalIdentity | None = None
+    report_source: str = ""
 
 
 def _quarantine_file(ctx: Context, session: Session, study: Study, path: Path, reason: str) -> None:
@@ -168,6 +74,7 @@ def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) 
                 continue
             received.report_identity = OriginalIdentity.from_dataset(ds)
             received.report_names = [str(e.value) for e in ds.iterall() if e.VR == "PN" and e.value]
+            received.report_source = "pdf" if str(ds.Modality) == "DOC" else "sr"
             continue
         try:
             received.images.append(anonymise(ds, ctx.pseudonymiser, ctx.deid_options))
@@ -243,6 +150,13 @@ def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
     if received.images:
         _describe_study(study, received.images[0].dataset)
     _write_images(ctx, session, study, received)
+    drop = ctx.settings.ingest.report_drop
+    if received.report is None and drop is not None and received.images:
+        identity = received.images[0].original  # the RIS knows the study by accession number
+        dropped = ReportDrop(drop).text_for(identity.accession_number)
+        if dropped is not None:
+            received.report, received.report_identity = dropped, identity
+            received.report_source = "ris"
     if received.report is not None and received.report_identity is not None:
         identity = received.report_identity
         shift = ctx.pseudonymiser.date_shift_days(identity.patient_id)
@@ -253,7 +167,7 @@ def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
             date_shift_days=shift,
         )
         if study.report is None:
-            study.report = Report(text=text, source="sr")
+            study.report = Report(text=text, source=received.report_source)
     if not any(image.is_paired for image in study.images):
         quarantine(session, study, "pair", study.pairing_note or "no images")
     elif study.report is None:

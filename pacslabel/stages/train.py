@@ -120,6 +120,7 @@ def train(ctx: Context) -> TrainOutcome:
         weight_decay=settings.weight_decay,
         seed=settings.seed,
         augment=settings.augment,
+        lr_schedule=settings.lr_schedule,
         device=settings.device,
         pretrained_weights=str(settings.pretrained_weights)
         if settings.pretrained_weights

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from db import head_revision
 from pacslabel.cli import EXIT_CONFIG, EXIT_OK, EXIT_PACS, EXIT_SCHEMA, main
 from pacslabel.settings import Settings
 
@@ -26,7 +27,7 @@ def test_schema_must_be_current(settings: Settings, capsys: pytest.CaptureFixtur
     assert main(["--data-dir", data, "status"]) == EXIT_SCHEMA
     assert "pacslabel db upgrade" in capsys.readouterr().err
     assert main(["--data-dir", data, "db", "upgrade"]) == EXIT_OK
-    assert "schema 0001" in capsys.readouterr().out
+    assert f"schema {head_revision()}" in capsys.readouterr().out
     assert main(["--data-dir", data, "status"]) == EXIT_OK
 
 

@@ -91,19 +91,37 @@ def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
     again = predict(model, cache, keys[8:], batch_size=3, device="cpu")
     np.testing.assert_allclose(again, result.held_out_probabilities, rtol=1e-5, atol=1e-6)
 
-    # Asking for more epochs resumes from the checkpoint's last epoch.
-    longer = TrainConfig(**{**config.as_dict(), "findings": config.findings, "epochs": 3})
-    fit(
-        longer,
+    # A run that finds its own finished checkpoint resumes after the last epoch:
+    # it trains nothing more and scores the held-out studies the same.
+    steps: list[int] = []
+    again_result = fit(
+        config,
         cache,
         keys[:8],
         targets[:8],
         keys[8:],
-        tmp_path / "other.pt",
+        checkpoint,
         manifest_hash="m1",
         code_version="test",
+        progress=lambda step, total, loss: steps.append(step),
     )
-    assert torch.load(tmp_path / "other.pt", weights_only=True)["epoch"] == 3
+    assert steps == []
+    np.testing.assert_allclose(
+        again_result.held_out_probabilities, result.held_out_probabilities, rtol=1e-5, atol=1e-6
+    )
+    # Another data manifest does not resume: it trains from the start.
+    fit(
+        config,
+        cache,
+        keys[:8],
+        targets[:8],
+        keys[8:],
+        checkpoint,
+        manifest_hash="m2",
+        code_version="test",
+        progress=lambda step, total, loss: steps.append(step),
+    )
+    assert steps
 
 
 def test_too_little_data(tmp_path: Path) -> None:
