@@ -79,17 +79,27 @@ class MoveFailed(DimseError):
 
 
 class MoveDestinationUnknown(MoveFailed):
-    """The PACS does not know the move destination (status 0xA801).
+    """The PACS does not know the move destination.
 
-    The message tells the operator what to register in the PACS.
+    Status 0xA801 says so (PS3.4 C.4.2.1.5); some PACS (Orthanc) answer 0xC000
+    "unable to process" with no sub-operation instead, which is taken to mean
+    the same. The message tells the operator what to register in the PACS.
     """
 
-    def __init__(self, node: object, ae_title: str, host: str, port: int) -> None:
+    def __init__(
+        self, node: object, ae_title: str, host: str, port: int, status: int = 0xA801
+    ) -> None:
         self.ae_title = ae_title
+        cause = (
+            "does not know the move destination"
+            if status == 0xA801
+            else f"refused the C-MOVE (0x{status:04X}, no sub-operation started); most likely "
+            "it does not know the move destination"
+        )
         super().__init__(
-            f"{node} does not know the move destination {ae_title!r}: register the "
-            f"DICOM node AE title {ae_title!r}, host {host}, port {port} in the PACS",
-            0xA801,
+            f"{node} {cause} {ae_title!r}: register the DICOM node AE title {ae_title!r}, "
+            f"host {host}, port {port} in the PACS",
+            status,
         )
 
 

@@ -11,7 +11,7 @@ from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from pacsbridge._association import associate, check_alive
-from pacsbridge.errors import QueryFailed
+from pacsbridge.errors import AssociationAborted, QueryFailed
 from pacsbridge.node import LocalAE, Node
 
 __all__ = [
@@ -83,15 +83,25 @@ def _find(local: LocalAE, node: Node, query: Dataset) -> list[Dataset]:
     with associate(local, node, [build_context(model)]) as assoc:
         for status, identifier in assoc.send_c_find(query, model):
             check_alive(assoc, node, "C-FIND")
-            code = int(status.Status) if "Status" in status else None
+            if "Status" not in status:
+                raise AssociationAborted(
+                    f"no C-FIND response from {node} (timeout or abort: does it allow "
+                    f"queries from AE {local.ae_title}?)"
+                )
+            code = int(status.Status)
             if code in _PENDING and identifier is not None:
                 answers.append(identifier)
             elif code == 0x0000:
                 break
             else:
+                meaning = {
+                    0xA700: "out of resources",
+                    0xA900: "identifier does not match SOP class",
+                    0xFE00: "cancelled",
+                }.get(code, "unable to process")
                 raise QueryFailed(
-                    f"C-FIND at {query.QueryRetrieveLevel} level on {node} failed "
-                    f"(status 0x{code or 0:04X})",
+                    f"C-FIND at {query.QueryRetrieveLevel} level on {node} failed: "
+                    f"0x{code:04X} {meaning}",
                     code,
                 )
     return answers

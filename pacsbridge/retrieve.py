@@ -171,11 +171,19 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
             node,
             "C-MOVE",
         )
-    if code == 0xA801:
+    nothing_started = not any(
+        _count(last, k)
+        for k in (
+            "NumberOfCompletedSuboperations",
+            "NumberOfFailedSuboperations",
+            "NumberOfWarningSuboperations",
+        )
+    )
+    if code == 0xA801 or (0xC000 <= code <= 0xCFFF and nothing_started):
         host = local.bind_address
         if host in ("0.0.0.0", "::", ""):
             host = socket.getfqdn()  # listening everywhere: name this machine
-        raise MoveDestinationUnknown(node, scp.ae_title, host, scp.port)
+        raise MoveDestinationUnknown(node, scp.ae_title, host, scp.port, code)
     result = _check(code, last, scp.receiver, study_instance_uid, before, node, "C-MOVE")
     logger.debug("moved a study: %d completed, %d received", result.completed, result.received)
     return result

@@ -84,8 +84,12 @@ def start_orthanc(folder: Path, modalities: dict[str, list[Any]] | None = None) 
         "AuthenticationEnabled": False,
         "DicomCheckCalledAet": False,
         "Plugins": [],
-        "DicomModalities": modalities or {},
-        "DicomModalitiesInDatabase": False,
+        "DicomModalitiesInDatabase": True,
+        # Answer C-FIND/C-MOVE/C-GET from AEs it does not know (a move destination it
+        # does not know is another matter: 0xA801).
+        "DicomAlwaysAllowFind": True,
+        "DicomAlwaysAllowMove": True,
+        "DicomAlwaysAllowGet": True,
         "ConcurrentJobs": 2,
         "DicomScuTimeout": 10,
     }
@@ -99,10 +103,40 @@ def start_orthanc(folder: Path, modalities: dict[str, list[Any]] | None = None) 
     while time.monotonic() < deadline:
         try:
             orthanc.get("/system")
-            return orthanc
         except OSError:
             if process.poll() is not None:
                 break
             time.sleep(0.2)
+            continue
+        for name, (ae_title, host, port) in (modalities or {}).items():
+            # Kept in Orthanc's database (DicomModalitiesInDatabase), so a restart keeps them.
+            orthanc.put(f"/modalities/{name}", {"AET": ae_title, "Host": host, "Port": port})
+        return orthanc
     orthanc.stop()
     pytest.fail(f"Orthanc did not start: {(folder / 'orthanc.log').read_text()[-2000:]}")
+
+
+def restart_orthanc(previous: Orthanc) -> Orthanc:
+    """Start Orthanc again on the same ports and storage (after a crash, say)."""
+    previous.stop()
+    log = (previous.folder / "orthanc.log").open("ab")
+    process = subprocess.Popen(
+        ["Orthanc", str(previous.folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT
+    )
+    orthanc = Orthanc(previous.dicom_port, previous.http_port, previous.folder, process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            orthanc.get("/system")
+            return orthanc
+        except OSError:
+            time.sleep(0.2)
+    orthanc.stop()
+    raise RuntimeError("Orthanc did not restart")
+
+
+def run(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a dcmtk tool; its output (stdout and stderr) comes back as text."""
+    if shutil.which(command[0]) is None:
+        pytest.fail(f"{command[0]} is not installed: run scripts/ensure-tools")
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
