@@ -6,12 +6,14 @@ and the package's errors.
 """
 
 from labeller.deid import deidentify_report
+from labeller.deid_eval import DeidCase, identifier_recall
 from labeller.errors import InvalidLexicon, LabellerError
 from labeller.normalise import normalise_report
 from labeller.rules import FindingLexicon, Lexicon, RuleLabeller
 from labeller.states import FindingLabel, State
 
 __all__ = [
+    "DeidCase",
     "FindingLabel",
     "FindingLexicon",
     "InvalidLexicon",
@@ -20,5 +22,6 @@ __all__ = [
     "RuleLabeller",
     "State",
     "deidentify_report",
+    "identifier_recall",
     "normalise_report",
 ]

@@ -6,13 +6,7 @@ PACS lives in :mod:`pacsbridge.simulator`. Callers above this package never
 see a DIMSE status code: failures arrive as :mod:`pacsbridge.errors`.
 """
 
-from pacsbridge.anonymise import (
-    AnonymisedInstance,
-    DeidOptions,
-    OriginalIdentity,
-    Pseudonymiser,
-    anonymise,
-)
+from pacsbridge.anonymise import AnonymisedInstance, OriginalIdentity, Pseudonymiser, anonymise
 from pacsbridge.errors import (
     AssociationAborted,
     AssociationError,
@@ -31,6 +25,7 @@ from pacsbridge.errors import (
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.pairing import Pair, ViewInfo, ViewRules, classify_view, pair_views
 from pacsbridge.pixels import display_pixels
+from pacsbridge.profile import DeidOptions, load_profile
 from pacsbridge.query import StudyFilter, StudyRecord, find_images, find_series, find_studies
 from pacsbridge.report import ReportDrop, is_report, report_text
 from pacsbridge.retrieve import MoveResult, get_study, is_transient, move_study
@@ -80,6 +75,7 @@ __all__ = [
     "get_study",
     "is_report",
     "is_transient",
+    "load_profile",
     "move_study",
     "pair_views",
     "report_text",

@@ -1,35 +1,36 @@
 """De-identification of DICOM headers (PS3.15 Annex E, Basic Application Level
-Confidentiality Profile, with options).
+Confidentiality Profile, with options) — see docs/anonymisation.md.
 
-The profile is a data table shipped with the package (``deid_profile.csv``).
-:func:`anonymise` applies it recursively inside sequences, removes private
-attributes, overlays and curves, remaps every UID that is not a well-known
-DICOM UID through a keyed hash (so references between instances survive),
-shifts dates by a per-patient offset, and records what was done in the
-dataset (PatientIdentityRemoved, DeidentificationMethod and its code
-sequence). The result is checked: an :class:`AnonymisedInstance` cannot be
-built while the patient's name, ID or birth date is still in any text value.
+:func:`anonymise` applies every row of Table E.1-1 (:mod:`pacsbridge.profile`)
+recursively inside sequences; removes private attributes, curves, overlays and
+standard attributes it does not know; removes person names, shifts or removes
+dates and remaps UIDs that the table does not list (belt and braces); remaps
+every UID that is not a well-known DICOM UID through a keyed hash (so
+references between instances survive); quarantines or masks burned-in
+annotation; and records what was done (PatientIdentityRemoved,
+DeidentificationMethod and its code sequence). An :class:`AnonymisedInstance`
+cannot be built while the patient's name, ID, birth date or accession number
+is still in any text value.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import datetime as dt
 import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
+import numpy as np
+from pydicom.datadict import dictionary_has_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID_dictionary
 
 from pacsbridge.errors import InvalidInstance
+from pacsbridge.profile import DeidOptions, Profile, load_profile
 
 __all__ = [
     "AnonymisedInstance",
@@ -57,24 +58,24 @@ _TEXT_VRS = {
     "UT",
     "UR",
 }
-_DESCRIPTORS = {"StudyDescription", "SeriesDescription", "ProtocolName"}
-_CHARACTERISTICS = {"PatientSex", "PatientAge", "PatientSize", "PatientWeight"}
-
-
-@cache
-def _profile() -> dict[BaseTag, str]:
-    text = (resources.files("pacsbridge") / "deid_profile.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    return {Tag(int(row["tag"], 16)): row["action"] for row in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class DeidOptions:
-    """The PS3.15 E.3 options in use (each one a setting)."""
-
-    retain_longitudinal_modified_dates: bool = True
-    retain_patient_characteristics: bool = True
-    clean_descriptors: bool = True
+_DUMMY = {
+    "PN": "ANONYMISED",
+    "LO": "ANONYMISED",
+    "SH": "ANONYMISED",
+    "CS": "ANONYMISED",
+    "LT": "ANONYMISED",
+    "ST": "ANONYMISED",
+    "UT": "ANONYMISED",
+    "UC": "ANONYMISED",
+    "AE": "ANONYMISED",
+    "DA": "19000101",
+    "DT": "19000101000000",
+    "TM": "000000",
+    "AS": "000Y",
+    "IS": "0",
+    "DS": "0",
+    "UR": "",
+}
 
 
 class Pseudonymiser:
@@ -218,13 +219,18 @@ def _shift(value: str, vr: str, days: int) -> str:
 
 
 def _clean_text(value: str, identity: OriginalIdentity) -> str:
+    """``value`` without the patient's identifying values (unchanged when it has none)."""
+    cleaned = value
     for needle in identity.identifying_values():
-        value = re.sub(re.escape(needle), "", value, flags=re.IGNORECASE)
-    return re.sub(r"\s{2,}", " ", value).strip()
+        cleaned = re.sub(re.escape(needle), "", cleaned, flags=re.IGNORECASE)
+    return value if cleaned == value else re.sub(r"\s{2,}", " ", cleaned).strip()
 
 
-def _is_well_known(uid: str) -> bool:
-    return uid in UID_dictionary
+def _dummy(elem: DataElement) -> object:
+    text = _DUMMY.get(elem.VR, "")
+    if elem.VR in ("SH", "CS", "AE"):
+        text = text[:16]
+    return text
 
 
 class _Walker:
@@ -239,49 +245,74 @@ class _Walker:
         self.options = options
         self.identity = identity
         self.shift_days = shift_days
-        self.profile = _profile()
+        self.profile: Profile = load_profile()
 
     def walk(self, ds: Dataset) -> None:
-        ds.remove_private_tags()
+        ds.remove_private_tags()  # Table E.1-1: private attributes X
         for elem in list(ds):
             group = elem.tag.group
-            if 0x5000 <= group <= 0x50FF or (0x6000 <= group <= 0x60FF):
-                del ds[elem.tag]  # curves and overlays (E.1-1 "Curve Data", "Overlay Data")
+            if 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
+                del ds[elem.tag]  # curves and overlays: X (Clean Graphics is not offered)
                 continue
             self._apply(ds, elem)
 
     def _apply(self, ds: Dataset, elem: DataElement) -> None:
-        action = self.profile.get(elem.tag)
-        keyword = elem.keyword
-        if keyword in _CHARACTERISTICS and self.options.retain_patient_characteristics:
-            action = "K"
-        if keyword in _DESCRIPTORS and self.options.clean_descriptors:
-            action = "C"
+        action = self.profile.action(int(elem.tag), self.options)
+        if action is None:
+            action = self._unlisted(elem)
         if elem.VR == "SQ":
-            if action in ("X", "Z", "D"):
-                del ds[elem.tag]
-                return
-            for item in elem.value:
-                self.walk(item)
+            self._sequence(ds, elem, action)
             return
-        if elem.VR in ("DA", "DT") and action != "K" and keyword != "PatientBirthDate":
-            if self.options.retain_longitudinal_modified_dates:
-                elem.value = _shift_value(elem, self.shift_days)
-            else:
-                del ds[elem.tag]
-            return
-        if elem.VR == "TM" and self.options.retain_longitudinal_modified_dates:
-            return  # times of day stay with their (shifted) dates
         if action == "X":
             del ds[elem.tag]
-        elif action in ("Z", "D"):
-            elem.value = "" if elem.VR != "SQ" else Sequence()
-        elif action == "C":
-            elem.value = _clean_text(str(elem.value or ""), self.identity)
-        elif action == "U" or elem.VR == "UI":
+        elif action == "Z":
+            elem.value = ""
+        elif action == "D":
+            elem.value = self._remap(elem) if elem.VR == "UI" else _dummy(elem)
+        elif action in ("U", "U*"):
             elem.value = self._remap(elem)
-        elif action is None and elem.VR == "PN":
+        elif action == "C":
+            elem.value = self._clean(elem)
+        elif elem.VR == "UI":  # K: a kept UID still may not be a clinical one
+            elem.value = self._remap(elem)
+
+    def _unlisted(self, elem: DataElement) -> str:
+        """Attributes Table E.1-1 does not list. For safety beyond the profile: attributes
+        missing from the data dictionary and person names go; dates are shifted (or go);
+        UIDs are remapped; text is cleaned of the patient's known identifiers."""
+        if elem.tag.group % 2 == 0 and elem.tag.element and not dictionary_has_tag(elem.tag):
+            return "X"
+        if elem.VR == "PN":
+            return "X"
+        if elem.VR in ("DA", "DT"):
+            return "C" if self.options.retain_longitudinal_modified_dates else "X"
+        if elem.VR == "UI":
+            return "U"
+        if elem.VR in _TEXT_VRS and elem.VR not in ("TM", "AS", "DS", "IS"):
+            return "C"
+        return "K"
+
+    def _sequence(self, ds: Dataset, elem: DataElement, action: str) -> None:
+        if action == "X":
             del ds[elem.tag]
+        elif action == "Z":
+            elem.value = Sequence()
+        else:  # K, C, D, U*: keep the items, de-identified like the top level
+            for item in elem.value:
+                self.walk(item)
+
+    def _clean(self, elem: DataElement) -> object:
+        if elem.VR in ("DA", "DT"):
+            return _shift_value(elem, self.shift_days)
+        if elem.VR == "TM":
+            return elem.value  # a shift of whole days leaves times of day as they are
+        if elem.VR == "UI":
+            return self._remap(elem)
+        if elem.VR in _TEXT_VRS:
+            values = elem.value if elem.VM > 1 else [elem.value]
+            cleaned = [_clean_text(str(v or ""), self.identity) for v in values]
+            return cleaned if elem.VM > 1 else cleaned[0]
+        return elem.value
 
     def _remap(self, elem: DataElement) -> object:
         if elem.value in (None, ""):
@@ -291,7 +322,7 @@ class _Walker:
         return self._remap_one(str(elem.value))
 
     def _remap_one(self, uid: str) -> str:
-        return uid if _is_well_known(uid) else self.pseudonymiser.uid(uid)
+        return uid if uid in UID_dictionary else self.pseudonymiser.uid(uid)
 
 
 def _shift_value(elem: DataElement, days: int) -> object:
@@ -300,30 +331,49 @@ def _shift_value(elem: DataElement, days: int) -> object:
     return _shift(str(elem.value or ""), elem.VR, days)
 
 
+def _mask(ds: Dataset, regions: tuple[tuple[float, float, float, float], ...], where: str) -> None:
+    """Blank rectangles of a greyscale image's pixel data, every frame (to black as displayed)."""
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise InvalidInstance(
+            where, "burned-in annotation on a colour image: masking covers greyscale images only"
+        )
+    try:
+        pixels = ds.pixel_array.copy()
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError) as exc:
+        raise InvalidInstance(
+            where, f"burned-in annotation, and pixels cannot be masked: {exc}"
+        ) from None
+    frames = pixels if pixels.ndim == 3 else pixels[None]
+    rows, cols = frames.shape[1:]
+    fill = (
+        frames.max() if str(ds.get("PhotometricInterpretation")) == "MONOCHROME1" else frames.min()
+    )
+    for top, left, bottom, right in regions:
+        frames[
+            :,
+            int(top * rows) : int(np.ceil(bottom * rows)),
+            int(left * cols) : int(np.ceil(right * cols)),
+        ] = fill
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        ds.decompress()
+    ds.PixelData = pixels.tobytes()
+    ds.BurnedInAnnotation = "NO"
+
+
+DEFAULT_OPTIONS = DeidOptions()
+
+
 def anonymise(
-    ds: Dataset, pseudonymiser: Pseudonymiser, options: DeidOptions = DeidOptions()
+    ds: Dataset, pseudonymiser: Pseudonymiser, options: DeidOptions = DEFAULT_OPTIONS
 ) -> AnonymisedInstance:
     """De-identify one instance; ``ds`` is not modified.
-
-    Parameters
-    ----------
-    ds
-        A complete instance as received from the PACS.
-    pseudonymiser
-        Gives the UIDs, the patient pseudonym and the date shift.
-    options
-        The PS3.15 E.3 options in use.
-
-    Returns
-    -------
-    AnonymisedInstance
-        The de-identified copy and the original identity (for the linkage table).
 
     Raises
     ------
     InvalidInstance
-        The instance lacks a Study/Series/SOP Instance UID, says it has burned-in
-        annotation, or identifying data survived (see :class:`AnonymisedInstance`).
+        The instance lacks a Study/Series/SOP Instance UID; it carries burned-in
+        annotation and the policy is ``quarantine`` (or masking failed); or
+        identifying data survived (see :class:`AnonymisedInstance`).
     """
     where = "instance without SOPInstanceUID"
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
@@ -331,32 +381,32 @@ def anonymise(
             raise InvalidInstance(where, f"missing {keyword}")
     identity = OriginalIdentity.from_dataset(ds)
     where = pseudonymiser.uid(identity.sop_instance_uid)
-    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+    burned_in = str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or (
+        identity.sop_class_uid in options.burned_in_sop_classes
+    )
+    if burned_in and options.burned_in != "mask":
         raise InvalidInstance(
-            where, "BurnedInAnnotation is YES: pixel data may identify the patient"
+            where,
+            "burned-in annotation (BurnedInAnnotation YES or an image "
+            "type that carries it): pixel data may identify the patient",
         )
     shift = pseudonymiser.date_shift_days(identity.patient_id)
     out = copy.deepcopy(ds)
+    if burned_in and "PixelData" in out:
+        _mask(out, options.mask_regions, where)
     _Walker(pseudonymiser, options, identity, shift).walk(out)
     pseudonym = pseudonymiser.patient_id(identity.patient_id)
     out.PatientName = pseudonym
     out.PatientID = pseudonym
     out.PatientBirthDate = ""
     out.PatientIdentityRemoved = "YES"
-    out.DeidentificationMethod = _method_text(options)
-    out.DeidentificationMethodCodeSequence = _method_codes(options)
-    if (
-        "LongitudinalTemporalInformationModified" in out
-        or options.retain_longitudinal_modified_dates
-    ):
-        out.LongitudinalTemporalInformationModified = (
-            "MODIFIED" if options.retain_longitudinal_modified_dates else "REMOVED"
-        )
-    if (
-        getattr(out, "file_meta", None) is not None
-        and "MediaStorageSOPInstanceUID" in out.file_meta
-    ):
-        out.file_meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
+    out.DeidentificationMethod = _method_text(options, burned_in)
+    out.DeidentificationMethodCodeSequence = _method_codes(options, burned_in)
+    if options.retain_longitudinal_modified_dates:
+        out.LongitudinalTemporalInformationModified = "MODIFIED"
+    meta = getattr(out, "file_meta", None)
+    if meta is not None and "MediaStorageSOPInstanceUID" in meta:
+        meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
     return AnonymisedInstance(out, identity, shift)
 
 
@@ -367,18 +417,24 @@ _OPTION_CODES = (
         "Retain Longitudinal Temporal Information Modified Dates Option",
     ),
     ("retain_patient_characteristics", "113108", "Retain Patient Characteristics Option"),
+    ("retain_device_identity", "113109", "Retain Device Identity Option"),
+    ("retain_institution_identity", "113112", "Retain Institution Identity Option"),
     ("clean_descriptors", "113105", "Clean Descriptors Option"),
 )
 
 
-def _method_text(options: DeidOptions) -> str:
+def _method_text(options: DeidOptions, masked: bool) -> str:
     used = [name for name, _, _ in _OPTION_CODES if getattr(options, name)]
-    return ("pacslabel PS3.15 E.1-1 basic profile" + (" + " + ", ".join(used) if used else ""))[:64]
+    if masked:
+        used.append("clean_pixel_data")
+    return ("pacslabel PS3.15 E.1-1" + (" + " + ", ".join(used) if used else ""))[:64]
 
 
-def _method_codes(options: DeidOptions) -> Sequence:
+def _method_codes(options: DeidOptions, masked: bool) -> Sequence:
     items = [("113100", "Basic Application Confidentiality Profile")]
     items += [(code, meaning) for name, code, meaning in _OPTION_CODES if getattr(options, name)]
+    if masked:
+        items.append(("113101", "Clean Pixel Data Option"))
     sequence = Sequence()
     for value, meaning in items:
         item = Dataset()

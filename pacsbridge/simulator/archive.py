@@ -539,6 +539,8 @@ def generate_study(
         study_date=day,
         noise=noise,
         dynamic_only=_dynamic_only(truth, image_truth) if dynamic else None,
+        patient_id=patient.patient_id,
+        accession_number=study["accession"],
     )
     radiologist = str(rng.choice(_RADIOLOGISTS))
     source = str(rng.choice(["sr", "pdf", "drop"], p=list(report_mix)))

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["DEFAULT_NOISE", "NoiseRates", "ReportDraft", "codice_fiscale", "write_report"]
+__all__ = [
+    "DEFAULT_NOISE",
+    "IdentifierDrill",
+    "NoiseRates",
+    "ReportDraft",
+    "codice_fiscale",
+    "identifier_drill",
+    "write_report",
+]
 
 LEVELS = ("D12", "L1", "L2", "L3", "L4", "L5")
 _SEV = {
@@ -195,6 +203,32 @@ _SPEECH = {
     "interapofisaria": "inter apofisaria",
 }
 _KEYBOARD = "qwertyuiopasdfghjklzxcvbnm"
+_MONTHS = [
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+]
+_DOMAINS = ["libero.it", "gmail.com", "tiscali.it", "alice.it"]
+_STREETS = [
+    "Via Garibaldi",
+    "Viale Monza",
+    "Piazza Duomo",
+    "Corso Buenos Aires",
+    "Via Roma",
+    "Via dei Mille",
+    "Largo Augusto",
+    "Via Padova",
+]
+_CITIES = ["Milano", "Monza", "Sesto San Giovanni", "Bergamo", "Pavia"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +279,8 @@ class ReportDraft:
     text: str
     states: dict[str, str]
     planted: tuple[tuple[str, str], ...]
-    """(type, value): name, date, codice_fiscale."""
+    """(type, value): name, date, codice_fiscale, phone, email, address, patient_id,
+    accession_number."""
 
 
 def _pick(rng: np.random.Generator, options: list[str]) -> str:
@@ -370,6 +405,8 @@ def write_report(
     study_date: dt.date,
     dynamic_only: dict[str, int] | None = None,
     noise: NoiseRates = DEFAULT_NOISE,
+    patient_id: str = "",
+    accession_number: str = "",
 ) -> ReportDraft:
     """Write the report of one study.
 
@@ -441,9 +478,35 @@ def write_report(
         code = codice_fiscale(family, given, birth, sex)
         planted.append(("codice_fiscale", code))
         head.insert(0, f"CF {code}.")
+    if rng.random() < noise.identifier / 4:
+        phone = (
+            f"02 {rng.integers(1000, 9999)} {rng.integers(1000, 9999)}"
+            if rng.random() < 0.5
+            else f"3{rng.integers(20, 99)} {rng.integers(1000000, 9999999)}"
+        )
+        planted.append(("phone", phone))
+        head.append(f"Recapito tel. {phone}.")
+    if rng.random() < noise.identifier / 6:
+        email = f"{given.lower()}.{family.lower().replace(' ', '')}@{_pick(rng, _DOMAINS)}"
+        planted.append(("email", email))
+        head.append(f"Copia a {email}.")
+    if rng.random() < noise.identifier / 5:
+        street = f"{_pick(rng, _STREETS)} {rng.integers(1, 200)}"
+        address = f"{street}, {rng.integers(10000, 99999)} {_pick(rng, _CITIES)}"
+        planted.append(("address", street))
+        head.append(f"Residente in {address}.")
+    if patient_id and rng.random() < noise.identifier / 5:
+        planted.append(("patient_id", patient_id))
+        head.append(f"Cartella n. {patient_id}.")
+    if accession_number and rng.random() < noise.identifier / 5:
+        planted.append(("accession_number", accession_number))
+        head.append(f"Accesso {accession_number}.")
     if rng.random() < noise.comparison or rng.random() < noise.identifier:
         prior = study_date - dt.timedelta(days=int(rng.integers(180, 1500)))
-        date_text = prior.strftime("%d/%m/%Y")
+        if rng.random() < 0.7:
+            date_text = prior.strftime("%d/%m/%Y")
+        else:
+            date_text = f"{prior.day} {_MONTHS[prior.month - 1]} {prior.year}"
         planted.append(("date", date_text))
         head.append(
             f"Confronto con precedente esame del {date_text}: quadro "
@@ -455,3 +518,42 @@ def write_report(
     if rng.random() < 0.1:
         text = text.upper()
     return ReportDraft(text=text, states=states, planted=tuple(planted))
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierDrill:
+    """A report written with every kind of identifier planted often, and whose they are."""
+
+    draft: ReportDraft
+    patient_name: str
+    patient_id: str
+    accession_number: str
+
+
+_DRILL_FAMILIES = ["ROSSI", "BIANCHI", "ESPOSITO", "DE LUCA", "GALLO", "COSTA", "LEONE", "RIZZO"]
+_DRILL_GIVEN = {
+    "F": ["MARIA", "ANNA", "GIULIA", "CHIARA"],
+    "M": ["MARIO", "LUCA", "PAOLO", "ANDREA"],
+}
+
+
+def identifier_drill(index: int, seed: int = 99) -> IdentifierDrill:
+    """Report ``index`` of a drill for measuring text de-identification (issue 5)."""
+    rng = np.random.default_rng([seed, index])
+    sex = "F" if index % 2 else "M"
+    family, given = _pick(rng, _DRILL_FAMILIES), _pick(rng, _DRILL_GIVEN[sex])
+    patient_id, accession = f"MRN{rng.integers(10**7, 10**8)}", f"ACC999{index:07d}"
+    draft = write_report(
+        {key: int(rng.integers(0, 3)) for key in _POSITIVE},
+        {},
+        rng,
+        family=family,
+        given=given,
+        birth=dt.date(1950, 1, 1) + dt.timedelta(days=int(rng.integers(0, 15000))),
+        sex=sex,
+        study_date=dt.date(2017, 5, 2),
+        noise=NoiseRates(identifier=1.0, comparison=0.5),
+        patient_id=patient_id,
+        accession_number=accession,
+    )
+    return IdentifierDrill(draft, f"{family}^{given}", patient_id, accession)

@@ -92,8 +92,21 @@ def corpus_targets(ctx: Context, session: Session) -> tuple[list[str], np.ndarra
     return keys, targets
 
 
-def _is_held_out(uid: str, fraction: float) -> bool:
-    return int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) % 10_000 < fraction * 10_000
+def _bucket(uid: str) -> int:
+    return int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) % 10_000
+
+
+def _held_out(keys: list[str], fraction: float) -> np.ndarray:
+    """Which studies are held out: those whose UID hashes below ``fraction``, so a study
+    keeps its side as the corpus grows; a small corpus that draws none holds out the
+    lowest hashes instead (at least one study)."""
+    buckets = np.array([_bucket(k) for k in keys])
+    held = buckets < fraction * 10_000
+    if not held.any() and len(keys) > 1:
+        wanted = max(1, round(fraction * len(keys)))
+        held = np.zeros(len(keys), dtype=bool)
+        held[np.argsort(buckets)[:wanted]] = True
+    return held
 
 
 def _manifest(keys: list[str], targets: np.ndarray, config: TrainConfig, ctx: Context) -> str:
@@ -143,7 +156,7 @@ def train(ctx: Context) -> TrainOutcome:
                 f"{len(keys)} labelled studies; training needs "
                 f"{settings.min_studies} (training.min_studies)",
             )
-        held = np.array([_is_held_out(k, settings.held_out_fraction) for k in keys])
+        held = _held_out(keys, settings.held_out_fraction)
         train_keys = [k for k, h in zip(keys, held, strict=True) if not h]
         held_keys = [k for k, h in zip(keys, held, strict=True) if h]
         version = f"{ctx.task.name}-resnet18-{manifest[:12]}"

@@ -1,0 +1,109 @@
+"""Property-based: identifiers hidden anywhere in a dataset never survive de-identification."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from pacsbridge import InvalidInstance, Pseudonymiser, anonymise
+
+PSEUDONYMISER = Pseudonymiser(b"property-test-key-0123")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+names = st.text(alphabet=_LETTERS, min_size=4, max_size=10)
+patient_ids = st.text(alphabet="0123456789", min_size=6, max_size=10).map(lambda s: f"PID{s}")
+birth_dates = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2020, 12, 31)).map(
+    lambda d: d.strftime("%Y%m%d")
+)
+_HEADER = {"PatientName", "PatientID", "AccessionNumber", "PatientBirthDate"}
+
+# Where an identifier can hide: (keyword, VR) of listed and unlisted attributes, in any item.
+_PLACES = [
+    ("PatientName", "PN"),
+    ("OtherPatientNames", "PN"),
+    ("ReferringPhysicianName", "PN"),
+    ("PerformingPhysicianName", "PN"),
+    ("OtherPatientIDs", "LO"),
+    ("PatientID", "LO"),
+    ("ImageComments", "LT"),
+    ("StudyDescription", "LO"),
+    ("SeriesDescription", "LO"),
+    ("ProtocolName", "LO"),
+    ("AdditionalPatientHistory", "LT"),
+    ("PatientBirthDate", "DA"),
+    ("AccessionNumber", "SH"),
+    ("BodyPartExamined", "CS"),
+    ("DerivationDescription", "ST"),
+    ("CodeMeaning", "LO"),
+    ("TextValue", "UT"),
+    ("PatientComments", "LT"),
+]
+_SEQUENCES = [
+    "ReferencedStudySequence",
+    "RequestAttributesSequence",
+    "ContentSequence",
+    "SourceImageSequence",
+    "AnatomicRegionSequence",
+    "ProcedureCodeSequence",
+]
+
+
+@st.composite
+def datasets(draw: st.DrawFn) -> tuple[Dataset, list[str]]:
+    family, given_name = draw(names), draw(names)
+    patient_id, birth = draw(patient_ids), draw(birth_dates)
+    accession = "ACC" + draw(st.text(alphabet="0123456789", min_size=6, max_size=8))
+    secrets = [family, given_name, patient_id, birth, accession]
+    ds = Dataset()
+    ds.PatientName = f"{family}^{given_name}"
+    ds.PatientID = patient_id
+    ds.PatientBirthDate = birth
+    ds.AccessionNumber = accession
+    ds.StudyInstanceUID = "1.2.3.4.5"
+    ds.SeriesInstanceUID = "1.2.3.4.5.6"
+    ds.SOPInstanceUID = "1.2.3.4.5.6.7"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+
+    def hide(target: Dataset, depth: int) -> None:
+        for _ in range(draw(st.integers(0, 3))):
+            keyword, vr = draw(st.sampled_from(_PLACES))
+            if depth == 0 and keyword in _HEADER:
+                continue  # the header's own identity: what the other copies are recognised by
+            secret = draw(st.sampled_from(secrets if vr != "DA" else [birth]))
+            value = secret if vr in ("DA", "PN", "SH", "CS") else f"note {secret} end"
+            if vr in ("SH", "CS"):
+                value = secret[:16]
+            setattr(target, keyword, value)
+        for _ in range(draw(st.integers(0, 2))):
+            group = draw(st.sampled_from([0x0009, 0x0019, 0x0029, 0x7FE1]))
+            block = target.private_block(group, "HIDDEN CREATOR", create=True)
+            block.add_new(draw(st.integers(0x10, 0xFF)), "LO", draw(st.sampled_from(secrets)))
+        if depth < 3 and draw(st.booleans()):
+            item = Dataset()
+            hide(item, depth + 1)
+            setattr(target, draw(st.sampled_from(_SEQUENCES)), Sequence([item]))
+
+    hide(ds, 0)
+    return ds, secrets
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(datasets())
+def test_no_identifier_survives(case: tuple[Dataset, list[str]]) -> None:
+    ds, secrets = case
+    try:
+        out = anonymise(ds, PSEUDONYMISER).dataset
+    except InvalidInstance:
+        event("refused (quarantined)")
+        return  # refused rather than let anything through: acceptable, and counted
+    assert not any(elem.tag.is_private for elem in out.iterall())
+    for elem in out.iterall():
+        if elem.VR in ("SQ", "OB", "OW") or elem.value in (None, ""):
+            continue
+        text = str(elem.value).upper()
+        for secret in secrets:
+            assert secret.upper() not in text, f"{secret} survived in {elem.keyword}"
