@@ -10,6 +10,7 @@ Exit codes (documented in the README):
 4     the PACS cannot be used (unreachable, rejected us, query failed)
 5     the PACS does not know our AE title (register it; see the message)
 6     a key is missing or wrong (linkage / pseudonym key)
+7     ``audit-phi`` found patient identifiers on the research side
 ====  ==========================================================
 """
 
@@ -29,6 +30,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from db import current_revision, head_revision, make_engine, upgrade
 from pacsbridge import LocalAE, MoveDestinationUnknown, Node, PacsBridgeError, store_files
@@ -36,8 +38,9 @@ from pacsbridge.simulator import render_gallery, write_archive
 from pacslabel import __version__
 from pacslabel.context import SchemaOutOfDate, Step, open_context
 from pacslabel.demo import DemoOptions, run_demo
-from pacslabel.linkage import LinkageError
+from pacslabel.linkage import LinkageError, load_keys, rotate_linkage_key
 from pacslabel.loop import RunReport, run_once
+from pacslabel.phi_audit import audit_phi
 from pacslabel.settings import InvalidSettings, Settings, load_settings
 from pacslabel.summary import CorpusSummary, corpus_summary
 from pacslabel.task import InvalidTask, load_task
@@ -46,7 +49,9 @@ __all__ = ["main"]
 
 logger = logging.getLogger("pacslabel")
 
-EXIT_OK, _EXIT_BUG, EXIT_CONFIG, EXIT_SCHEMA, EXIT_PACS, EXIT_MOVE_DEST, EXIT_KEYS = range(7)
+EXIT_OK, _EXIT_BUG, EXIT_CONFIG, EXIT_SCHEMA, EXIT_PACS, EXIT_MOVE_DEST, EXIT_KEYS, EXIT_PHI = (
+    range(8)
+)
 
 
 class _RichStep:
@@ -130,6 +135,16 @@ def _parser() -> argparse.ArgumentParser:
 
     gallery = commands.add_parser("gallery", help="a PNG of simulated pairs, one per finding")
     gallery.add_argument("--out", type=Path, default=Path("docs/gallery.png"))
+
+    audit = commands.add_parser(
+        "audit-phi", help="look for patient identifiers in the database, cache and logs"
+    )
+    audit.add_argument("--identifiers", type=Path, help="a file of further identifiers, one a line")
+    audit.add_argument("--logs", type=Path, nargs="*", default=[], help="log files to scan too")
+
+    keys = commands.add_parser("keys", help="the linkage key")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="action")
+    keys_commands.add_parser("rotate", help="re-encrypt the linkage table with a new key")
 
     commands.add_parser("status", help="what the corpus holds")
     commands.add_parser("settings", help="print the effective settings (secrets hidden)")
@@ -228,6 +243,31 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
         return EXIT_OK
     if args.command == "settings":
         console.print_json(json.dumps(settings.redacted()))
+        return EXIT_OK
+    if args.command == "audit-phi":
+        with open_context(settings) as ctx:
+            looked_for, hits = audit_phi(ctx, identifiers_file=args.identifiers, logs=args.logs)
+        for hit in hits:
+            console.print(f"{hit.where}: {hit.kind} {hit.masked}", soft_wrap=True, markup=False)
+        console.print(f"{len(hits)} hits for {looked_for} known identifiers", soft_wrap=True)
+        return EXIT_PHI if hits else EXIT_OK
+    if args.command == "keys":
+        with open_context(settings) as ctx, Session(ctx.engine) as session:
+            keys_now = load_keys(
+                settings.secrets_dir, settings.deid.pseudonym_key, settings.deid.linkage_key
+            )
+            rotation = rotate_linkage_key(session, keys_now, settings.secrets_dir)
+        console.print(
+            f"{rotation.rows} linkage rows re-encrypted with key {rotation.new_key_id}; "
+            f"the key is in {rotation.new_key_file}",
+            soft_wrap=True,
+        )
+        if settings.deid.linkage_key is not None:
+            console.print(
+                "The linkage key comes from PACSLABEL_DEID__LINKAGE_KEY: set it to the "
+                "content of that file, then delete the file.",
+                soft_wrap=True,
+            )
         return EXIT_OK
     if args.command == "simulate":
         return _simulate(args, settings, console, progress)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from db import current_revision as db_revision
 from db import head_revision, make_engine
 from labeller import RuleLabeller
 from pacsbridge import DeidOptions, LocalAE, Node, Pseudonymiser
-from pacslabel.linkage import LinkageVault, load_keys
+from pacslabel.linkage import Keys, LinkageVault, load_keys
 from pacslabel.settings import InvalidSettings, Settings
 from pacslabel.task import Task, load_task
 
@@ -126,9 +127,31 @@ class Context:
         """The TLS context of our storage SCP (``None``: no TLS)."""
         return tls_context(self.settings, server=True)
 
-    @property
+    @cached_property
     def deid_options(self) -> DeidOptions:
-        return DeidOptions()
+        deid = self.settings.deid
+        return DeidOptions(
+            retain_longitudinal_modified_dates=deid.retain_longitudinal_modified_dates,
+            retain_patient_characteristics=deid.retain_patient_characteristics,
+            retain_device_identity=deid.retain_device_identity,
+            retain_institution_identity=deid.retain_institution_identity,
+            clean_descriptors=deid.clean_descriptors,
+            burned_in=deid.burned_in,
+            mask_regions=tuple((t, left, b, r) for t, left, b, r in deid.mask_regions),
+        )
+
+
+def _vault(engine: Engine, keys: Keys) -> LinkageVault:
+    vault = LinkageVault(keys.linkage, keys.extra_linkage)
+    with Session(engine) as session:
+        lost = vault.unreadable(session)
+    if lost:
+        logger.error(
+            "%d linkage rows are encrypted with a linkage key that is not configured: those "
+            "studies cannot be written back (restore the key to write them back)",
+            lost,
+        )
+    return vault
 
 
 def tls_context(settings: Settings, *, server: bool) -> ssl.SSLContext | None:
@@ -192,7 +215,7 @@ def open_context(
             task=task,
             engine=engine,
             pseudonymiser=Pseudonymiser(keys.pseudonym, settings.deid.max_date_shift_days),
-            vault=LinkageVault(keys.linkage),
+            vault=_vault(engine, keys),
             paths=Paths(settings.data_dir),
             progress=progress or SilentProgress(),
         )

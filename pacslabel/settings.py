@@ -99,6 +99,23 @@ class DeidSettings(_Section):
     linkage_key: SecretStr | None = None
     secrets_dir: Path | None = None
     max_date_shift_days: int = Field(365, ge=1)
+    retain_longitudinal_modified_dates: bool = True
+    """PS3.15 E.3.6: dates shifted per patient (False: dates removed or dummy)."""
+    retain_patient_characteristics: bool = True
+    """PS3.15 E.3.7: age, sex, size, weight kept."""
+    retain_device_identity: bool = False
+    """PS3.15 E.3.8: station names, serial numbers kept."""
+    retain_institution_identity: bool = False
+    """PS3.15 E.3.9: institution name and department kept."""
+    clean_descriptors: bool = True
+    """PS3.15 E.3.5: descriptions kept with identifiers removed (False: removed)."""
+    burned_in: Literal["quarantine", "mask"] = "quarantine"
+    """Images with burned-in annotation: quarantined, or the ``mask_regions`` blanked."""
+    mask_regions: list[tuple[float, float, float, float]] = [
+        (0.0, 0.0, 0.08, 1.0),
+        (0.92, 0.0, 1.0, 1.0),
+    ]
+    """Rectangles (top, left, bottom, right) as fractions of the image, for ``mask``."""
 
 
 class TrainingSettings(_Section):

@@ -23,6 +23,7 @@ from pacsbridge import (
     move_study,
 )
 from pacslabel.context import Context
+from pacslabel.linkage import LinkageError
 from pacslabel.stages.state import audit, fail, move_to, studies_in
 
 __all__ = ["DiscoverResult", "discover", "in_window", "retrieve"]
@@ -92,7 +93,14 @@ def discover(ctx: Context) -> DiscoverResult:
         new, newest = 0, None
         for record in records:  # oldest first
             uid = ctx.pseudonymiser.uid(record.study_instance_uid)
-            if uid not in known:
+            identity = dict.fromkeys(OriginalIdentity.__dataclass_fields__, "")
+            identity.update(
+                study_instance_uid=record.study_instance_uid,
+                accession_number=record.accession_number,
+            )
+            if uid in known:  # re-link it if its linkage key was lost (a no-op otherwise)
+                ctx.vault.put(session, uid, "study", OriginalIdentity(**identity))
+            else:
                 if new >= ingest.max_studies_per_run:
                     break
                 known.add(uid)
@@ -104,12 +112,7 @@ def discover(ctx: Context) -> DiscoverResult:
                         expected_instances=record.number_of_study_related_instances,
                     )
                 )
-                empty = dict.fromkeys(OriginalIdentity.__dataclass_fields__, "")
-                empty.update(
-                    study_instance_uid=record.study_instance_uid,
-                    accession_number=record.accession_number,
-                )
-                ctx.vault.put(session, uid, "study", OriginalIdentity(**empty))
+                ctx.vault.put(session, uid, "study", OriginalIdentity(**identity))
                 new += 1
             if record.study_date:
                 newest = max(newest or record.study_date, record.study_date)
@@ -162,8 +165,13 @@ def retrieve(ctx: Context, scp: StorageSCP) -> int:
     ingest = ctx.settings.ingest
     done = 0
     with Session(ctx.engine) as session:
-        studies = studies_in(session, StudyState.DISCOVERED)
-        originals = {s.id: ctx.vault.get(session, s.study_uid).study_instance_uid for s in studies}
+        studies, originals = [], {}
+        for study in studies_in(session, StudyState.DISCOVERED):
+            try:
+                originals[study.id] = ctx.vault.get(session, study.study_uid).study_instance_uid
+                studies.append(study)
+            except LinkageError as exc:  # re-linked by the next C-FIND that sees it
+                logger.warning("cannot retrieve %s yet: %s", study.study_uid, exc)
         by_id = {s.id: s for s in studies}
         with (
             ctx.progress.step(
