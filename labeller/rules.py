@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 
 from labeller.errors import InvalidLexicon
 from labeller.normalise import normalise_report
+from labeller.spelling import SpellingRepair
 from labeller.states import PRECEDENCE, FindingLabel, State
 
 __all__ = ["FindingLexicon", "Lexicon", "RuleLabeller"]
 
-_GAP = r"(?:\W+\w+){0,3}?\W+"
-_SENTENCE_END = re.compile(r"(?<!\d)[.;:!?](?!\d)|\s-\s|\s\d+\)\s|\s•\s")
+# "a ... b": up to three words between, not across a comma or a conjunction.
+_GAP = r"(?:[^\w,;]+(?!(?:e|ed|con|ma|né)\b)\w+){0,3}?[^\w,;]+"
+# A full stop ends a sentence unless it sits between digits (3.5 mm).
+_SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;:!?]|\s-\s|\s\d+\)\s|\s•\s")
 _WORD = re.compile(r"\w+")
 
 
@@ -109,6 +112,18 @@ class RuleLabeller:
     _triggers: list[tuple[re.Pattern[str], State | None, bool]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        lex = self.lexicon
+        triggers = (
+            *lex.negation_before,
+            *lex.negation_after,
+            *lex.uncertainty_before,
+            *lex.uncertainty_after,
+            *lex.scope_breakers,
+        )
+        self._spelling = SpellingRepair(
+            [*(t for f in lex.findings for t in (*f.terms, *f.absent_terms)), *triggers],
+            keep=triggers,
+        )
         self._terms = {
             f.finding: (_compile(f.terms, f.finding), _compile(f.absent_terms, f.finding))
             for f in self.lexicon.findings
@@ -150,7 +165,7 @@ class RuleLabeller:
         dict
             One :class:`FindingLabel` per finding of the lexicon, by key.
         """
-        text = normalise_report(report)
+        text = self._spelling(normalise_report(report))
         found: dict[str, list[tuple[State, str]]] = {key: [] for key in self._terms}
         for sentence in _sentences(text):
             before, after = self._find_triggers(sentence)
