@@ -214,7 +214,11 @@ class TrainingRun(Base):
 
 
 class Model(Base):
-    """The model registry: every trained image model, with what made it."""
+    """The model registry: every trained image model and report labeller, with what made it.
+
+    Report labellers have ``mode`` ``nlp`` and ``architecture`` ``bert-joint`` or
+    ``bert-per-finding``.
+    """
 
     __tablename__ = "models"
 

@@ -1,4 +1,4 @@
-"""labeller: report text → findings (four states), with rules and, later, BERT.
+"""labeller: report text → findings (four states), with rules or BERT.
 
 Public surface: :class:`RuleLabeller` and its :class:`Lexicon`, the
 :class:`State` of a finding, :class:`FindingLabel`, :func:`normalise_report`
@@ -8,20 +8,26 @@ and the package's errors.
 from labeller.deid import deidentify_report
 from labeller.deid_eval import DeidCase, identifier_recall
 from labeller.errors import InvalidLexicon, LabellerError
+from labeller.evaluation import FindingScore, confusion_figure, score, table_text
 from labeller.normalise import normalise_report
 from labeller.rules import FindingLexicon, Lexicon, RuleLabeller
-from labeller.states import FindingLabel, State
+from labeller.states import FindingLabel, Labeller, State
 
 __all__ = [
     "DeidCase",
     "FindingLabel",
     "FindingLexicon",
+    "FindingScore",
     "InvalidLexicon",
+    "Labeller",
     "LabellerError",
     "Lexicon",
     "RuleLabeller",
     "State",
+    "confusion_figure",
     "deidentify_report",
     "identifier_recall",
     "normalise_report",
+    "score",
+    "table_text",
 ]

@@ -12,7 +12,7 @@ mentions: positive > uncertain > negative > not mentioned.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from labeller.errors import InvalidLexicon
@@ -144,6 +144,10 @@ class RuleLabeller:
                 self._triggers.append((pattern, state, before))
 
     @property
+    def source(self) -> str:
+        return "rules"
+
+    @property
     def version(self) -> str:
         """Identifies the lexicon: stored as the source version of every label."""
         return f"rules:{self.lexicon.version}"
@@ -178,7 +182,7 @@ class RuleLabeller:
                         found[key].append((state, match.group(0)))
         return {key: _decide(key, mentions) for key, mentions in found.items()}
 
-    def label_many(self, reports: Iterable[str]) -> list[dict[str, FindingLabel]]:
+    def label_many(self, reports: Sequence[str]) -> list[dict[str, FindingLabel]]:
         """Label several reports (a convenience for batches)."""
         return [self.label(report) for report in reports]
 

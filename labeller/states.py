@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["FindingLabel", "State"]
+__all__ = ["FindingLabel", "Labeller", "State"]
 
 
 class State(enum.StrEnum):
@@ -45,3 +47,24 @@ class FindingLabel:
     state: State
     probability: float | None = None
     evidence: str = ""
+
+
+class Labeller(Protocol):
+    """What the pipeline needs of a labeller (rules or a trained model)."""
+
+    @property
+    def source(self) -> str:
+        """``rules`` or ``nlp``: the source stored with every label."""
+        ...
+
+    @property
+    def version(self) -> str:
+        """Identifies the lexicon or model: the source version of every label."""
+        ...
+
+    @property
+    def findings(self) -> list[str]: ...
+
+    def label_many(self, reports: Sequence[str]) -> list[dict[str, FindingLabel]]:
+        """One label per finding for each (de-identified) report."""
+        ...

@@ -33,9 +33,10 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from db import current_revision, head_revision, make_engine, upgrade
+from labeller import LabellerError
 from pacsbridge import LocalAE, MoveDestinationUnknown, Node, PacsBridgeError, store_files
 from pacsbridge.simulator import render_gallery, write_archive
-from pacslabel import __version__
+from pacslabel import __version__, cli_labeller
 from pacslabel.context import SchemaOutOfDate, Step, open_context
 from pacslabel.demo import DemoOptions, run_demo
 from pacslabel.linkage import LinkageError, load_keys, rotate_linkage_key
@@ -49,9 +50,17 @@ __all__ = ["main"]
 
 logger = logging.getLogger("pacslabel")
 
-EXIT_OK, _EXIT_BUG, EXIT_CONFIG, EXIT_SCHEMA, EXIT_PACS, EXIT_MOVE_DEST, EXIT_KEYS, EXIT_PHI = (
-    range(8)
-)
+(
+    EXIT_OK,
+    _EXIT_BUG,
+    EXIT_CONFIG,
+    EXIT_SCHEMA,
+    EXIT_PACS,
+    EXIT_MOVE_DEST,
+    EXIT_KEYS,
+    EXIT_PHI,
+    EXIT_LABELLER,
+) = range(9)
 
 
 class _RichStep:
@@ -145,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="the linkage key")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="action")
     keys_commands.add_parser("rotate", help="re-encrypt the linkage table with a new key")
+
+    cli_labeller.add_parser(commands)
 
     commands.add_parser("status", help="what the corpus holds")
     commands.add_parser("settings", help="print the effective settings (secrets hidden)")
@@ -274,6 +285,10 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
     if args.command == "gallery":
         console.print(f"wrote {render_gallery(args.out)}")
         return EXIT_OK
+    if args.command == "labeller":
+        with open_context(settings, progress) as ctx:
+            cli_labeller.run(args, ctx, console)
+        return EXIT_OK
     if args.command == "task":
         task = load_task(args.name or settings.task)
         console.print(f"{task.name} v{task.version} ({task.language}): {task.title}")
@@ -359,6 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SchemaOutOfDate as exc:
         _error(err, exc)
         return EXIT_SCHEMA
+    except LabellerError as exc:
+        _error(err, exc)
+        return EXIT_LABELLER
     except LinkageError as exc:
         _error(err, exc)
         return EXIT_KEYS

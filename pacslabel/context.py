@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from db import current_revision as db_revision
 from db import head_revision, make_engine
-from labeller import RuleLabeller
+from labeller import Labeller, RuleLabeller
 from pacsbridge import DeidOptions, LocalAE, Node, Pseudonymiser
 from pacslabel.linkage import Keys, LinkageVault, load_keys
 from pacslabel.settings import InvalidSettings, Settings
@@ -95,10 +95,24 @@ class Context:
     vault: LinkageVault
     paths: Paths
     progress: Progress = field(default_factory=SilentProgress)
-    labeller: RuleLabeller = field(init=False)
+    rules: RuleLabeller = field(init=False)
+    """The task's rule labeller (always available: it bootstraps every model)."""
 
     def __post_init__(self) -> None:
-        self.labeller = RuleLabeller(self.task.lexicon())
+        self.rules = RuleLabeller(self.task.lexicon())
+
+    @cached_property
+    def labeller(self) -> Labeller:
+        """The labeller the settings choose (``labelling.labeller``).
+
+        Raises
+        ------
+        LabellerError
+            ``bert`` is chosen but no such trained model is found.
+        """
+        from pacslabel.labelling import configured_labeller
+
+        return configured_labeller(self)
 
     @property
     def node(self) -> Node:

@@ -118,6 +118,17 @@ class DeidSettings(_Section):
     """Rectangles (top, left, bottom, right) as fractions of the image, for ``mask``."""
 
 
+class LabellingSettings(_Section):
+    """Which labeller turns report text into findings."""
+
+    labeller: Literal["rules", "bert"] = "rules"
+    """``rules`` (the task's lexicon) or ``bert`` (a model trained by
+    ``pacslabel labeller train``)."""
+    bert_model: str | None = None
+    """With ``bert``: a registered labeller version or a saved model folder;
+    default the newest BERT labeller in the model registry."""
+
+
 class TrainingSettings(_Section):
     """The image classifier and how it is trained (defaults follow the paper)."""
 
@@ -162,6 +173,7 @@ class Settings(BaseSettings):
     local: LocalAESettings = LocalAESettings()
     ingest: IngestSettings = IngestSettings()
     deid: DeidSettings = DeidSettings()
+    labelling: LabellingSettings = LabellingSettings()
     training: TrainingSettings = TrainingSettings()
 
     @field_validator("database_url")

@@ -42,7 +42,7 @@ def corpus_summary(ctx: Context) -> CorpusSummary:
         rows = session.execute(
             select(FindingLabel.finding, FindingLabel.state, func.count())
             .where(
-                FindingLabel.source == LabelSource.RULES,
+                FindingLabel.source == LabelSource(ctx.labeller.source),
                 FindingLabel.source_version == ctx.labeller.version,
             )
             .group_by(FindingLabel.finding, FindingLabel.state)

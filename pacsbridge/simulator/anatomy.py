@@ -95,7 +95,7 @@ def build_spine(truth: Truth, rng: np.random.Generator, field_mm: tuple[float, f
     if s["anterolisthesis"]:
         slips[truth.level["anterolisthesis"] + 1] = 3.0 + 3.5 * s["anterolisthesis"]
     if s["retrolisthesis"]:
-        slips[truth.level["retrolisthesis"] + 1] = -(2.5 + 2.2 * s["retrolisthesis"])
+        slips[truth.level["retrolisthesis"] + 1] = -(3.5 + 3.0 * s["retrolisthesis"])
     lordosis = rng.normal(15, 2.5)
     if s["loss_of_lordosis"]:
         lordosis *= [1.0, 0.45, 0.08, -0.45][s["loss_of_lordosis"]]
@@ -142,7 +142,7 @@ def build_spine(truth: Truth, rng: np.random.Generator, field_mm: tuple[float, f
         depths=depths,
         wedge=wedge,
         slips=slips,
-        standing_slip=rng.uniform(0.3, 0.6),
+        standing_slip=rng.uniform(0.4, 0.7),
         lordosis=lordosis,
         scoliosis=scoliosis,
         trabecular=0.5 * (1 - 0.16 * porosis - age_loss),

@@ -58,10 +58,17 @@ def cache_all(ctx: Context) -> int:
     return done
 
 
+#: The registry mode of report labellers (image models: 1step, 2steps, step2only).
+NLP_MODE = "nlp"
+
+
 def current_model(session: Session, task: str) -> Model | None:
-    """The newest model of ``task`` in the registry."""
+    """The newest image model of ``task`` in the registry (labellers are left out)."""
     return session.scalar(
-        select(Model).where(Model.task == task).order_by(Model.id.desc()).limit(1)
+        select(Model)
+        .where(Model.task == task, Model.mode != NLP_MODE)
+        .order_by(Model.id.desc())
+        .limit(1)
     )
 
 

@@ -78,7 +78,7 @@ def corpus_targets(ctx: Context, session: Session) -> tuple[list[str], np.ndarra
         .join(FindingLabel, FindingLabel.study_id == Study.id)
         .where(
             Study.state.in_(_READY),
-            FindingLabel.source == LabelSource.RULES,
+            FindingLabel.source == LabelSource(ctx.labeller.source),
             FindingLabel.source_version == ctx.labeller.version,
         )
     ).all()

@@ -1,0 +1,178 @@
+"""Report labellers: quality on the simulator's annotated reports, and speed (issue 6).
+
+    .venv/bin/python bench/labelling.py --studies 6000
+
+Quality: the simulated hospital's reports (de-identified as pacslabel does)
+are split as the simulator's annotation sets: the report-training set is the
+human-annotated set the BERT labeller is fine-tuned on, the report-test set
+is held out, every other report is the unlabelled corpus (vocabulary,
+masked-language-model pretraining, rule labels). The reference study's
+Table 1 is written for the rule labeller and the compact BERT side by side.
+
+Speed: reports per second on this machine's CPU cores (``torch`` threads =
+cores), batch 64, for the rule labeller, the trained compact BERT, the
+twelve-model layout of the same size, and a BERT-base-sized model (12 layers,
+hidden 768, random weights: speed only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+
+import torch
+from _report import write_section
+
+from labeller import Labeller, RuleLabeller, State, deidentify_report, score, table_text
+from labeller.bert import BertLabeller, CompactBert, FourStateModel
+from labeller.training import TrainingPlan, train_bert
+from pacsbridge.simulator.annotations import AnnotationPlan, assign_sets
+from pacsbridge.simulator.archive import generate_study
+from pacsbridge.simulator.findings import FINDINGS
+from pacslabel.task import load_task
+
+Report = tuple[str, dict[str, State]]
+
+
+def _report(job: tuple[int, int]) -> Report:
+    index, seed = job
+    study = generate_study(index, seed, scale=0.1)
+    text = deidentify_report(
+        study.report_text,
+        names=[study.patient.patient_name],
+        identifiers=[study.patient.patient_id, study.accession_number],
+        date_shift_days=1 + index % 365,
+    )
+    return text, {key: State(value) for key, value in study.report_states.items()}
+
+
+def reports(count: int, seed: int) -> list[Report]:
+    with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+        return list(pool.map(_report, [(i, seed) for i in range(count)], chunksize=64))
+
+
+def speed(labeller: Labeller, texts: list[str]) -> float:
+    labeller.label_many(texts[:64])  # warm up
+    start = time.perf_counter()
+    labeller.label_many(texts)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def _random_bert(trained: BertLabeller, spec: CompactBert, models: int) -> BertLabeller:
+    from transformers import BertModel
+
+    config = spec.config(len(trained.tokenizer))
+    heads = len(FINDINGS) if models == 1 else 1
+    built = [
+        FourStateModel(BertModel(config, add_pooling_layer=False), spec.hidden_size, heads)
+        for _ in range(models)
+    ]
+    return BertLabeller(built, trained.tokenizer, FINDINGS, f"random-{models}", spec.max_length)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--studies", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report-test-share", type=float, default=0.05)
+    parser.add_argument("--mlm-epochs", type=int, default=3)
+    parser.add_argument("--weak-epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--speed-reports", type=int, default=512)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    started = time.perf_counter()
+    everything = reports(args.studies, args.seed)
+    plan = AnnotationPlan(report_test=args.report_test_share)
+    sets = assign_sets(args.studies, args.seed, plan)
+    human = [r for r, s in zip(everything, sets, strict=True) if s == "report_train"]
+    test = [r for r, s in zip(everything, sets, strict=True) if s == "report_test"]
+    corpus = [r for r, s in zip(everything, sets, strict=True) if s != "report_test"]
+    simulated = time.perf_counter() - started
+
+    rules = RuleLabeller(load_task("lumbar_spine").lexicon())
+    weak = [
+        {k: label.state for k, label in labels.items()}
+        for labels in rules.label_many([t for t, _ in corpus])
+    ]
+    started = time.perf_counter()
+    training = TrainingPlan(
+        mlm_epochs=args.mlm_epochs, weak_epochs=args.weak_epochs, human_epochs=args.epochs
+    )
+    bert, report = train_bert(
+        [t for t, _ in corpus],
+        weak,
+        [t for t, _ in human],
+        [s for _, s in human],
+        FINDINGS,
+        training,
+        "compact-bert",
+        progress=lambda phase, epoch, epochs: print(f"{phase} {epoch}/{epochs}", flush=True),
+    )
+    trained = time.perf_counter() - started
+
+    tables = []
+    worst: dict[str, tuple[float, float]] = {}
+    for name, labeller in (("rules", rules), ("compact BERT (joint)", bert)):
+        predicted = [
+            {k: label.state for k, label in labels.items()}
+            for labels in labeller.label_many([t for t, _ in test])
+        ]
+        scores = score([s for _, s in test], predicted, FINDINGS)
+        tables.append(table_text(name, scores))
+        worst[name] = (
+            min(s.accuracy for s in scores.values()),
+            min(s.sensitivity for s in scores.values() if s.sensitivity is not None),
+        )
+
+    texts = [t for t, _ in (test + corpus)[: args.speed_reports]]
+    base = replace(
+        CompactBert(),
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+    )
+    speeds = [
+        ("rules", speed(rules, texts)),
+        ("compact BERT, one joint model (default)", speed(bert, texts)),
+        (
+            "compact BERT, twelve models (the paper's layout)",
+            speed(_random_bert(bert, CompactBert(), len(FINDINGS)), texts),
+        ),
+        ("BERT-base size (12 × 768), one joint model", speed(_random_bert(bert, base, 1), texts)),
+    ]
+    quality = "\n".join(
+        f"| {name} | {acc:.3f} | {sens:.3f} |" for name, (acc, sens) in worst.items()
+    )
+    body = (
+        "## Report labellers (rules and BERT)\n\n"
+        f"`.venv/bin/python bench/labelling.py --studies {args.studies}`\n\n"
+        f"{args.studies} simulated studies (simulated in {simulated / 60:.1f} min): "
+        f"{len(human)} human-annotated reports to fine-tune on, {len(test)} held out, "
+        f"{len(corpus)} in the unlabelled corpus. Compact BERT ({CompactBert().num_hidden_layers} "
+        f"layers, hidden {CompactBert().hidden_size}, WordPiece vocabulary of "
+        f"{len(bert.tokenizer)} learnt from the corpus) trained in {trained / 60:.1f} min "
+        f"({args.mlm_epochs} MLM, {args.weak_epochs} rule-label, ≤ {args.epochs} human epochs; "
+        f"stopped after {report.stopped_after or args.epochs}).\n\n"
+        "Worst finding of each labeller on the held-out reports "
+        "(target: accuracy ≥ 0.95, sensitivity ≥ 0.90 on every finding):\n\n"
+        "| labeller | lowest accuracy | lowest sensitivity |\n|---|---|---|\n"
+        f"{quality}\n\n" + "\n\n".join(tables) + "\n\n"
+        f"Speed on {len(texts)} reports, batch 64, {torch.get_num_threads()} threads "
+        "(target: the default BERT ≥ 200 reports/s):\n\n"
+        "| labeller | reports/s |\n|---|---|\n"
+        + "\n".join(f"| {name} | {rate:,.0f} |" for name, rate in speeds)
+    )
+    print(body)
+    if not args.no_write:
+        write_section("labeller", body)
+
+
+if __name__ == "__main__":
+    main()

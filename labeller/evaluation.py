@@ -1,0 +1,139 @@
+"""Evaluating labellers against human labels: the reference study's Table 1, per finding.
+
+A finding counts as present when the label is *positive* (the paper's binary
+reading); the four-state agreement is reported beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from labeller.states import State
+
+__all__ = ["FindingScore", "confusion_figure", "score", "table_text"]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingScore:
+    tp: int
+    tn: int
+    fp: int
+    fn: int
+    four_state_agreement: float
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.tn + self.fp + self.fn
+
+    @property
+    def accuracy(self) -> float:
+        return (self.tp + self.tn) / self.n if self.n else 0.0
+
+    @property
+    def sensitivity(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def specificity(self) -> float | None:
+        return self.tn / (self.tn + self.fp) if self.tn + self.fp else None
+
+    @property
+    def f1(self) -> float | None:
+        denominator = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / denominator if denominator else None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        data: dict[str, float | int | None] = dict(asdict(self))
+        data.update(
+            accuracy=self.accuracy,
+            sensitivity=self.sensitivity,
+            specificity=self.specificity,
+            f1=self.f1,
+        )
+        return data
+
+
+def score(
+    expected: Sequence[dict[str, State]],
+    predicted: Sequence[dict[str, State]],
+    findings: Sequence[str],
+) -> dict[str, FindingScore]:
+    """Table 1 of the reference study, per finding, from expected and predicted states."""
+    if len(expected) != len(predicted):
+        raise ValueError(f"{len(expected)} expected labels but {len(predicted)} predictions")
+    scores = {}
+    for key in findings:
+        tp = tn = fp = fn = same = 0
+        for want, got in zip(expected, predicted, strict=True):
+            w, g = want[key], got[key]
+            same += w is g
+            if w is State.POSITIVE:
+                tp, fn = tp + (g is State.POSITIVE), fn + (g is not State.POSITIVE)
+            else:
+                fp, tn = fp + (g is State.POSITIVE), tn + (g is not State.POSITIVE)
+        scores[key] = FindingScore(tp, tn, fp, fn, same / len(expected) if expected else 0.0)
+    return scores
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def table_text(name: str, scores: dict[str, FindingScore]) -> str:
+    """A Markdown table: the paper's Table 1 columns and the four-state agreement."""
+    lines = [
+        f"### {name}",
+        "",
+        "| finding | TP | TN | FP | FN | accuracy | sensitivity | specificity | F1 "
+        "| four-state agreement |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, s in scores.items():
+        lines.append(
+            f"| {key} | {s.tp} | {s.tn} | {s.fp} | {s.fn} | {_fmt(s.accuracy)} "
+            f"| {_fmt(s.sensitivity)} | {_fmt(s.specificity)} | {_fmt(s.f1)} "
+            f"| {_fmt(s.four_state_agreement)} |"
+        )
+    return "\n".join(lines)
+
+
+def confusion_figure(path: Path, name: str, scores: dict[str, FindingScore]) -> Path:
+    """A PNG of one 2 × 2 confusion matrix per finding, counts and row shares."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = 4
+    rows = (len(scores) + columns - 1) // columns
+    figure, _ = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows))
+    for axis, (key, s) in zip(figure.axes, scores.items(), strict=False):
+        matrix = [[s.tn, s.fp], [s.fn, s.tp]]
+        shares = [[v / max(sum(row), 1) for v in row] for row in matrix]
+        axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for i in range(2):
+            for j in range(2):
+                axis.text(
+                    j,
+                    i,
+                    f"{matrix[i][j]}\n{shares[i][j]:.0%}",
+                    ha="center",
+                    va="center",
+                    color="white" if shares[i][j] > 0.5 else "black",
+                    fontsize=9,
+                )
+        axis.set_title(key, fontsize=9)
+        axis.set_xticks([0, 1], ["absent", "present"], fontsize=7)
+        axis.set_yticks([0, 1], ["absent", "present"], fontsize=7)
+        axis.set_xlabel("labeller", fontsize=7)
+        axis.set_ylabel("human", fontsize=7)
+    for axis in figure.axes[len(scores) :]:
+        axis.axis("off")
+    figure.suptitle(name)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
