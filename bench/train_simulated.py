@@ -25,7 +25,14 @@ from _report import write_section
 
 from pacsbridge import display_pixels
 from pacsbridge.simulator import FINDINGS, generate_study
-from trainer import PixelCache, TrainConfig, finding_metrics, fit, youden_threshold
+from trainer import (
+    PixelCache,
+    TrainConfig,
+    auc_interval,
+    finding_metrics,
+    fit,
+    youden_threshold,
+)
 from trainer.cache import resize_view
 
 
@@ -90,7 +97,11 @@ def main() -> None:
         y, p = targets[split:, j], result.held_out_probabilities[:, j]
         metrics = finding_metrics(y, p, youden_threshold(y, p))
         auc = f"{metrics.auc:.3f}" if metrics.auc is not None else "—"
-        rows.append(f"| {key} | {int(targets[:split, j].sum())} | {metrics.positives} | {auc} |")
+        interval = auc_interval(y, p)
+        ci = f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "—"
+        rows.append(
+            f"| {key} | {int(targets[:split, j].sum())} | {metrics.positives} | {auc} | {ci} |"
+        )
     body = (
         "## ResNet-18 on simulated images (image ground truth)\n\n"
         f"`.venv/bin/python bench/train_simulated.py --studies {args.studies} --image-size "
@@ -99,8 +110,8 @@ def main() -> None:
         f"{args.scale}, pairs cached at {args.image_size} px); ResNet-18 from random weights, "
         f"SGD lr 0.01, batch 32, {args.epochs} epochs on the CPU. Preparing the pairs took "
         f"{prepared / 60:.1f} min, training {trained / 60:.1f} min.\n\n"
-        "| finding | train positives | held-out positives | held-out AUC |\n|---|---|---|---|\n"
-        + "\n".join(rows)
+        "| finding | train positives | held-out positives | held-out AUC "
+        "| 95% CI (bootstrap) |\n|---|---|---|---|---|\n" + "\n".join(rows)
     )
     print(body)
     if not args.no_write:

@@ -13,7 +13,7 @@ from trainer.engine import (
     train_one_epoch,
 )
 from trainer.errors import CheckpointError, NotEnoughData, TrainerError
-from trainer.metrics import FindingMetrics, finding_metrics, youden_threshold
+from trainer.metrics import FindingMetrics, auc_interval, finding_metrics, youden_threshold
 from trainer.model import build_model
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainerError",
+    "auc_interval",
     "augment",
     "build_model",
     "compose_rgb",

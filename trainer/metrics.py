@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-__all__ = ["FindingMetrics", "finding_metrics", "youden_threshold"]
+__all__ = ["FindingMetrics", "auc_interval", "finding_metrics", "youden_threshold"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +77,29 @@ def finding_metrics(targets: np.ndarray, scores: np.ndarray, threshold: float) -
         fp=int(np.sum(predicted & (y == 0))),
         fn=int(np.sum(~predicted & (y == 1))),
     )
+
+
+def auc_interval(
+    targets: np.ndarray, scores: np.ndarray, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """A 95% confidence interval of the ROC AUC: stratified bootstrap percentiles.
+
+    Positives and negatives are resampled separately, so every resample has
+    both classes. ``None`` when one class is missing; NaN targets are left out.
+    """
+    keep = ~np.isnan(targets)
+    y, s = targets[keep].astype(int), scores[keep]
+    positive, negative = s[y == 1], s[y == 0]
+    if not len(positive) or not len(negative):
+        return None
+    rng = np.random.default_rng(seed)
+    aucs = np.empty(resamples)
+    for i in range(resamples):
+        p = rng.choice(positive, len(positive))
+        n = rng.choice(negative, len(negative))
+        # AUC = P(score of a positive > score of a negative), ties counting half
+        ranks = np.searchsorted(np.sort(n), p, side="left")
+        ties = np.searchsorted(np.sort(n), p, side="right") - ranks
+        aucs[i] = (ranks.sum() + 0.5 * ties.sum()) / (len(p) * len(n))
+    low, high = np.percentile(aucs, [2.5, 97.5])
+    return float(low), float(high)

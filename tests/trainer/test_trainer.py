@@ -11,6 +11,7 @@ import torch
 from trainer import (
     PixelCache,
     TrainConfig,
+    auc_interval,
     compose_rgb,
     finding_metrics,
     fit,
@@ -55,6 +56,19 @@ def test_youden_and_confusion() -> None:
     assert metrics.sensitivity is not None and metrics.specificity is not None
     assert finding_metrics(np.zeros(3), np.ones(3), 0.5).auc is None  # one class only
     assert youden_threshold(np.zeros(3), np.ones(3)) == 0.5
+
+
+def test_auc_interval_brackets_the_auc() -> None:
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(60), np.zeros(240)]
+    informative = y * 0.8 + rng.normal(0, 1, len(y))
+    low, high = auc_interval(y, informative) or (0.0, 0.0)
+    auc = finding_metrics(y, informative, 0.5).auc
+    assert auc is not None and low < auc < high and high - low < 0.25 and low > 0.5
+    low, high = auc_interval(y, rng.normal(0, 1, len(y))) or (1.0, 0.0)
+    assert low < 0.5 < high  # noise: chance is inside the interval
+    assert auc_interval(np.ones(5), np.arange(5.0)) is None
+    assert auc_interval(np.r_[0.0, 1.0, np.nan], np.r_[0.1, 0.9, 0.5]) == (1.0, 1.0)
 
 
 def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
