@@ -84,6 +84,9 @@ def _tokenizer(texts: Sequence[str], plan: TrainingPlan) -> Any:
     from transformers import BertTokenizerFast
 
     if plan.base_model is not None:
+        if not (plan.base_model / "config.json").is_file():
+            folder = plan.base_model
+            raise LabellerError(f"{folder} is not a BERT checkpoint folder (no config.json)")
         return BertTokenizerFast.from_pretrained(str(plan.base_model), local_files_only=True)
     from tokenizers import BertWordPieceTokenizer, processors
     from transformers import PreTrainedTokenizerFast

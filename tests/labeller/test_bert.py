@@ -126,3 +126,33 @@ def test_state_targets_and_class_weights() -> None:
     # a: one positive, two negatives → the rare positive weighs twice the negative
     assert weights[0, 0] == pytest.approx(2 * weights[0, 1])
     assert weights[0, 2] == 0 and weights[0, 3] == 0  # states never seen
+
+
+def test_starts_from_a_local_checkpoint_folder(
+    corpus: list[tuple[str, dict[str, State]]], tmp_path: Path
+) -> None:
+    """``base_model``: a folder as bert-base-italian-uncased is shipped (config, weights, vocab)."""
+    from transformers import BertModel
+
+    trained, texts = _train(corpus, "joint")
+    checkpoint = tmp_path / "bert-checkpoint"
+    encoder = BertModel(TINY.config(len(trained.tokenizer)), add_pooling_layer=False)
+    encoder.save_pretrained(str(checkpoint))
+    trained.tokenizer.save_pretrained(str(checkpoint))
+    plan = TrainingPlan(spec=TINY, base_model=checkpoint, weak_epochs=0, human_epochs=1)
+    labeller, report = train_bert(
+        [], [], texts[:40], [s for _, s in corpus[:40]], FINDINGS, plan, "from-checkpoint"
+    )
+    assert "mlm" not in report.losses  # the checkpoint's encoder is used as it is
+    assert len(labeller.tokenizer) == len(trained.tokenizer)
+    assert labeller.probabilities(texts[:2]).shape == (2, len(FINDINGS), len(STATES))
+    with pytest.raises(LabellerError, match="absent is not a BERT checkpoint"):
+        train_bert(
+            [],
+            [],
+            texts[:4],
+            [s for _, s in corpus[:4]],
+            FINDINGS,
+            TrainingPlan(spec=TINY, base_model=tmp_path / "absent"),
+            "x",
+        )
