@@ -455,6 +455,8 @@ def write_report(
             clauses.append(_fill(_pick(rng, _NEGATIVE[key]), level, 1, rng))
         else:
             states[key] = "not_mentioned"
+    if "non listesi" in clauses and states.get("retrolisthesis") == "not_mentioned":
+        states["retrolisthesis"] = "negative"  # no slip either way, as an annotator reads it
     order = [clauses[i] for i in rng.permutation(len(clauses))]
     sentences: list[str] = []
     while order:

@@ -192,7 +192,8 @@ def test_rule_labeller_on_held_out_phrasing() -> None:
 
     task = load_task("lumbar_spine")
     labeller = RuleLabeller(task.lexicon())
-    rows = _csv(Path(__file__).parent.parent / "data" / "heldout_reports.csv")
+    data = Path(__file__).parent.parent / "data"
+    rows = _csv(data / "heldout_reports.csv") + _csv(data / "heldout_reports_2.csv")
     cells = right = mentioned = mentioned_right = 0
     for row in rows:
         expected = dict(pair.split("=") for pair in row["labels"].split(";") if pair)
@@ -204,8 +205,8 @@ def test_rule_labeller_on_held_out_phrasing() -> None:
             if want != "not_mentioned":
                 mentioned += 1
                 mentioned_right += labels[key].state.value == want
-    assert right / cells >= 0.97
-    assert mentioned_right / mentioned >= 0.85
+    assert right / cells >= 0.98
+    assert mentioned_right / mentioned >= 0.95
     # The lexicon is not the generator's phrase bank copied.
     from pacsbridge.simulator import reports
 
