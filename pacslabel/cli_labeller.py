@@ -18,6 +18,7 @@ from labeller.bert import CompactBert
 from labeller.training import TrainingPlan
 from pacslabel.context import Context
 from pacslabel.labelling import (
+    InvalidAnnotations,
     Resolved,
     evaluate_labellers,
     human_labels_in_db,
@@ -88,8 +89,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _texts(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return [row["text"] for row in csv.DictReader(handle) if row.get("text")]
+    """The ``text`` column of a CSV of unlabelled reports."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if "text" not in (reader.fieldnames or ()):
+                raise InvalidAnnotations(f"{path}: no text column")
+            return [row["text"] for row in reader if row.get("text")]
+    except OSError as exc:
+        raise InvalidAnnotations(f"{path}: cannot read ({exc.strerror})") from exc
 
 
 def _labeller(ctx: Context, name: str | None) -> Labeller:

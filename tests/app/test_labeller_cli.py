@@ -174,6 +174,10 @@ def test_bad_annotations_name_the_line_and_column(
     missing = _annotations(tmp_path / "missing.csv", [{"study_instance_uid": data[0]}])
     assert main(["labeller", "evaluate", "--annotations", str(missing)]) == EXIT_LABELLER
     assert "no column for instrumentation" in capsys.readouterr().err
+    good = _annotations(tmp_path / "good.csv", [{"study_instance_uid": data[0], **states}])
+    corpus = ["labeller", "train", "--annotations", str(good), "--corpus", str(tmp_path / "no")]
+    assert main(corpus) == EXIT_LABELLER
+    assert "cannot read" in capsys.readouterr().err
     unknown = _annotations(tmp_path / "unknown.csv", [{"study_instance_uid": "9.9", **states}])
     assert main(["labeller", "evaluate", "--annotations", str(unknown)]) == EXIT_LABELLER
     assert "none of the annotated reports is in the database" in capsys.readouterr().err
