@@ -92,13 +92,15 @@ def main() -> None:
         code_version="bench",
     )
     trained = time.perf_counter() - start
-    rows = []
+    rows, chance = [], []
     for j, key in enumerate(FINDINGS):
         y, p = targets[split:, j], result.held_out_probabilities[:, j]
         metrics = finding_metrics(y, p, youden_threshold(y, p))
         auc = f"{metrics.auc:.3f}" if metrics.auc is not None else "—"
         interval = auc_interval(y, p)
         ci = f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "—"
+        if interval is None or interval[0] <= 0.5:
+            chance.append(key)
         rows.append(
             f"| {key} | {int(targets[:split, j].sum())} | {metrics.positives} | {auc} | {ci} |"
         )
@@ -111,7 +113,15 @@ def main() -> None:
         f"SGD lr 0.01, batch 32, {args.epochs} epochs on the CPU. Preparing the pairs took "
         f"{prepared / 60:.1f} min, training {trained / 60:.1f} min.\n\n"
         "| finding | train positives | held-out positives | held-out AUC "
-        "| 95% CI (bootstrap) |\n|---|---|---|---|---|\n" + "\n".join(rows)
+        "| 95% CI (bootstrap) |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\n"
+        + (
+            "Not distinguishable from chance at this size (95% CI reaches 0.5): "
+            f"{', '.join(chance)}."
+            if chance
+            else "Every finding's 95% CI lies above 0.5."
+        )
     )
     print(body)
     if not args.no_write:
