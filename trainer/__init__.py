@@ -13,7 +13,13 @@ from trainer.engine import (
     train_one_epoch,
 )
 from trainer.errors import CheckpointError, NotEnoughData, TrainerError
-from trainer.metrics import FindingMetrics, auc_interval, finding_metrics, youden_threshold
+from trainer.metrics import (
+    FindingMetrics,
+    auc_interval,
+    finding_metrics,
+    stratified_auc,
+    youden_threshold,
+)
 from trainer.model import build_model
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "predict",
     "resize_view",
     "resolve_device",
+    "stratified_auc",
     "train_one_epoch",
     "youden_threshold",
 ]

@@ -46,6 +46,9 @@ _BASE = {
     "retrolisthesis": (-2.2, 0.25),
 }
 
+#: Share of retrolistheses whose own disc is narrowed (degenerative retrolisthesis).
+_RETRO_WITH_NARROW_DISC = 0.7
+
 
 @dataclass(frozen=True, slots=True)
 class Truth:
@@ -102,6 +105,11 @@ def draw_findings(rng: np.random.Generator) -> Truth:
         "disc_narrowing": int(rng.choice([2, 3, 3, 4, 4])),
         "instrumentation": int(rng.choice([2, 3, 3, 4])),
     }
+    # A retrolisthesis is degenerative: the disc under the slipped vertebra has
+    # usually lost height too (it is the same disc in both findings' levels).
+    if severity["retrolisthesis"] and rng.random() < _RETRO_WITH_NARROW_DISC:
+        severity["disc_narrowing"] = max(severity["disc_narrowing"], int(rng.integers(1, 4)))
+        level["disc_narrowing"] = level["retrolisthesis"]
     implant = ""
     if severity["instrumentation"]:
         implant = str(rng.choice(IMPLANT_KINDS, p=[0.5, 0.3, 0.1, 0.1]))

@@ -17,6 +17,7 @@ from trainer import (
     fit,
     load_model,
     predict,
+    stratified_auc,
     youden_threshold,
 )
 from trainer.errors import CheckpointError, NotEnoughData
@@ -69,6 +70,25 @@ def test_auc_interval_brackets_the_auc() -> None:
     assert low < 0.5 < high  # noise: chance is inside the interval
     assert auc_interval(np.ones(5), np.arange(5.0)) is None
     assert auc_interval(np.r_[0.0, 1.0, np.nan], np.r_[0.1, 0.9, 0.5]) == (1.0, 1.0)
+
+
+def test_stratified_auc_removes_what_a_confounder_explains() -> None:
+    rng = np.random.default_rng(5)
+    confounder = rng.random(4000) < 0.5
+    y = (rng.random(4000) < np.where(confounder, 0.3, 0.05)).astype(float)
+    shortcut = confounder + rng.normal(0, 0.1, len(y))  # knows the confounder only
+    plain = finding_metrics(y, shortcut, 0.5).auc
+    assert plain is not None and plain > 0.7
+    within = stratified_auc(y, shortcut, confounder)
+    assert within is not None and abs(within - 0.5) < 0.05
+    low, high = auc_interval(y, shortcut, strata=confounder) or (1.0, 0.0)
+    assert low < 0.5 < high
+    seeing = shortcut + 1.5 * y  # knows the finding itself too
+    low, high = auc_interval(y, seeing, strata=confounder) or (0.0, 0.0)
+    assert low > 0.75
+    one = np.zeros(len(y))
+    assert stratified_auc(y, seeing, one) == pytest.approx(finding_metrics(y, seeing, 0.5).auc)
+    assert stratified_auc(y, seeing, np.arange(len(y))) is None  # no stratum has both
 
 
 def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
