@@ -20,7 +20,9 @@ import argparse
 import json
 import logging
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +44,7 @@ from pacslabel.demo import DemoOptions, run_demo
 from pacslabel.linkage import LinkageError, load_keys, rotate_linkage_key
 from pacslabel.loop import RunReport, run_once
 from pacslabel.phi_audit import audit_phi
+from pacslabel.scheduler import Service
 from pacslabel.settings import InvalidSettings, Settings, load_settings
 from pacslabel.summary import CorpusSummary, corpus_summary
 from pacslabel.task import InvalidTask, load_task
@@ -118,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the loop once against the configured PACS")
     run.add_argument("--no-train", action="store_true", help="do not train in this pass")
+    commands.add_parser(
+        "serve", help="run the loop on its schedule until stopped (SIGTERM or Ctrl-C)"
+    )
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="action")
@@ -169,6 +175,8 @@ def _configure_logging(level: str, err: Console) -> None:
     logging.basicConfig(level=level, handlers=[handler], format="%(name)s: %(message)s")
     # pynetdicom is chatty at INFO (one line per association); keep its warnings.
     logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # APScheduler logs each job start and end at INFO; our passes log their own outcome.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _summary_table(summary: CorpusSummary) -> Table:
@@ -230,6 +238,8 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
             report = run_once(ctx, retrain=not args.no_train)
             _print_run(console, report, corpus_summary(ctx))
         return _ingest_exit(report)
+    if args.command == "serve":
+        return _serve(settings, progress, err)
     if args.command == "db":
         url = settings.resolved_database_url
         if args.db_command == "upgrade":
@@ -299,6 +309,33 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
             )
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _serve(settings: Settings, progress: RichProgress, err: Console) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        logger.info("%s received: stopping after the pass in progress", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with open_context(settings, progress) as ctx:
+            service = Service(ctx, settings.schedule)
+            service.start()
+            err.print(
+                f"serving: an ingest pass every {settings.schedule.ingest_every_minutes:g} min, "
+                f"the nightly pass at {settings.schedule.train_at}; SIGTERM or Ctrl-C stops",
+                soft_wrap=True,
+            )
+            while not stop.wait(1.0):
+                pass
+            service.stop(wait=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    err.print("stopped; the next start resumes where this one stopped")
+    return EXIT_OK
 
 
 def _node(text: str) -> Node:

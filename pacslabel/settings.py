@@ -26,6 +26,7 @@ __all__ = [
     "InvalidSettings",
     "LocalAESettings",
     "NodeSettings",
+    "ScheduleSettings",
     "Settings",
     "TrainingSettings",
     "load_settings",
@@ -153,6 +154,17 @@ class TrainingSettings(_Section):
     """Training target of a finding the report does not mention (the paper: absent)."""
 
 
+class ScheduleSettings(_Section):
+    """When ``pacslabel serve`` runs the loop (local time)."""
+
+    ingest_every_minutes: float = Field(10.0, gt=0)
+    """A pass that ingests, labels, predicts and writes back, this often (the first at start)."""
+    train_at: str = Field("02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+    """The nightly pass that may also retrain (``HH:MM`` or ``HH:MM:SS``)."""
+    misfire_grace_minutes: float = Field(60.0, gt=0)
+    """How late a pass may still start when the machine was busy or asleep at its time."""
+
+
 class Settings(BaseSettings):
     """Everything pacslabel can be told, with its defaults."""
 
@@ -175,6 +187,7 @@ class Settings(BaseSettings):
     deid: DeidSettings = DeidSettings()
     labelling: LabellingSettings = LabellingSettings()
     training: TrainingSettings = TrainingSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @field_validator("database_url")
     @classmethod

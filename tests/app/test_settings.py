@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,12 @@ def test_redacted_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ae_title_rules() -> None:
     with pytest.raises(InvalidSettings, match=r"local\.ae_title"):
         load_settings(local={"ae_title": "A" * 17})
+
+
+def test_the_example_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("PACSLABEL_")]:
+        monkeypatch.delenv(name)
+    example = Path(__file__).parents[2] / "deploy" / "pacslabel.example.toml"
+    settings = load_settings(example)
+    assert settings.pacs.port == 4242 and settings.schedule.train_at == "02:00"
+    assert settings.schedule.ingest_every_minutes == 10

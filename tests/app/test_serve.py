@@ -1,0 +1,166 @@
+"""``pacslabel serve``: the loop on its schedule, passes that never overlap, a clean stop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peers import free_port
+
+from db import upgrade
+from pacsbridge.simulator import SimulatedPACS, generate_study
+from pacslabel.context import open_context
+from pacslabel.loop import RunReport
+from pacslabel.scheduler import Service
+from pacslabel.settings import InvalidSettings, ScheduleSettings, load_settings
+from pacslabel.stages import TrainOutcome
+
+STUDIES = 6
+
+
+@pytest.fixture
+def pacs(tmp_path: Path) -> Iterator[SimulatedPACS]:
+    server = SimulatedPACS(tmp_path / "pacs", ae_title="SIMPACS")
+    for index in range(STUDIES):
+        server.add_study(generate_study(index, seed=4, scale=0.12))
+    with server:
+        yield server
+
+
+def test_ingest_passes_run_often_and_the_nightly_pass_trains(
+    tmp_path: Path, database_url: str, pacs: SimulatedPACS
+) -> None:
+    port = free_port()
+    pacs.destinations["PACSLABEL"] = ("127.0.0.1", port)
+    nightly = dt.datetime.now() + dt.timedelta(seconds=8)
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        pacs={"ae_title": "SIMPACS", "host": "127.0.0.1", "port": pacs.port},
+        local={"storage_port": port, "network_timeout_s": 10},
+        ingest={"report_drop": pacs.ris_dir},
+        training={
+            "image_size": 32,
+            "epochs": 1,
+            "batch_size": 4,
+            "min_studies": 4,
+            "device": "cpu",
+            "augment": False,
+        },
+        schedule={"ingest_every_minutes": 0.03, "train_at": nightly.strftime("%H:%M:%S")},
+    )
+    upgrade(database_url)
+    with open_context(settings) as ctx:
+        service = Service(ctx, settings.schedule)
+        service.start()
+        try:
+            assert set(service.next_runs()) == {"ingest", "nightly"}
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline:
+                kinds = [record.kind for record in service.history]
+                if "nightly" in kinds and kinds.count("ingest") >= 3:
+                    break
+                time.sleep(0.5)
+        finally:
+            service.stop()
+    history = list(service.history)
+    assert [r.kind for r in history].count("ingest") >= 3, history
+    for earlier, later in itertools.pairwise(history):  # one pass at a time
+        assert earlier.finished <= later.started
+    reports = [r.report for r in history]
+    assert all(report is not None for report in reports)
+    first = history[0]
+    assert first.kind == "ingest" and first.report is not None
+    assert first.report.new == STUDIES and first.report.training.status == "skipped"
+    assert first.report.reported == 0  # no model yet: nothing to send
+    night = next(r for r in history if r.kind == "nightly")
+    assert night.report is not None and night.report.training.status == "trained"
+    assert night.report.reported == STUDIES
+    after = [r.report for r in history if r.started > night.finished and r.report is not None]
+    assert all(report.new == 0 and report.reported == 0 for report in after)
+    assert len(pacs.received) == STUDIES  # each SR sent once
+
+
+def _report() -> RunReport:
+    return RunReport(0, 0, 0, 0, 0, 0, TrainOutcome("skipped", "not asked to train"), 0, 0)
+
+
+def test_a_failing_pass_is_logged_and_the_next_one_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[bool] = []
+
+    def flaky(ctx: object, *, retrain: bool) -> RunReport:
+        calls.append(retrain)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return _report()
+
+    monkeypatch.setattr("pacslabel.scheduler.run_once", flaky)
+    service = Service(object(), ScheduleSettings(ingest_every_minutes=0.01))  # type: ignore[arg-type]
+    service.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(service.history) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        service.stop()
+    assert [r.report is None for r in list(service.history)[:2]] == [True, False]
+    assert calls[:2] == [False, False]  # ingest passes do not train
+    assert "ingest pass failed: RuntimeError: disk full" in caplog.text
+
+
+def test_schedule_settings_are_checked() -> None:
+    with pytest.raises(InvalidSettings, match=r"schedule\.train_at"):
+        load_settings(schedule={"train_at": "25:00"})
+    with pytest.raises(InvalidSettings, match=r"schedule\.ingest_every_minutes"):
+        load_settings(schedule={"ingest_every_minutes": 0})
+    nightly = ScheduleSettings(train_at="03:30")
+    service = Service(object(), nightly, timezone=dt.UTC)  # type: ignore[arg-type]
+    service.start()
+    try:
+        runs = service.next_runs()
+    finally:
+        service.stop(wait=False)
+    at = runs["nightly"]
+    assert at is not None and (at.hour, at.minute, at.second) == (3, 30, 0)
+    assert dt.timedelta(0) < at - dt.datetime.now(dt.UTC) <= dt.timedelta(days=1)
+
+
+@pytest.mark.slow
+def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLABEL_")}
+    env.update(
+        PACSLABEL_PACS__PORT="9",  # nothing listens: every ingest stops, the daemon stays
+        PACSLABEL_SCHEDULE__INGEST_EVERY_MINUTES="0.01",
+        PACSLABEL_LOCAL__STORAGE_PORT="0",
+        COLUMNS="250",
+    )
+    base = [sys.executable, "-m", "pacslabel.cli", "--data-dir", data]
+    subprocess.run([*base, "db", "upgrade"], check=True, env=env, capture_output=True)
+    log = tmp_path / "serve.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen([*base, "serve"], stdout=handle, stderr=handle, env=env)
+        try:
+            deadline = time.monotonic() + 120
+            while log.read_text().count("ingest pass done") < 3:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+    text = log.read_text()
+    assert text.count("ingest stopped") >= 3
+    assert "SIGTERM received" in text and "stopped; the next start resumes" in text
