@@ -121,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the loop once against the configured PACS")
     run.add_argument("--no-train", action="store_true", help="do not train in this pass")
+    run.add_argument(
+        "--full-query",
+        action="store_true",
+        help="query the whole date range, not only since the newest study seen "
+        "(finds studies that reached the PACS late with an old date)",
+    )
     commands.add_parser(
         "serve", help="run the loop on its schedule until stopped (SIGTERM or Ctrl-C)"
     )
@@ -235,7 +241,7 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
         return _ingest_exit(report)
     if args.command == "run":
         with open_context(settings, progress) as ctx:
-            report = run_once(ctx, retrain=not args.no_train)
+            report = run_once(ctx, retrain=not args.no_train, full_query=args.full_query)
             _print_run(console, report, corpus_summary(ctx))
         return _ingest_exit(report)
     if args.command == "serve":

@@ -49,6 +49,7 @@ def run_once(
     *,
     on_listening: Callable[[StorageSCP], None] | None = None,
     retrain: bool = True,
+    full_query: bool = False,
 ) -> RunReport:
     """One pass of the whole loop; every stage picks up where the last run stopped.
 
@@ -59,6 +60,9 @@ def run_once(
         uses it to register our port with the simulated PACS).
     retrain
         Whether this pass may train a model (the scheduler trains nightly).
+    full_query
+        Query the PACS over the whole configured date range instead of from
+        the watermark (finds late studies with old dates).
 
     When the PACS cannot be used (unreachable, rejecting us, not knowing
     our AE) ingest stops, the error is in :attr:`RunReport.ingest_error`,
@@ -83,7 +87,7 @@ def run_once(
             with scp:
                 if on_listening is not None:
                     on_listening(scp)
-                found = discover(ctx)
+                found = discover(ctx, full=full_query)
                 retrieved = retrieve(ctx, scp)
         except (PacsBridgeError, OSError) as exc:
             logger.error("ingest stopped: %s", exc)

@@ -3,9 +3,11 @@
 Two jobs share one worker thread, so passes never overlap: an *ingest* pass
 every ``schedule.ingest_every_minutes`` (ingest, label, cache, predict, write
 back — the first one at start) and a *nightly* pass at ``schedule.train_at``
-that may also retrain. A pass that fails is logged and the next one runs as
-scheduled: every stage resumes where the last one stopped. Stopping waits for
-the pass in progress; a pass killed instead loses nothing either.
+that may also retrain, and on ``schedule.full_query_on`` queries the PACS's
+whole date range rather than from the watermark. A pass that fails is logged
+and the next one runs as scheduled: every stage resumes where the last one
+stopped. Stopping waits for the pass in progress; a pass killed instead loses
+nothing either.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = ["PassKind", "PassRecord", "Service"]
 logger = logging.getLogger(__name__)
 
 PassKind = Literal["ingest", "nightly"]
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,9 @@ class Service:
             started = time.monotonic()
             report: RunReport | None = None
             try:
-                report = run_once(self._ctx, retrain=kind == "nightly")
+                report = run_once(
+                    self._ctx, retrain=kind == "nightly", full_query=self._full_query(kind)
+                )
             finally:
                 self.history.append(PassRecord(kind, started, time.monotonic(), report))
             logger.info(
@@ -129,6 +134,14 @@ class Service:
                 report.training.status,
                 report.reported,
             )
+
+    def _full_query(self, kind: PassKind) -> bool:
+        """Whether this pass queries the whole date range (the nightly pass, on its day)."""
+        day = self._schedule.full_query_on
+        if kind != "nightly" or day == "never":
+            return False
+        today = _WEEKDAYS[dt.datetime.now(self._scheduler.timezone).weekday()]
+        return day in ("daily", today)
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         next_run = self.next_runs().get(event.job_id)

@@ -161,6 +161,11 @@ class ScheduleSettings(_Section):
     """A pass that ingests, labels, predicts and writes back, this often (the first at start)."""
     train_at: str = Field("02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
     """The nightly pass that may also retrain (``HH:MM`` or ``HH:MM:SS``)."""
+    full_query_on: Literal["never", "daily", "mon", "tue", "wed", "thu", "fri", "sat", "sun"] = (
+        "sun"
+    )
+    """On this day the nightly pass queries the PACS's whole date range, not only since
+    the newest study seen, to find studies that arrived late with an old date."""
     misfire_grace_minutes: float = Field(60.0, gt=0)
     """How late a pass may still start when the machine was busy or asleep at its time."""
 

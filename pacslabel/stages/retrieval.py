@@ -67,12 +67,14 @@ def _query_from(ctx: Context, session: Session) -> str | None:
     return max(start, configured) if configured else start
 
 
-def discover(ctx: Context) -> DiscoverResult:
+def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
     """C-FIND the task's studies since the watermark; record the new ones as ``discovered``.
 
     The watermark (newest study date seen on this PACS) moves forward only as
     far as the studies actually recorded, so ``max_studies_per_run`` never
-    skips any: the next run continues from there.
+    skips any: the next run continues from there. ``full`` queries the whole
+    configured date range instead, which finds studies that reached the PACS
+    late with a date older than the watermark (imports, merged records).
 
     Raises
     ------
@@ -81,7 +83,7 @@ def discover(ctx: Context) -> DiscoverResult:
     """
     ingest = ctx.settings.ingest
     with Session(ctx.engine) as session:
-        date_from = _query_from(ctx, session)
+        date_from = ingest.study_date_from if full else _query_from(ctx, session)
         records = find_studies(
             ctx.local,
             ctx.node,
@@ -122,7 +124,14 @@ def discover(ctx: Context) -> DiscoverResult:
                 session.add(IngestWatermark(node=_node_key(ctx), last_study_date=newest))
             elif newest > mark.last_study_date:
                 mark.last_study_date = newest
-        audit(session, "ingest.discover", found=len(records), new=new, date_from=date_from)
+        audit(
+            session,
+            "ingest.discover",
+            found=len(records),
+            new=new,
+            date_from=date_from,
+            full=full,
+        )
         session.commit()
     logger.info(
         "discovered %d new of %d matching studies (from %s)",

@@ -161,5 +161,18 @@ def test_loop_end_to_end(
         with engine.connect() as connection:
             assert connection.scalar(select(func.count()).select_from(Study)) == GOOD + 2
             assert connection.scalar(select(func.count()).select_from(FindingLabel)) == labels
+
+        # A study reaching the PACS late with an old date: beyond the watermark's
+        # overlap an incremental run cannot see it; a full query finds it.
+        late = generate_study(GOOD + 2, seed=3, scale=0.12)
+        for ds in late.datasets:
+            ds.StudyDate = "20100104"
+        pacs.add_study(late)
+        with open_context(settings) as ctx:
+            incremental = run_once(ctx, on_listening=register, retrain=False)
+            full = run_once(ctx, on_listening=register, retrain=False, full_query=True)
+        assert incremental.new == 0
+        assert (full.found, full.new, full.retrieved) == (GOOD + 3, 1, 1)
+        assert full.reported == 1 and len(pacs.received) == GOOD + 1
     finally:
         engine.dispose()

@@ -98,7 +98,7 @@ def test_a_failing_pass_is_logged_and_the_next_one_runs(
 ) -> None:
     calls: list[bool] = []
 
-    def flaky(ctx: object, *, retrain: bool) -> RunReport:
+    def flaky(ctx: object, *, retrain: bool, full_query: bool) -> RunReport:
         calls.append(retrain)
         if len(calls) == 1:
             raise RuntimeError("disk full")
@@ -116,6 +116,23 @@ def test_a_failing_pass_is_logged_and_the_next_one_runs(
     assert [r.report is None for r in list(service.history)[:2]] == [True, False]
     assert calls[:2] == [False, False]  # ingest passes do not train
     assert "ingest pass failed: RuntimeError: disk full" in caplog.text
+
+
+def test_the_nightly_pass_queries_everything_on_its_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[bool, bool]] = []
+
+    def record(ctx: object, *, retrain: bool, full_query: bool) -> RunReport:
+        asked.append((retrain, full_query))
+        return _report()
+
+    monkeypatch.setattr("pacslabel.scheduler.run_once", record)
+    today = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[dt.datetime.now().weekday()]
+    other = "sun" if today == "sat" else "sat"
+    for day, nightly_full in (("daily", True), (today, True), (other, False), ("never", False)):
+        service = Service(object(), ScheduleSettings(full_query_on=day))  # type: ignore[arg-type]
+        service._pass("ingest")
+        service._pass("nightly")
+        assert asked[-2:] == [(False, False), (True, nightly_full)], day
 
 
 def test_schedule_settings_are_checked() -> None:
