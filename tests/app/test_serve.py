@@ -40,7 +40,6 @@ def test_ingest_passes_run_often_and_the_nightly_pass_trains(
 ) -> None:
     port = free_port()
     pacs.destinations["PACSLABEL"] = ("127.0.0.1", port)
-    nightly = dt.datetime.now() + dt.timedelta(seconds=8)
     settings = load_settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
@@ -55,11 +54,14 @@ def test_ingest_passes_run_often_and_the_nightly_pass_trains(
             "device": "cpu",
             "augment": False,
         },
-        schedule={"ingest_every_minutes": 0.03, "train_at": nightly.strftime("%H:%M:%S")},
     )
     upgrade(database_url)
     with open_context(settings) as ctx:
-        service = Service(ctx, settings.schedule)
+        nightly = dt.datetime.now() + dt.timedelta(seconds=8)  # after the slow start-up
+        schedule = ScheduleSettings(
+            ingest_every_minutes=0.03, train_at=nightly.strftime("%H:%M:%S")
+        )
+        service = Service(ctx, schedule)
         service.start()
         try:
             assert set(service.next_runs()) == {"ingest", "nightly"}
@@ -105,7 +107,9 @@ def test_a_failing_pass_is_logged_and_the_next_one_runs(
         return _report()
 
     monkeypatch.setattr("pacslabel.scheduler.run_once", flaky)
-    service = Service(object(), ScheduleSettings(ingest_every_minutes=0.01))  # type: ignore[arg-type]
+    far = (dt.datetime.now() + dt.timedelta(hours=12)).strftime("%H:%M")  # no nightly pass
+    schedule = ScheduleSettings(ingest_every_minutes=0.01, train_at=far)
+    service = Service(object(), schedule)  # type: ignore[arg-type]
     service.start()
     try:
         deadline = time.monotonic() + 30
