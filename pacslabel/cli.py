@@ -41,6 +41,7 @@ from pacsbridge.simulator import render_gallery, write_archive
 from pacslabel import __version__, cli_labeller
 from pacslabel.context import SchemaOutOfDate, Step, open_context
 from pacslabel.demo import DemoOptions, run_demo
+from pacslabel.explain import ExplainError, explain_study
 from pacslabel.linkage import LinkageError, load_keys, rotate_linkage_key
 from pacslabel.loop import RunReport, run_once
 from pacslabel.phi_audit import audit_phi
@@ -169,6 +170,15 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_labeller.add_parser(commands)
 
+    explain = commands.add_parser(
+        "explain", help="occlusion maps: where in each view the current model sees each finding"
+    )
+    explain.add_argument("study", help="Study Instance UID (pseudonymous or original)")
+    explain.add_argument(
+        "--finding", action="append", default=[], help="only this finding (repeatable)"
+    )
+    explain.add_argument("--out", type=Path, help="folder of the PNG (default data/reports)")
+    explain.add_argument("--patch", type=int, help="patch side in pixels (default: 80 at 512)")
     commands.add_parser("status", help="what the corpus holds")
     commands.add_parser("settings", help="print the effective settings (secrets hidden)")
     task = commands.add_parser("task", help="validate and show a task definition")
@@ -267,6 +277,18 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
             )
         )
         console.print(_summary_table(summary))
+        return EXIT_OK
+    if args.command == "explain":
+        with open_context(settings, progress) as ctx:
+            explanation = explain_study(
+                ctx, args.study, findings=args.finding, out_dir=args.out, patch=args.patch
+            )
+        console.print(
+            f"{explanation.study_uid} by {explanation.model_version}: "
+            + ", ".join(f"{k} {p:.2f}" for k, p in explanation.probabilities.items()),
+            soft_wrap=True,
+        )
+        console.print(f"wrote {explanation.path}", soft_wrap=True)
         return EXIT_OK
     if args.command == "settings":
         console.print_json(json.dumps(settings.redacted()))
@@ -411,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.info("pacslabel %s starting: %s", __version__, json.dumps(settings.redacted()))
     try:
         return _run(args, settings, console, err)
-    except (InvalidTask, InvalidSettings) as exc:
+    except (InvalidTask, InvalidSettings, ExplainError) as exc:
         _error(err, exc)
         return EXIT_CONFIG
     except SchemaOutOfDate as exc:

@@ -1,4 +1,5 @@
-"""trainer: images → model. Pixel cache, datasets, ResNet-18, training loop, metrics."""
+"""trainer: images → model. Pixel cache, datasets, ResNet-18, training loop, metrics,
+occlusion maps."""
 
 from trainer.cache import PixelCache, compose_rgb, resize_view
 from trainer.data import PairDataset, augment
@@ -21,6 +22,7 @@ from trainer.metrics import (
     youden_threshold,
 )
 from trainer.model import build_model
+from trainer.occlusion import default_patch, occlusion_maps, render_occlusion
 
 __all__ = [
     "CheckpointError",
@@ -35,11 +37,14 @@ __all__ = [
     "augment",
     "build_model",
     "compose_rgb",
+    "default_patch",
     "evaluate",
     "finding_metrics",
     "fit",
     "load_model",
+    "occlusion_maps",
     "predict",
+    "render_occlusion",
     "resize_view",
     "resolve_device",
     "stratified_auc",

@@ -1,0 +1,129 @@
+"""``pacslabel explain``: occlusion maps of the current image model for one study."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import Study
+from pacslabel.context import Context
+from pacslabel.stages.images import current_model
+from pacslabel.stages.state import audit
+from trainer import (
+    CheckpointError,
+    PixelCache,
+    default_patch,
+    load_model,
+    occlusion_maps,
+    render_occlusion,
+    resolve_device,
+)
+
+__all__ = ["ExplainError", "Explanation", "explain_study"]
+
+logger = logging.getLogger(__name__)
+
+
+class ExplainError(ValueError):
+    """The study, finding or model asked for is not there."""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What :func:`explain_study` wrote."""
+
+    study_uid: str
+    """The pseudonymous Study UID."""
+    model_version: str
+    path: Path
+    probabilities: dict[str, float]
+
+
+def explain_study(
+    ctx: Context,
+    study_uid: str,
+    *,
+    findings: Sequence[str] = (),
+    out_dir: Path | None = None,
+    patch: int | None = None,
+) -> Explanation:
+    """Occlusion maps of the current model for one study of the corpus, as a PNG.
+
+    Parameters
+    ----------
+    study_uid
+        The study's pseudonymous UID, or its original one (mapped with the
+        pseudonym key).
+    findings
+        Which findings to draw (default: all of the model's).
+    out_dir
+        Where the PNG goes (default ``data_dir/reports/occlusion``).
+    patch
+        Patch side in pixels (default: the reference study's 80 px at 512 px, scaled).
+
+    Raises
+    ------
+    ExplainError
+        Unknown study or finding, no image model yet, or the study's pair is not cached.
+    """
+    with Session(ctx.engine) as session:
+        study = session.scalar(select(Study).where(Study.study_uid == study_uid))
+        if study is None:
+            pseudonym = ctx.pseudonymiser.uid(study_uid)
+            study = session.scalar(select(Study).where(Study.study_uid == pseudonym))
+        if study is None:
+            raise ExplainError(f"study {study_uid} is not in the corpus")
+        model_row = current_model(session, ctx.task.name)
+        if model_row is None:
+            raise ExplainError("no image model is trained yet: `pacslabel run` trains one")
+        uid, state = study.study_uid, study.state
+        version, checkpoint = model_row.version, ctx.paths.root / model_row.path
+    try:
+        model, config = load_model(checkpoint, ctx.settings.training.device)
+    except CheckpointError as exc:
+        raise ExplainError(f"model {version}: {exc}") from None
+    keys = list(findings) or list(config.findings)
+    unknown = [key for key in keys if key not in config.findings]
+    if unknown:
+        raise ExplainError(
+            f"model {version} has no finding {', '.join(unknown)}; "
+            f"it has {', '.join(config.findings)}"
+        )
+    cache = PixelCache(ctx.paths.cache, config.image_size)
+    if uid not in cache:
+        raise ExplainError(
+            f"study {uid} has no cached pair at {config.image_size} px (state {state}): "
+            "only studies with a paired AP and lateral view are cached"
+        )
+    pair = cache.get(uid)
+    probabilities, maps = occlusion_maps(
+        model,
+        pair,
+        patch=patch or default_patch(config.image_size),
+        device=resolve_device(ctx.settings.training.device),
+    )
+    rows = [config.findings.index(key) for key in keys]
+    folder = out_dir or ctx.paths.root / "reports" / "occlusion"
+    path = render_occlusion(
+        pair,
+        probabilities[rows],
+        {view: values[rows] for view, values in maps.items()},
+        keys,
+        folder / f"{uid}-{version}.png",
+        title=f"{uid}\n{version}",
+    )
+    with Session(ctx.engine) as session:
+        audit(session, "explain", uid, model=version, path=str(path))
+        session.commit()
+    logger.info("occlusion maps of %s by %s in %s", uid, version, path)
+    return Explanation(
+        uid,
+        version,
+        path,
+        {key: float(probabilities[i]) for key, i in zip(keys, rows, strict=True)},
+    )
