@@ -42,6 +42,7 @@ from pacslabel import __version__, cli_labeller
 from pacslabel.context import SchemaOutOfDate, Step, open_context
 from pacslabel.demo import DemoOptions, run_demo
 from pacslabel.explain import ExplainError, explain_study
+from pacslabel.image_evaluation import evaluate_image_model
 from pacslabel.linkage import LinkageError, load_keys, rotate_linkage_key
 from pacslabel.loop import RunReport, run_once
 from pacslabel.phi_audit import audit_phi
@@ -170,6 +171,18 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_labeller.add_parser(commands)
 
+    model = commands.add_parser("model", help="the image model against human image labels")
+    model_commands = model.add_subparsers(dest="model_command", required=True, metavar="action")
+    evaluate = model_commands.add_parser(
+        "evaluate",
+        help="AUC, sensitivity and specificity of the current model on a human-labelled "
+        "test set; cut-offs from a human tuning set",
+    )
+    evaluate.add_argument("--test", type=Path, required=True, help="CSV of human image labels")
+    evaluate.add_argument(
+        "--tuning", type=Path, help="CSV of human image labels: Youden's J cut-offs from it"
+    )
+    evaluate.add_argument("--out", type=Path, help="folder of the table and ROC curves")
     explain = commands.add_parser(
         "explain", help="occlusion maps: where in each view the current model sees each finding"
     )
@@ -277,6 +290,12 @@ def _run(args: argparse.Namespace, settings: Settings, console: Console, err: Co
             )
         )
         console.print(_summary_table(summary))
+        return EXIT_OK
+    if args.command == "model":
+        with open_context(settings, progress) as ctx:
+            result = evaluate_image_model(ctx, args.test, tuning=args.tuning, out_dir=args.out)
+        console.print(result.table.read_text(encoding="utf-8"), soft_wrap=True, markup=False)
+        console.print(f"wrote {result.table} and {result.roc}", soft_wrap=True)
         return EXIT_OK
     if args.command == "explain":
         with open_context(settings, progress) as ctx:

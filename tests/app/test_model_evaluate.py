@@ -1,0 +1,76 @@
+"""``pacslabel model evaluate``: the current model on human image labels (Tables 2–3)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from db import Model, make_engine
+from pacsbridge.simulator import FINDINGS, generate_study
+from pacslabel.cli import EXIT_LABELLER, EXIT_OK, main
+from pacslabel.demo import DemoOptions
+from pacslabel.settings import Settings
+
+STUDIES = 40
+
+
+def _labels(path: Path, indices: range, *, extra: Sequence[dict[str, str]] = ()) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["study_instance_uid", *FINDINGS])
+        writer.writeheader()
+        for index in indices:
+            study = generate_study(index, DemoOptions.seed, scale=DemoOptions.scale)
+            row = {k: str(int(study.image_truth[k] > 0)) for k in FINDINGS}
+            writer.writerow({"study_instance_uid": study.study_instance_uid, **row})
+        writer.writerows(extra)
+    return path
+
+
+@pytest.mark.slow
+def test_tuning_sets_the_cut_offs_and_the_test_set_is_scored(
+    settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
+    demo = ["demo", "--studies", str(STUDIES), "--epochs", "1", "--image-size", "32"]
+    assert main([*data, *demo]) == EXIT_OK
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with engine.connect() as connection:
+            before = connection.scalar(select(Model.thresholds).where(Model.mode != "nlp"))
+        tuning = _labels(tmp_path / "tuning.csv", range(0, 20))
+        unknown = {"study_instance_uid": "1.2.3.4", **dict.fromkeys(FINDINGS, "")}
+        test = _labels(tmp_path / "test.csv", range(20, STUDIES), extra=[unknown])
+        capsys.readouterr()
+        out = tmp_path / "evaluation"
+        command = ["model", "evaluate", "--tuning", str(tuning), "--test", str(test)]
+        assert main([*data, *command, "--out", str(out)]) == EXIT_OK
+        printed = capsys.readouterr().out
+        assert "on 20 human-labelled test studies" in printed  # the unknown study is left out
+        assert "Youden's J on 20 human-labelled tuning studies" in printed
+        table = (out / "human_test.md").read_text(encoding="utf-8")
+        assert all(f"| {key} | 20 |" in table for key in FINDINGS)
+        assert (out / "roc.png").stat().st_size > 10_000
+        with engine.connect() as connection:
+            row = connection.execute(select(Model).where(Model.mode != "nlp")).one()
+        assert row.metrics["human_test_studies"] == 20
+        assert set(row.metrics["human_test"]) == set(FINDINGS)
+        assert row.metrics["thresholds_from"] == "human tuning set of 20"
+        assert row.thresholds != before and set(row.thresholds) == set(FINDINGS)
+    finally:
+        engine.dispose()
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text(
+        "study_instance_uid," + ",".join(FINDINGS) + "\n"
+        "1.2.3," + ",".join("0" for _ in FINDINGS) + "\n"
+        "1.2.4," + ",".join("yes" if k == "scoliosis" else "0" for k in FINDINGS) + "\n",
+        encoding="utf-8",
+    )
+    assert main([*data, "model", "evaluate", "--test", str(broken)]) == EXIT_LABELLER
+    assert f"{broken}, line 3, column scoliosis: 'yes' is not 1, 0 or empty" in (
+        capsys.readouterr().err.replace("\n", "")
+    )
