@@ -7,13 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import Study
 from pacslabel.context import Context
 from pacslabel.stages.images import current_model
-from pacslabel.stages.state import audit
+from pacslabel.stages.state import audit, find_study
 from trainer import (
     CheckpointError,
     PixelCache,
@@ -72,10 +70,7 @@ def explain_study(
         Unknown study or finding, no image model yet, or the study's pair is not cached.
     """
     with Session(ctx.engine) as session:
-        study = session.scalar(select(Study).where(Study.study_uid == study_uid))
-        if study is None:
-            pseudonym = ctx.pseudonymiser.uid(study_uid)
-            study = session.scalar(select(Study).where(Study.study_uid == pseudonym))
+        study = find_study(session, study_uid, ctx.pseudonymiser.uid)
         if study is None:
             raise ExplainError(f"study {study_uid} is not in the corpus")
         model_row = current_model(session, ctx.task.name)

@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import Study
 from pacslabel.context import Context
 from pacslabel.labelling import InvalidAnnotations
 from pacslabel.stages.images import current_model
-from pacslabel.stages.state import audit
+from pacslabel.stages.state import audit, find_study
 from trainer import (
     PixelCache,
     auc_interval,
@@ -101,13 +99,11 @@ def _predicted(
 ) -> tuple[np.ndarray, np.ndarray]:
     keys, targets, unknown = [], [], 0
     for uid, row in labels.items():
-        study_uid = session.scalar(
-            select(Study.study_uid).where(Study.study_uid.in_([uid, ctx.pseudonymiser.uid(uid)]))
-        )
-        if study_uid is None or study_uid not in cache:
+        study = find_study(session, uid, ctx.pseudonymiser.uid)
+        if study is None or study.study_uid not in cache:
             unknown += 1
             continue
-        keys.append(study_uid)
+        keys.append(study.study_uid)
         targets.append(row)
     if unknown:
         logger.warning("%d annotated studies are not in the corpus or not cached", unknown)

@@ -43,6 +43,7 @@ from labeller.bert import BertLabeller
 from labeller.training import TrainingPlan, TrainingReport, train_bert
 from pacslabel.stages.images import NLP_MODE
 from pacslabel.stages.label import add_labels
+from pacslabel.stages.state import find_study
 from pacslabel.stages.train import code_version
 
 if TYPE_CHECKING:
@@ -159,9 +160,7 @@ def resolve_annotations(
             out.append(Resolved(annotation, deidentify_report(annotation.text), None))
             continue
         uid = annotation.study_uid or ""
-        study = session.scalar(
-            select(Study).where(Study.study_uid.in_([uid, ctx.pseudonymiser.uid(uid)]))
-        )
+        study = find_study(session, uid, ctx.pseudonymiser.uid)
         if study is None or study.report is None:
             unknown.append(annotation.row)
             continue

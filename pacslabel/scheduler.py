@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -70,7 +69,7 @@ class Service:
         self._schedule = schedule
         options = {"timezone": timezone} if timezone is not None else {}  # default: tzlocal
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            executors={"default": ThreadPoolExecutor(max_workers=1)},  # passes never overlap
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -79,7 +78,6 @@ class Service:
             **options,
         )
         self._scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-        self._running = threading.Lock()
         self.history: deque[PassRecord] = deque(maxlen=100)
         """The latest passes, oldest first."""
 
@@ -116,24 +114,24 @@ class Service:
         return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
 
     def _pass(self, kind: PassKind) -> None:
-        with self._running:  # one worker already serialises; this makes it explicit
-            started = time.monotonic()
-            report: RunReport | None = None
-            try:
-                report = run_once(
-                    self._ctx, retrain=kind == "nightly", full_query=self._full_query(kind)
-                )
-            finally:
-                self.history.append(PassRecord(kind, started, time.monotonic(), report))
-            logger.info(
-                "%s pass done in %.0f s: %d new, %d labelled, training %s, %d reported",
-                kind,
-                time.monotonic() - started,
-                report.new,
-                report.labelled,
-                report.training.status,
-                report.reported,
+        started = time.monotonic()
+        report: RunReport | None = None
+        try:
+            report = run_once(
+                self._ctx, retrain=kind == "nightly", full_query=self._full_query(kind)
             )
+        finally:
+            record = PassRecord(kind, started, time.monotonic(), report)
+            self.history.append(record)
+        logger.info(
+            "%s pass done in %.0f s: %d new, %d labelled, training %s, %d reported",
+            kind,
+            record.finished - started,
+            report.new,
+            report.labelled,
+            report.training.status,
+            report.reported,
+        )
 
     def _full_query(self, kind: PassKind) -> bool:
         """Whether this pass queries the whole date range (the nightly pass, on its day)."""

@@ -328,6 +328,32 @@ def _image(
     return ds
 
 
+def _report_instance(
+    sop_class: str,
+    sop_uid: str,
+    modality: str,
+    series_uid: str,
+    series_number: int,
+    patient: SimulatedPatient,
+    study: dict[str, str],
+    vendor: Vendor,
+) -> Dataset:
+    """The header every report instance (SR or PDF) starts with: the RIS wrote it."""
+    ds = Dataset()
+    ds.file_meta = _file_meta(sop_class, sop_uid, uid.ExplicitVRLittleEndian)
+    _common(ds, patient, study, vendor)
+    ds.Manufacturer = "RIS Simulato"
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = sop_uid
+    ds.Modality = modality
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = 1
+    ds.ContentDate = study["date"]
+    ds.ContentTime = study["time"]
+    return ds
+
+
 def _report_sr(
     text: str,
     sop_uid: str,
@@ -339,19 +365,8 @@ def _report_sr(
     vendor: Vendor,
 ) -> Dataset:
     sop_class = ENHANCED_SR if enhanced else BASIC_TEXT_SR
-    ds = Dataset()
-    ds.file_meta = _file_meta(sop_class, sop_uid, uid.ExplicitVRLittleEndian)
-    _common(ds, patient, study, vendor)
-    ds.Manufacturer = "RIS Simulato"
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
-    ds.Modality = "SR"
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 900
+    ds = _report_instance(sop_class, sop_uid, "SR", series_uid, 900, patient, study, vendor)
     ds.SeriesDescription = "REFERTO"
-    ds.InstanceNumber = 1
-    ds.ContentDate = study["date"]
-    ds.ContentTime = study["time"]
     ds.ReferencedPerformedProcedureStepSequence = Sequence()
     ds.PerformedProcedureCodeSequence = Sequence()
     ds.CompletionFlag = "COMPLETE"
@@ -390,18 +405,7 @@ def _report_pdf(
     vendor: Vendor,
 ) -> Dataset:
     """The report as an Encapsulated PDF (PS3.3 A.45.1), letterhead and patient data included."""
-    ds = Dataset()
-    ds.file_meta = _file_meta(ENCAPSULATED_PDF, sop_uid, uid.ExplicitVRLittleEndian)
-    _common(ds, patient, study, vendor)
-    ds.Manufacturer = "RIS Simulato"
-    ds.SOPClassUID = ENCAPSULATED_PDF
-    ds.SOPInstanceUID = sop_uid
-    ds.Modality = "DOC"
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 901
-    ds.InstanceNumber = 1
-    ds.ContentDate = study["date"]
-    ds.ContentTime = study["time"]
+    ds = _report_instance(ENCAPSULATED_PDF, sop_uid, "DOC", series_uid, 901, patient, study, vendor)
     ds.AcquisitionDateTime = study["date"] + study["time"]
     ds.ConversionType = "WSD"
     ds.BurnedInAnnotation = "YES"  # the letterhead names the patient

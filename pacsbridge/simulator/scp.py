@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -344,21 +344,11 @@ class SimulatedPACS:
             destination[1],
             {"contexts": contexts or None, "evt_handlers": list(CONNECTION_HANDLERS)},
         )
-        yield len(datasets)
-        for ds in datasets:
-            if event.is_cancelled:
-                yield 0xFE00, None
-                return
-            yield 0xFF00, ds
+        yield from _sub_operations(event, datasets)
 
     def _on_get(self, event: Event) -> Iterator[object]:
         datasets = [dcmread(instance.path) for instance in self._select(event.identifier)]
-        yield len(datasets)
-        for ds in datasets:
-            if event.is_cancelled:
-                yield 0xFE00, None
-                return
-            yield 0xFF00, ds
+        yield from _sub_operations(event, datasets)
 
     def _on_store(self, event: Event) -> int:
         ds = event.dataset
@@ -370,3 +360,14 @@ class SimulatedPACS:
             self._index.add(path, ds)
             self.received.append(str(ds.SOPInstanceUID))
         return 0x0000
+
+
+def _sub_operations(event: Event, datasets: Sequence[Dataset]) -> Iterator[object]:
+    """What a C-MOVE or C-GET handler yields after its set-up: the count, then each
+    instance as pending (0xFF00), or cancel (0xFE00) when the peer asks."""
+    yield len(datasets)
+    for ds in datasets:
+        if event.is_cancelled:
+            yield 0xFE00, None
+            return
+        yield 0xFF00, ds

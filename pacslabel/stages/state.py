@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from db import AuditEvent, QuarantineEntry, Study, StudyState
 
-__all__ = ["audit", "fail", "move_to", "quarantine", "studies_in"]
+__all__ = ["audit", "fail", "find_study", "move_to", "quarantine", "studies_in"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,12 @@ def studies_in(session: Session, state: StudyState, limit: int | None = None) ->
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))
+
+
+def find_study(session: Session, uid: str, pseudonym: Callable[[str], str]) -> Study | None:
+    """A study of the corpus by its pseudonymous UID, or by its original one mapped
+    with ``pseudonym`` (the context's ``pseudonymiser.uid``)."""
+    return session.scalar(select(Study).where(Study.study_uid.in_([uid, pseudonym(uid)])))
 
 
 def move_to(study: Study, state: StudyState) -> None:

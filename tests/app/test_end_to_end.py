@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import highdicom as hd
@@ -15,7 +15,7 @@ from db import Base, FindingLabel, Study, StudyState, make_engine, upgrade
 from pacsbridge.simulator import SimulatedPACS, SimulatedStudy, generate_study
 from pacslabel.context import open_context
 from pacslabel.loop import run_once
-from pacslabel.settings import Settings, load_settings
+from pacslabel.settings import Settings
 
 GOOD = 10
 
@@ -39,24 +39,6 @@ def pacs(tmp_path: Path, archive: list[SimulatedStudy]) -> Iterator[SimulatedPAC
         server.add_study(study)
     with server:
         yield server
-
-
-def _settings(tmp_path: Path, database_url: str, pacs: SimulatedPACS) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        pacs={"ae_title": "SIMPACS", "host": "127.0.0.1", "port": pacs.port},
-        local={"storage_port": 0, "network_timeout_s": 10},
-        ingest={"report_drop": pacs.ris_dir},
-        training={
-            "image_size": 32,
-            "epochs": 1,
-            "batch_size": 4,
-            "min_studies": 4,
-            "device": "cpu",
-            "augment": False,
-        },
-    )
 
 
 def _everything_stored(engine: Engine) -> str:
@@ -85,9 +67,12 @@ def _identifiers(study: SimulatedStudy) -> list[str]:
 
 
 def test_loop_end_to_end(
-    tmp_path: Path, database_url: str, pacs: SimulatedPACS, archive: list[SimulatedStudy]
+    database_url: str,
+    pacs: SimulatedPACS,
+    archive: list[SimulatedStudy],
+    loop_settings: Callable[..., Settings],
 ) -> None:
-    settings = _settings(tmp_path, database_url, pacs)
+    settings = loop_settings(pacs, database_url=database_url)
     upgrade(database_url)
 
     def register(scp: object) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from pacslabel.cli import EXIT_OK, EXIT_PHI, main
 from pacslabel.context import open_context
 from pacslabel.linkage import LinkageError
 from pacslabel.loop import run_once
-from pacslabel.settings import Settings, load_settings
+from pacslabel.settings import Settings
 from pacslabel.stages import writeback_all
 
 
@@ -35,21 +35,9 @@ def pacs(tmp_path: Path, studies: list[SimulatedStudy]) -> Iterator[SimulatedPAC
         yield server
 
 
-def _settings(tmp_path: Path, pacs: SimulatedPACS) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data",
-        log_level="WARNING",
-        pacs={"ae_title": "SIMPACS", "host": "127.0.0.1", "port": pacs.port},
-        local={"storage_port": 0},
-        training={
-            "image_size": 32,
-            "epochs": 1,
-            "batch_size": 4,
-            "min_studies": 4,
-            "device": "cpu",
-            "augment": False,
-        },
-    )
+@pytest.fixture
+def settings(pacs: SimulatedPACS, loop_settings: Callable[..., Settings]) -> Settings:
+    return loop_settings(pacs, log_level="WARNING", local={"storage_port": 0}, ingest={})
 
 
 def _run(settings: Settings, pacs: SimulatedPACS) -> None:
@@ -61,12 +49,11 @@ def _run(settings: Settings, pacs: SimulatedPACS) -> None:
 
 
 def test_losing_the_linkage_key_disables_write_back_and_nothing_else(
-    tmp_path: Path,
+    settings: Settings,
     pacs: SimulatedPACS,
     studies: list[SimulatedStudy],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = _settings(tmp_path, pacs)
     upgrade(settings.resolved_database_url)
     _run(settings, pacs)
     assert len(pacs.received) == 4
@@ -92,8 +79,7 @@ def test_losing_the_linkage_key_disables_write_back_and_nothing_else(
     assert len(pacs.received) == 6
 
 
-def test_rotation_reencrypts_and_survives_a_crash(tmp_path: Path, pacs: SimulatedPACS) -> None:
-    settings = _settings(tmp_path, pacs)
+def test_rotation_reencrypts_and_survives_a_crash(settings: Settings, pacs: SimulatedPACS) -> None:
     upgrade(settings.resolved_database_url)
     _run(settings, pacs)
     key_file = settings.secrets_dir / "linkage.key"
@@ -120,11 +106,11 @@ def test_rotation_reencrypts_and_survives_a_crash(tmp_path: Path, pacs: Simulate
 
 def test_audit_phi_finds_a_planted_identifier(
     tmp_path: Path,
+    settings: Settings,
     pacs: SimulatedPACS,
     studies: list[SimulatedStudy],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = _settings(tmp_path, pacs)
     upgrade(settings.resolved_database_url)
     _run(settings, pacs)
     data = ["--data-dir", str(settings.data_dir)]

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from pacsbridge.simulator import SimulatedPACS, generate_study
 from pacslabel.context import open_context
 from pacslabel.loop import RunReport
 from pacslabel.scheduler import Service
-from pacslabel.settings import InvalidSettings, ScheduleSettings, load_settings
+from pacslabel.settings import InvalidSettings, ScheduleSettings, Settings, load_settings
 from pacslabel.stages import TrainOutcome
 
 STUDIES = 6
@@ -36,24 +36,12 @@ def pacs(tmp_path: Path) -> Iterator[SimulatedPACS]:
 
 
 def test_ingest_passes_run_often_and_the_nightly_pass_trains(
-    tmp_path: Path, database_url: str, pacs: SimulatedPACS
+    database_url: str, pacs: SimulatedPACS, loop_settings: Callable[..., Settings]
 ) -> None:
     port = free_port()
     pacs.destinations["PACSLABEL"] = ("127.0.0.1", port)
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        pacs={"ae_title": "SIMPACS", "host": "127.0.0.1", "port": pacs.port},
-        local={"storage_port": port, "network_timeout_s": 10},
-        ingest={"report_drop": pacs.ris_dir},
-        training={
-            "image_size": 32,
-            "epochs": 1,
-            "batch_size": 4,
-            "min_studies": 4,
-            "device": "cpu",
-            "augment": False,
-        },
+    settings = loop_settings(
+        pacs, database_url=database_url, local={"storage_port": port, "network_timeout_s": 10}
     )
     upgrade(database_url)
     with open_context(settings) as ctx:

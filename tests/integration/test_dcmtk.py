@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,52 +42,32 @@ def scp(tmp_path: Path, pacs: SimulatedPACS) -> Iterator[StorageSCP]:
         yield server
 
 
+def _findscu(pacs: SimulatedPACS, *keys: str) -> subprocess.CompletedProcess[str]:
+    """dcmtk's findscu (Study Root) against the simulated PACS with these ``-k`` keys."""
+    command = ["findscu", "-S", "-aet", "DCMTK", "-aec", "SIMPACS", "127.0.0.1", str(pacs.port)]
+    return run([*command, *(part for key in keys for part in ("-k", key))])
+
+
 def test_findscu_queries_the_simulated_pacs(
     pacs: SimulatedPACS, studies: list[SimulatedStudy]
 ) -> None:
-    result = run(
-        [
-            "findscu",
-            "-S",
-            "-aet",
-            "DCMTK",
-            "-aec",
-            "SIMPACS",
-            "127.0.0.1",
-            str(pacs.port),
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            "StudyInstanceUID",
-            "-k",
-            "ModalitiesInStudy=DX\\CR",
-            "-k",
-            "StudyDescription",
-        ]
+    result = _findscu(
+        pacs,
+        "QueryRetrieveLevel=STUDY",
+        "StudyInstanceUID",
+        "ModalitiesInStudy=DX\\CR",
+        "StudyDescription",
     )
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
     for study in studies:
         assert study.study_instance_uid in output
-    series = run(
-        [
-            "findscu",
-            "-S",
-            "-aet",
-            "DCMTK",
-            "-aec",
-            "SIMPACS",
-            "127.0.0.1",
-            str(pacs.port),
-            "-k",
-            "QueryRetrieveLevel=SERIES",
-            "-k",
-            f"StudyInstanceUID={studies[0].study_instance_uid}",
-            "-k",
-            "SeriesInstanceUID",
-            "-k",
-            "Modality",
-        ]
+    series = _findscu(
+        pacs,
+        "QueryRetrieveLevel=SERIES",
+        f"StudyInstanceUID={studies[0].study_instance_uid}",
+        "SeriesInstanceUID",
+        "Modality",
     )
     assert series.returncode == 0 and "SR" in series.stdout + series.stderr
 

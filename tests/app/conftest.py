@@ -1,0 +1,41 @@
+"""Fixtures of the application tests that run the loop against a simulated PACS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pacsbridge.simulator import SimulatedPACS
+from pacslabel.settings import Settings, load_settings
+
+#: A model small and quick enough to train in a test.
+TINY_TRAINING = {
+    "image_size": 32,
+    "epochs": 1,
+    "batch_size": 4,
+    "min_studies": 4,
+    "device": "cpu",
+    "augment": False,
+}
+
+
+@pytest.fixture
+def loop_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Make settings that run the loop against a simulated PACS (AE ``SIMPACS``) with
+    the tiny model, in ``tmp_path/data``; keyword arguments are further settings
+    (a section given replaces the default one)."""
+
+    def make(pacs: SimulatedPACS, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "pacs": {"ae_title": "SIMPACS", "host": "127.0.0.1", "port": pacs.port},
+            "local": {"storage_port": 0, "network_timeout_s": 10},
+            "ingest": {"report_drop": pacs.ris_dir},
+            "training": TINY_TRAINING,
+        }
+        return load_settings(**{**values, **overrides})
+
+    return make
