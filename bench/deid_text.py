@@ -16,7 +16,7 @@ import argparse
 from _report import write_section
 
 from labeller import DeidCase, deidentify_report, identifier_recall
-from pacsbridge.simulator.reports import identifier_drill
+from simhospital.reports import identifier_drill
 
 
 def cases(count: int, with_header: bool) -> list[DeidCase]:

@@ -28,10 +28,10 @@ from peers import free_port, start_orthanc
 
 from db import upgrade
 from pacsbridge import LocalAE, StorageSCP, store_files
-from pacsbridge.simulator import generate_study, write_study
 from pacslabel.context import open_context
+from pacslabel.pipeline.stages import anonymise_all, discover, retrieve
 from pacslabel.settings import load_settings
-from pacslabel.stages import anonymise_all, discover, retrieve
+from simhospital import generate_study, write_study
 
 
 def _dcmtk(orthanc_port: int, uids: list[str], root: Path, scp_port: int) -> float:

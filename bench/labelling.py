@@ -29,10 +29,10 @@ from _report import write_section
 from labeller import Labeller, RuleLabeller, State, deidentify_report, score, table_text
 from labeller.bert import BertLabeller, CompactBert, FourStateModel
 from labeller.training import TrainingPlan, train_bert
-from pacsbridge.simulator.annotations import AnnotationPlan, assign_sets
-from pacsbridge.simulator.archive import generate_study
-from pacsbridge.simulator.findings import FINDINGS
 from pacslabel.task import load_task
+from simhospital.dicom import generate_study
+from simhospital.truth.annotations import AnnotationPlan, assign_sets
+from simhospital.truth.findings import FINDINGS
 
 Report = tuple[str, dict[str, State]]
 

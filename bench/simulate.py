@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _report import write_section
 
-from pacsbridge.simulator import write_archive
+from simhospital import write_archive
 
 
 def main() -> None:

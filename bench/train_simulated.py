@@ -29,7 +29,7 @@ import torch
 from _report import write_section
 
 from pacsbridge import display_pixels
-from pacsbridge.simulator import FINDINGS, generate_study
+from simhospital import FINDINGS, generate_study
 from trainer import (
     PixelCache,
     TrainConfig,
@@ -41,7 +41,7 @@ from trainer import (
 )
 from trainer.cache import resize_view
 
-#: Finding → the companion the simulator makes it co-occur with (findings.py).
+#: Finding → the companion the simulator makes it co-occur with (simhospital/truth/findings.py).
 COMPANIONS = {
     "retrolisthesis": "disc_narrowing",
     "anterolisthesis": "instrumentation",

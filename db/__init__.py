@@ -1,9 +1,12 @@
-"""db: the schema (SQLAlchemy 2.0), sessions, migrations and the queries the app needs."""
+"""db: the schema (SQLAlchemy 2.0) and the enums every package shares, engines,
+migrations (shipped in ``db/migrations``), and the queries the app needs
+(:mod:`db.queries`)."""
 
 from db.migrate import current_revision, head_revision, upgrade
 from db.models import (
     AuditEvent,
     Base,
+    ExportStatus,
     FindingLabel,
     Image,
     IngestWatermark,
@@ -11,20 +14,24 @@ from db.models import (
     LabelState,
     Linkage,
     Model,
+    ModelMode,
     Prediction,
     QuarantineEntry,
     Report,
+    ReportSource,
+    RunStatus,
     SRExport,
     Study,
     StudyState,
     TrainingRun,
     utcnow,
 )
-from db.session import make_engine, session_scope
+from db.session import make_engine
 
 __all__ = [
     "AuditEvent",
     "Base",
+    "ExportStatus",
     "FindingLabel",
     "Image",
     "IngestWatermark",
@@ -32,9 +39,12 @@ __all__ = [
     "LabelState",
     "Linkage",
     "Model",
+    "ModelMode",
     "Prediction",
     "QuarantineEntry",
     "Report",
+    "ReportSource",
+    "RunStatus",
     "SRExport",
     "Study",
     "StudyState",
@@ -42,7 +52,6 @@ __all__ = [
     "current_revision",
     "head_revision",
     "make_engine",
-    "session_scope",
     "upgrade",
     "utcnow",
 ]

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from alembic import command
-
 __all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "upgrade"]
 
-#: The ``alembic/`` folder of the source tree (pacslabel is installed editable
-#: or run from its checkout; the Docker image copies the tree).
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
+#: The Alembic environment and revisions, shipped inside the package so that a
+#: wheel (not only a checkout or an editable install) can create the schema.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:

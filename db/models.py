@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "AuditEvent",
     "Base",
+    "ExportStatus",
     "FindingLabel",
     "Image",
     "IngestWatermark",
@@ -39,9 +40,12 @@ __all__ = [
     "LabelState",
     "Linkage",
     "Model",
+    "ModelMode",
     "Prediction",
     "QuarantineEntry",
     "Report",
+    "ReportSource",
+    "RunStatus",
     "SRExport",
     "Study",
     "StudyState",
@@ -67,12 +71,13 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
+def _enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
+    """A column of ``cls``'s values, stored as text (``VARCHAR(length)``, no database enum)."""
     return Enum(
         cls,
         name=name,
         native_enum=False,
-        length=20,
+        length=length,
         values_callable=lambda members: [m.value for m in members],
     )
 
@@ -92,6 +97,8 @@ class StudyState(enum.StrEnum):
 
 
 class LabelState(enum.StrEnum):
+    """What a source says of one finding (the labeller's four states, as stored)."""
+
     POSITIVE = "positive"
     NEGATIVE = "negative"
     UNCERTAIN = "uncertain"
@@ -99,9 +106,56 @@ class LabelState(enum.StrEnum):
 
 
 class LabelSource(enum.StrEnum):
+    """Who gave a finding label."""
+
     RULES = "rules"
+    """The task's rule lexicon."""
     NLP = "nlp"
+    """A trained report labeller (BERT)."""
     HUMAN = "human"
+    """An annotator."""
+
+
+class ModelMode(enum.StrEnum):
+    """What a registered model is and how it was trained (the reference study's modes)."""
+
+    NLP = "nlp"
+    """A report labeller."""
+    ONE_STEP = "1step"
+    """An image model trained on report labels."""
+    TWO_STEPS = "2steps"
+    """An image model trained on report labels, then fine-tuned on human image labels."""
+    STEP2_ONLY = "step2only"
+    """An image model trained on human image labels only."""
+
+
+class RunStatus(enum.StrEnum):
+    """Where a training run is."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ExportStatus(enum.StrEnum):
+    """Where an SR export is."""
+
+    PENDING = "pending"
+    """Built, not yet stored in the PACS."""
+    SENT = "sent"
+    FAILED = "failed"
+    """The last attempt failed; the next pass tries again."""
+
+
+class ReportSource(enum.StrEnum):
+    """Where a study's report text came from."""
+
+    SR = "sr"
+    """A report SR in the study."""
+    PDF = "pdf"
+    """An Encapsulated PDF in the study."""
+    RIS = "ris"
+    """The RIS drop folder, by accession number."""
 
 
 class Study(Base):
@@ -168,8 +222,7 @@ class Report(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), unique=True)
     text: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(16))
-    """Where the text came from: ``sr`` (a report SR in the study)."""
+    source: Mapped[ReportSource] = mapped_column(_enum(ReportSource, "report_source", 16))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="report")
@@ -188,7 +241,7 @@ class FindingLabel(Base):
     probability: Mapped[float | None] = mapped_column(Float)
     source: Mapped[LabelSource] = mapped_column(_enum(LabelSource, "label_source"))
     source_version: Mapped[str] = mapped_column(String(128))
-    """Lexicon version, NLP model version, or the human annotator's pseudonym."""
+    """Lexicon version, report labeller version, or ``report:<annotator>`` for a human."""
     evidence: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -201,9 +254,8 @@ class TrainingRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16))
-    """running, succeeded, failed."""
-    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status", 16))
+    mode: Mapped[ModelMode] = mapped_column(_enum(ModelMode, "model_mode", 16))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     manifest_hash: Mapped[str] = mapped_column(String(64))
     n_train: Mapped[int] = mapped_column(Integer, default=0)
@@ -225,7 +277,7 @@ class Model(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)
     architecture: Mapped[str] = mapped_column(String(32))
-    mode: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[ModelMode] = mapped_column(_enum(ModelMode, "model_mode", 16))
     task: Mapped[str] = mapped_column(String(64))
     findings: Mapped[list[str]] = mapped_column(JSON)
     path: Mapped[str] = mapped_column(Text)
@@ -262,8 +314,7 @@ class SRExport(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
-    status: Mapped[str] = mapped_column(String(16))
-    """sent or failed."""
+    status: Mapped[ExportStatus] = mapped_column(_enum(ExportStatus, "export_status", 16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -28,7 +28,7 @@ from torch import nn
 
 from labeller.errors import LabellerError
 from labeller.normalise import normalise_report
-from labeller.states import FindingLabel, State
+from labeller.states import FindingReading, State
 
 __all__ = ["STATES", "BertLabeller", "CompactBert", "FourStateModel"]
 
@@ -136,20 +136,20 @@ class BertLabeller:
 
     def label_many(
         self, reports: Sequence[str], batch_size: int = 64
-    ) -> list[dict[str, FindingLabel]]:
+    ) -> list[dict[str, FindingReading]]:
         """Label reports; each label's probability is that of the finding being present."""
-        out: list[dict[str, FindingLabel]] = []
+        out: list[dict[str, FindingReading]] = []
         for start in range(0, len(reports), batch_size):
             probs = self.probabilities(reports[start : start + batch_size])
             for row in probs:
                 labels = {}
                 for key, p in zip(self.findings, row, strict=True):
                     state = STATES[int(p.argmax())]
-                    labels[key] = FindingLabel(key, state, probability=float(p[0]))
+                    labels[key] = FindingReading(key, state, probability=float(p[0]))
                 out.append(labels)
         return out
 
-    def label(self, report: str) -> dict[str, FindingLabel]:
+    def label(self, report: str) -> dict[str, FindingReading]:
         return self.label_many([report])[0]
 
     def save(self, folder: Path) -> None:

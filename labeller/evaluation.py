@@ -101,14 +101,12 @@ def table_text(name: str, scores: dict[str, FindingScore]) -> str:
 
 def confusion_figure(path: Path, name: str, scores: dict[str, FindingScore]) -> Path:
     """A PNG of one 2 × 2 confusion matrix per finding, counts and row shares."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     columns = 4
     rows = (len(scores) + columns - 1) // columns
-    figure, _ = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows))
+    figure = Figure(figsize=(3.2 * columns, 3.0 * rows))
+    figure.subplots(rows, columns)
     for axis, (key, s) in zip(figure.axes, scores.items(), strict=False):
         matrix = [[s.tn, s.fp], [s.fn, s.tp]]
         shares = [[v / max(sum(row), 1) for v in row] for row in matrix]
@@ -135,5 +133,4 @@ def confusion_figure(path: Path, name: str, scores: dict[str, FindingScore]) -> 
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path

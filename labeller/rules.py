@@ -12,13 +12,14 @@ mentions: positive > uncertain > negative > not mentioned.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from labeller.errors import InvalidLexicon
 from labeller.normalise import normalise_report
 from labeller.spelling import SpellingRepair
-from labeller.states import PRECEDENCE, FindingLabel, State
+from labeller.states import PRECEDENCE, FindingReading, State
 
 __all__ = ["FindingLexicon", "Lexicon", "RuleLabeller"]
 
@@ -49,6 +50,28 @@ class Lexicon:
     uncertainty_after: tuple[str, ...] = ()
     scope_breakers: tuple[str, ...] = ()
     version: str = "unversioned"
+
+    @classmethod
+    def from_mapping(
+        cls,
+        findings: Sequence[Mapping[str, Any]],
+        language_rules: Mapping[str, Any],
+        version: str = "unversioned",
+    ) -> Lexicon:
+        """From a task file's ``[[findings]]`` (``key``, ``lexicon``, ``absent_lexicon``)
+        and ``[language_rules]`` tables."""
+        return cls(
+            findings=tuple(
+                FindingLexicon(f["key"], tuple(f["lexicon"]), tuple(f.get("absent_lexicon", ())))
+                for f in findings
+            ),
+            negation_before=tuple(language_rules["negation_before"]),
+            negation_after=tuple(language_rules.get("negation_after", ())),
+            uncertainty_before=tuple(language_rules.get("uncertainty_before", ())),
+            uncertainty_after=tuple(language_rules.get("uncertainty_after", ())),
+            scope_breakers=tuple(language_rules.get("scope_breakers", ())),
+            version=version,
+        )
 
 
 def _term_pattern(term: str) -> str:
@@ -156,7 +179,7 @@ class RuleLabeller:
     def findings(self) -> list[str]:
         return [f.finding for f in self.lexicon.findings]
 
-    def label(self, report: str) -> dict[str, FindingLabel]:
+    def label(self, report: str) -> dict[str, FindingReading]:
         """Label one report.
 
         Parameters
@@ -167,7 +190,7 @@ class RuleLabeller:
         Returns
         -------
         dict
-            One :class:`FindingLabel` per finding of the lexicon, by key.
+            One :class:`FindingReading` per finding of the lexicon, by key.
         """
         text = self._spelling(normalise_report(report))
         found: dict[str, list[tuple[State, str]]] = {key: [] for key in self._terms}
@@ -182,7 +205,7 @@ class RuleLabeller:
                         found[key].append((state, match.group(0)))
         return {key: _decide(key, mentions) for key, mentions in found.items()}
 
-    def label_many(self, reports: Sequence[str]) -> list[dict[str, FindingLabel]]:
+    def label_many(self, reports: Sequence[str]) -> list[dict[str, FindingReading]]:
         """Label several reports (a convenience for batches)."""
         return [self.label(report) for report in reports]
 
@@ -241,9 +264,9 @@ def _sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
 
 
-def _decide(finding: str, mentions: list[tuple[State, str]]) -> FindingLabel:
+def _decide(finding: str, mentions: list[tuple[State, str]]) -> FindingReading:
     for state in PRECEDENCE[:-1]:
         evidence = [words for mention_state, words in mentions if mention_state is state]
         if evidence:
-            return FindingLabel(finding, state, evidence="; ".join(dict.fromkeys(evidence)))
-    return FindingLabel(finding, State.NOT_MENTIONED)
+            return FindingReading(finding, state, evidence="; ".join(dict.fromkeys(evidence)))
+    return FindingReading(finding, State.NOT_MENTIONED)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["FindingLabel", "Labeller", "State"]
+__all__ = ["FindingReading", "Labeller", "State"]
 
 
 class State(enum.StrEnum):
@@ -28,8 +28,8 @@ PRECEDENCE = (State.POSITIVE, State.UNCERTAIN, State.NEGATIVE, State.NOT_MENTION
 
 
 @dataclass(frozen=True, slots=True)
-class FindingLabel:
-    """The label of one finding in one report.
+class FindingReading:
+    """How a labeller read one finding in one report (stored as a ``finding_labels`` row).
 
     Attributes
     ----------
@@ -65,6 +65,6 @@ class Labeller(Protocol):
     @property
     def findings(self) -> list[str]: ...
 
-    def label_many(self, reports: Sequence[str]) -> list[dict[str, FindingLabel]]:
+    def label_many(self, reports: Sequence[str]) -> list[dict[str, FindingReading]]:
         """One label per finding for each (de-identified) report."""
         ...

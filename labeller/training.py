@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -32,7 +31,8 @@ __all__ = ["TrainingPlan", "TrainingReport", "encode_states", "train_bert"]
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
+EpochCallback = Callable[[str, int, int], None]
+"""Called after each epoch with (phase, epoch, epochs of the phase)."""
 """Called with (phase, epoch, epochs)."""
 
 
@@ -74,12 +74,6 @@ def encode_states(
     return torch.tensor(rows, dtype=torch.long)
 
 
-def _seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def _tokenizer(texts: Sequence[str], plan: TrainingPlan) -> Any:
     from transformers import BertTokenizerFast
 
@@ -108,10 +102,11 @@ def _tokenizer(texts: Sequence[str], plan: TrainingPlan) -> Any:
     )
 
 
-def _batches(size: int, batch: int, shuffle: bool) -> list[list[int]]:
+def _batches(size: int, batch: int, rng: random.Random | None = None) -> list[list[int]]:
+    """Index batches, shuffled by ``rng`` when given."""
     order = list(range(size))
-    if shuffle:
-        random.shuffle(order)
+    if rng is not None:
+        rng.shuffle(order)
     return [order[i : i + batch] for i in range(0, size, batch)]
 
 
@@ -126,8 +121,9 @@ def _pretrain(
     tokenizer: Any,
     texts: Sequence[str],
     plan: TrainingPlan,
-    progress: Progress | None,
+    progress: EpochCallback | None,
     report: TrainingReport,
+    rng: random.Random,
 ) -> nn.Module:
     from transformers import BertForMaskedLM, BertModel
 
@@ -142,7 +138,7 @@ def _pretrain(
     for epoch in range(plan.mlm_epochs):
         mlm.train()
         total = 0.0
-        for chunk in _batches(len(texts), plan.batch_size, shuffle=True):
+        for chunk in _batches(len(texts), plan.batch_size, rng):
             batch = _encode(tokenizer, [texts[i] for i in chunk], plan.spec.max_length)
             ids = batch["input_ids"].clone()
             labels = ids.clone()
@@ -205,8 +201,9 @@ def _fit(
     weights: torch.Tensor | None,
     validation: tuple[Sequence[str], torch.Tensor] | None,
     phase: str,
-    progress: Progress | None,
+    progress: EpochCallback | None,
     report: TrainingReport,
+    rng: random.Random,
 ) -> None:
     parameters = [p for model in models for p in model.parameters()]
     optimiser = torch.optim.AdamW(parameters, lr=plan.learning_rate, weight_decay=0.01)
@@ -216,7 +213,7 @@ def _fit(
         for model in models:
             model.train()
         total = 0.0
-        for chunk in _batches(len(texts), plan.batch_size, shuffle=True):
+        for chunk in _batches(len(texts), plan.batch_size, rng):
             batch = _encode(tokenizer, [texts[i] for i in chunk], plan.spec.max_length)
             logits = torch.cat([model(**batch) for model in models], dim=1)
             loss = _loss(logits, targets[chunk], weights)
@@ -261,7 +258,7 @@ def _evaluate(
     for model in models:
         model.eval()
     total = 0.0
-    for chunk in _batches(len(texts), plan.batch_size, shuffle=False):
+    for chunk in _batches(len(texts), plan.batch_size):
         batch = _encode(tokenizer, [texts[i] for i in chunk], plan.spec.max_length)
         logits = torch.cat([model(**batch) for model in models], dim=1)
         total += float(_loss(logits, targets[chunk], weights)) * len(chunk)
@@ -276,7 +273,7 @@ def train_bert(
     findings: Sequence[str],
     plan: TrainingPlan,
     version: str,
-    progress: Progress | None = None,
+    progress: EpochCallback | None = None,
 ) -> tuple[BertLabeller, TrainingReport]:
     """Train a BERT labeller (see the module doc for the steps).
 
@@ -298,12 +295,30 @@ def train_bert(
         raise LabellerError(f"unknown layout {plan.layout!r}: joint or per-finding")
     if not corpus and not human_texts:
         raise LabellerError("no report text to train on")
-    _seed(plan.seed)
+    # Seeded weights, masks and dropout without touching the caller's random state.
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+        torch.manual_seed(plan.seed)
+        return _train(
+            corpus, weak_labels, (human_texts, human_labels), findings, plan, version, progress
+        )
+
+
+def _train(
+    corpus: Sequence[str],
+    weak_labels: Sequence[dict[str, State] | None],
+    human_set: tuple[Sequence[str], Sequence[dict[str, State]]],
+    findings: Sequence[str],
+    plan: TrainingPlan,
+    version: str,
+    progress: EpochCallback | None,
+) -> tuple[BertLabeller, TrainingReport]:
+    human_texts, human_labels = human_set
+    rng = random.Random(plan.seed)
     report = TrainingReport()
     texts = [normalise_report(t) for t in corpus]
     human = [normalise_report(t) for t in human_texts]
     tokenizer = _tokenizer(texts + human, plan)
-    encoder = _pretrain(tokenizer, texts + human, plan, progress, report)
+    encoder = _pretrain(tokenizer, texts + human, plan, progress, report, rng)
     config: Any = encoder.config
     hidden = int(config.hidden_size)
     if plan.layout == "joint":
@@ -324,6 +339,7 @@ def train_bert(
             "fine-tuning on rule labels",
             progress,
             report,
+            rng,
         )
     if human and plan.human_epochs:
         targets = encode_states(human_labels, findings)
@@ -345,6 +361,7 @@ def train_bert(
             "fine-tuning on human labels",
             progress,
             report,
+            rng,
         )
     labeller = BertLabeller(models, tokenizer, findings, version, plan.spec.max_length)
     return labeller, report

@@ -1,12 +1,22 @@
 """pacsbridge: everything DICOM.
 
-C-FIND / C-MOVE SCU, our storage SCP, de-identification of headers, view
-pairing, report extraction, the SR we write and its C-STORE. The simulated
-PACS lives in :mod:`pacsbridge.simulator`. Callers above this package never
-see a DIMSE status code: failures arrive as :mod:`pacsbridge.errors`.
+C-FIND / C-MOVE / C-GET SCU, our storage SCP, de-identification of headers
+(:mod:`pacsbridge.deid`), view pairing, report extraction, display pixels,
+the SR we write and its C-STORE. Callers above this package never see a
+DIMSE status code: failures arrive as :mod:`pacsbridge.errors`, their
+statuses in words from :mod:`pacsbridge.status`. The simulated hospital is a
+sibling package, :mod:`simhospital`, built on this package's public API.
 """
 
-from pacsbridge.anonymise import AnonymisedInstance, OriginalIdentity, Pseudonymiser, anonymise
+from pacsbridge.association import application_entity, quiet_identifier_logging
+from pacsbridge.deid import (
+    AnonymisedInstance,
+    DeidOptions,
+    OriginalIdentity,
+    Pseudonymiser,
+    anonymise,
+    load_profile,
+)
 from pacsbridge.errors import (
     AssociationAborted,
     AssociationError,
@@ -25,13 +35,14 @@ from pacsbridge.errors import (
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.pairing import Pair, ViewInfo, ViewRules, classify_view, pair_views
 from pacsbridge.pixels import display_pixels
-from pacsbridge.profile import DeidOptions, load_profile
 from pacsbridge.query import StudyFilter, StudyRecord, find_images, find_series, find_studies
 from pacsbridge.report import ReportDrop, is_report, report_text
 from pacsbridge.retrieve import MoveResult, get_study, is_transient, move_study
 from pacsbridge.sr import FindingCode, FindingResult, build_prediction_sr
+from pacsbridge.status import Service
 from pacsbridge.storage import Receiver, StorageSCP
 from pacsbridge.store import StoreReport, store_files, store_instance
+from pacsbridge.uids import uid_from
 
 __all__ = [
     "AnonymisedInstance",
@@ -58,6 +69,7 @@ __all__ = [
     "Receiver",
     "ReportDrop",
     "ReportNotFound",
+    "Service",
     "StorageSCP",
     "StoreFailed",
     "StoreReport",
@@ -66,6 +78,7 @@ __all__ = [
     "ViewInfo",
     "ViewRules",
     "anonymise",
+    "application_entity",
     "build_prediction_sr",
     "classify_view",
     "display_pixels",
@@ -78,7 +91,9 @@ __all__ = [
     "load_profile",
     "move_study",
     "pair_views",
+    "quiet_identifier_logging",
     "report_text",
     "store_files",
     "store_instance",
+    "uid_from",
 ]

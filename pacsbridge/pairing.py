@@ -13,8 +13,9 @@ standing views come before the dynamic ones in a lumbar series.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydicom.dataset import Dataset
 
@@ -34,6 +35,20 @@ class ViewRules:
     lateral_view_positions: tuple[str, ...]
     lateral_words: tuple[str, ...]
     excluded_words: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, views: Mapping[str, Any]) -> ViewRules:
+        """From a task file's ``[views]`` table: ``ap`` and ``lateral`` with
+        ``view_positions`` and ``description_words``, ``excluded`` with
+        ``description_words``."""
+        ap, lateral = views["ap"], views["lateral"]
+        return cls(
+            ap_view_positions=tuple(ap.get("view_positions", ())),
+            ap_words=tuple(ap["description_words"]),
+            lateral_view_positions=tuple(lateral.get("view_positions", ())),
+            lateral_words=tuple(lateral["description_words"]),
+            excluded_words=tuple(views.get("excluded", {}).get("description_words", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +86,10 @@ class ViewInfo:
 class Pair:
     """The standing AP and lateral images of one study, and why each was chosen."""
 
-    ap: str
-    lateral: str
+    ap_sop_instance_uid: str
+    lateral_sop_instance_uid: str
     reasons: tuple[str, ...] = ()
+    """Why the AP and the lateral image were chosen, in that order."""
 
 
 def _words(text: str) -> set[str]:
@@ -136,7 +152,7 @@ def pair_views(views: list[ViewInfo], rules: ViewRules) -> Pair:
             + ("; ".join(notes) if notes else "the study has no images")
         )
     return Pair(
-        ap=chosen["ap"][0].sop_instance_uid,
-        lateral=chosen["lateral"][0].sop_instance_uid,
+        ap_sop_instance_uid=chosen["ap"][0].sop_instance_uid,
+        lateral_sop_instance_uid=chosen["lateral"][0].sop_instance_uid,
         reasons=(chosen["ap"][1], chosen["lateral"][1]),
     )

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
-from pacsbridge._association import associate, check_alive
+from pacsbridge.association import associate, check_alive
 from pacsbridge.errors import AssociationAborted, QueryFailed
 from pacsbridge.node import LocalAE, Node
+from pacsbridge.status import Service, describe, is_pending, is_success
 
 __all__ = [
     "ImageRecord",
@@ -25,8 +28,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_PENDING = (0xFF00, 0xFF01)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,16 @@ class StudyFilter:
     modalities: tuple[str, ...]
     body_parts: tuple[str, ...] = ()
     study_description_patterns: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, query: Mapping[str, Any]) -> StudyFilter:
+        """From a task file's ``[query]`` table (``modalities``, ``body_parts``,
+        ``study_description_patterns``)."""
+        return cls(
+            modalities=tuple(query["modalities"]),
+            body_parts=tuple(query.get("body_parts", ())),
+            study_description_patterns=tuple(query.get("study_description_patterns", ())),
+        )
 
     def accepts_description(self, description: str) -> bool:
         if not self.study_description_patterns:
@@ -89,19 +100,14 @@ def _find(local: LocalAE, node: Node, query: Dataset) -> list[Dataset]:
                     f"queries from AE {local.ae_title}?)"
                 )
             code = int(status.Status)
-            if code in _PENDING and identifier is not None:
+            if is_pending(code, Service.C_FIND) and identifier is not None:
                 answers.append(identifier)
-            elif code == 0x0000:
+            elif is_success(code):
                 break
             else:
-                meaning = {
-                    0xA700: "out of resources",
-                    0xA900: "identifier does not match SOP class",
-                    0xFE00: "cancelled",
-                }.get(code, "unable to process")
                 raise QueryFailed(
                     f"C-FIND at {query.QueryRetrieveLevel} level on {node} failed: "
-                    f"0x{code:04X} {meaning}",
+                    f"{describe(code, Service.C_FIND)}",
                     code,
                 )
     return answers

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from pydicom.dataset import Dataset
+from pydicom.uid import EncapsulatedPDFStorage
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
@@ -19,12 +20,11 @@ __all__ = ["ReportDrop", "is_report", "report_text"]
 logger = logging.getLogger(__name__)
 
 _SR_MODALITY = "SR"
-_ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 
 
 def is_report(ds: Dataset) -> bool:
     """Whether the instance may hold report text (an SR with content, or an encapsulated PDF)."""
-    if str(ds.get("SOPClassUID", "")) == _ENCAPSULATED_PDF:
+    if str(ds.get("SOPClassUID", "")) == EncapsulatedPDFStorage:
         return True
     return str(ds.get("Modality", "")) == _SR_MODALITY and "ContentSequence" in ds
 
@@ -65,7 +65,7 @@ def report_text(ds: Dataset) -> str:
     """
     if not is_report(ds):
         raise ReportNotFound("the instance is not a structured report or a PDF report")
-    if str(ds.get("SOPClassUID", "")) == _ENCAPSULATED_PDF:
+    if str(ds.get("SOPClassUID", "")) == EncapsulatedPDFStorage:
         text = _pdf_text(ds)
     else:
         parts: list[str] = []

@@ -22,7 +22,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from pacsbridge._association import associate, check_alive
+from pacsbridge.association import associate, check_alive
 from pacsbridge.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -32,34 +32,28 @@ from pacsbridge.errors import (
     PacsBridgeError,
 )
 from pacsbridge.node import LocalAE, Node
+from pacsbridge.status import Service, describe, is_pending, is_success, is_warning
 from pacsbridge.storage import Receiver, StorageSCP
 
 __all__ = ["GET_STORAGE_CLASSES", "MoveResult", "get_study", "is_transient", "move_study"]
 
 logger = logging.getLogger(__name__)
 
-_MEANINGS = {
-    0xA701: "out of resources: unable to calculate the number of matches",
-    0xA702: "out of resources: unable to perform sub-operations",
-    0xA900: "identifier does not match SOP class",
-    0xFE00: "cancelled",
-}
-
 #: Storage SOP classes a C-GET asks to receive (a C-GET must name them, with
 #: the SCP role, in its own association: PS3.4 C.4.3.1).
 GET_STORAGE_CLASSES = (
-    "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image
-    "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image - For Presentation
-    "1.2.840.10008.5.1.4.1.1.1.1.1",  # Digital X-Ray Image - For Processing
-    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image
-    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
-    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
-    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
-    "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
-    "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection Document
-    "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
-    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
-    "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
+    uid.ComputedRadiographyImageStorage,
+    uid.DigitalXRayImageStorageForPresentation,
+    uid.DigitalXRayImageStorageForProcessing,
+    uid.SecondaryCaptureImageStorage,
+    uid.BasicTextSRStorage,
+    uid.EnhancedSRStorage,
+    uid.ComprehensiveSRStorage,
+    uid.Comprehensive3DSRStorage,
+    uid.KeyObjectSelectionDocumentStorage,
+    uid.XRayRadiationDoseSRStorage,
+    uid.EncapsulatedPDFStorage,
+    uid.GrayscaleSoftcopyPresentationStateStorage,
 )
 _GET_SYNTAXES = (
     uid.ExplicitVRLittleEndian,
@@ -98,19 +92,22 @@ def _count(ds: Dataset, keyword: str) -> int:
 
 
 def _final(
-    responses: Iterator[tuple[Dataset, Dataset | None]], assoc: Association, node: Node, what: str
+    responses: Iterator[tuple[Dataset, Dataset | None]],
+    assoc: Association,
+    node: Node,
+    service: Service,
 ) -> tuple[int, Dataset]:
     last: Dataset | None = None
     code: int | None = None
     for status, _identifier in responses:
-        check_alive(assoc, node, what)
+        check_alive(assoc, node, service)
         if "Status" not in status:
-            raise AssociationAborted(f"no {what} response from {node} (timeout or abort)")
+            raise AssociationAborted(f"no {service} response from {node} (timeout or abort)")
         code, last = int(status.Status), status
-        if code not in (0xFF00, 0xFF01):
+        if not is_pending(code, service):
             break
     if last is None or code is None:
-        raise AssociationAborted(f"{what} on {node} ended without a final response")
+        raise AssociationAborted(f"{service} on {node} ended without a final response")
     return code, last
 
 
@@ -121,18 +118,19 @@ def _check(
     study_instance_uid: str,
     before: int,
     node: Node,
-    what: str,
+    service: Service,
 ) -> MoveResult:
     ref = receiver.study_dir(study_instance_uid).name  # never put a clinical UID in a message
     completed = _count(last, "NumberOfCompletedSuboperations")
     failed = _count(last, "NumberOfFailedSuboperations")
     warnings = _count(last, "NumberOfWarningSuboperations")
     total = receiver.received(study_instance_uid)
-    if code == 0xB000 or (code == 0x0000 and failed):
+    if is_warning(code, service) or (is_success(code) and failed):
         raise MoveIncomplete(ref, completed, failed, warnings, total)
-    if code != 0x0000:
-        meaning = _MEANINGS.get(code, "unable to process" if 0xC000 <= code <= 0xCFFF else "")
-        raise MoveFailed(f"{what} of study {ref} from {node} failed: 0x{code:04X} {meaning}", code)
+    if not is_success(code):
+        raise MoveFailed(
+            f"{service} of study {ref} from {node} failed: {describe(code, service)}", code
+        )
     # Instances received earlier count too: the PACS may report them as completed.
     if completed + warnings == 0 or total < completed + warnings:
         raise MoveIncomplete(ref, completed, failed, warnings, total)
@@ -169,7 +167,7 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
             assoc.send_c_move(_study_query(study_instance_uid), scp.ae_title, model),
             assoc,
             node,
-            "C-MOVE",
+            Service.C_MOVE,
         )
     nothing_started = not any(
         _count(last, k)
@@ -184,7 +182,7 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
         if host in ("0.0.0.0", "::", ""):
             host = socket.getfqdn()  # listening everywhere: name this machine
         raise MoveDestinationUnknown(node, scp.ae_title, host, scp.port, code)
-    result = _check(code, last, scp.receiver, study_instance_uid, before, node, "C-MOVE")
+    result = _check(code, last, scp.receiver, study_instance_uid, before, node, Service.C_MOVE)
     logger.debug("moved a study: %d completed, %d received", result.completed, result.received)
     return result
 
@@ -224,6 +222,6 @@ def get_study(
         handlers=[(evt.EVT_C_STORE, receiver.handle_store)],
     ) as assoc:
         code, last = _final(
-            assoc.send_c_get(_study_query(study_instance_uid), model), assoc, node, "C-GET"
+            assoc.send_c_get(_study_query(study_instance_uid), model), assoc, node, Service.C_GET
         )
-    return _check(code, last, receiver, study_instance_uid, before, node, "C-GET")
+    return _check(code, last, receiver, study_instance_uid, before, node, Service.C_GET)

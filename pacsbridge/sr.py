@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
-from pacsbridge.anonymise import OriginalIdentity
+from pacsbridge.deid.anonymise import OriginalIdentity
 from pacsbridge.uids import uid_from
 
 __all__ = ["FindingCode", "FindingResult", "build_prediction_sr"]
@@ -70,6 +70,39 @@ def _evidence(identity: OriginalIdentity) -> Dataset:
     return ds
 
 
+def _finding_group(
+    result: FindingResult,
+    algorithm: hd.sr.AlgorithmIdentification,
+    sources: Sequence[hd.sr.SourceImageForMeasurementGroup],
+    sop_uid: str,
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """One finding as a TID 1501 group: present/absent and the model's probability."""
+    concept = result.finding.coded_concept()
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=uid_from("tracking", sop_uid, result.finding.key),
+            identifier=result.finding.key,
+        ),
+        finding_type=concept,
+        algorithm_id=algorithm,
+        qualitative_evaluations=[
+            hd.sr.QualitativeEvaluation(
+                name=concept,
+                value=codes.SCT.Present if result.present else codes.SCT.Absent,
+            )
+        ],
+        measurements=[
+            hd.sr.Measurement(
+                name=codes.DCM.Probability,
+                value=round(float(result.probability), 6),
+                unit=codes.UCUM.NoUnits,
+                algorithm_id=algorithm,
+            )
+        ],
+        source_images=list(sources),
+    )
+
+
 def build_prediction_sr(
     images: Sequence[OriginalIdentity],
     results: Sequence[FindingResult],
@@ -112,34 +145,7 @@ def build_prediction_sr(
         hd.sr.SourceImageForMeasurementGroup(image.sop_class_uid, image.sop_instance_uid)
         for image in images
     ]
-    groups = []
-    for result in results:
-        concept = result.finding.coded_concept()
-        groups.append(
-            hd.sr.MeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(
-                    uid=uid_from("tracking", sop_uid, result.finding.key),
-                    identifier=result.finding.key,
-                ),
-                finding_type=concept,
-                algorithm_id=algorithm,
-                qualitative_evaluations=[
-                    hd.sr.QualitativeEvaluation(
-                        name=concept,
-                        value=codes.SCT.Present if result.present else codes.SCT.Absent,
-                    )
-                ],
-                measurements=[
-                    hd.sr.Measurement(
-                        name=codes.DCM.Probability,
-                        value=round(float(result.probability), 6),
-                        unit=codes.UCUM.NoUnits,
-                        algorithm_id=algorithm,
-                    )
-                ],
-                source_images=sources,
-            )
-        )
+    groups = [_finding_group(result, algorithm, sources, sop_uid) for result in results]
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(

@@ -25,7 +25,7 @@ from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from pacsbridge._association import (
+from pacsbridge.association import (
     CONNECTION_HANDLERS,
     STORAGE_TRANSFER_SYNTAXES,
     application_entity,
@@ -80,11 +80,6 @@ class Receiver:
         """How many distinct instances of the study arrived since start."""
         with self._lock:
             return len(self._received.get(study_instance_uid, ()))
-
-    def forget(self, study_instance_uid: str) -> None:
-        """Drop the count of a study (after its files were taken)."""
-        with self._lock:
-            self._received.pop(study_instance_uid, None)
 
     def handle_store(self, event: Event) -> int:
         """EVT_C_STORE handler: write the instance, answer a DIMSE status."""
@@ -224,9 +219,6 @@ class StorageSCP:
 
     def received(self, study_instance_uid: str) -> int:
         return self.receiver.received(study_instance_uid)
-
-    def forget(self, study_instance_uid: str) -> None:
-        self.receiver.forget(study_instance_uid)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

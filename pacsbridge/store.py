@@ -14,15 +14,15 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext, build_context
 
-from pacsbridge._association import associate, check_alive
-from pacsbridge.errors import AssociationAborted, InvalidInstance, StoreFailed
+from pacsbridge.association import associate, check_alive
+from pacsbridge.errors import AssociationAborted, StoreFailed
 from pacsbridge.node import LocalAE, Node
+from pacsbridge.status import Service, describe, is_success, is_warning
 
 __all__ = ["StoreReport", "store_files", "store_instance"]
 
 logger = logging.getLogger(__name__)
 
-_WARNINGS = (0xB000, 0xB006, 0xB007)
 _MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
 
 
@@ -49,14 +49,9 @@ def _send(assoc: Association, node: Node, ds: Dataset) -> None:
     if "Status" not in status:
         raise AssociationAborted(f"no C-STORE response from {node}")
     code = int(status.Status)
-    if code == 0x0000 or code in _WARNINGS:
+    if is_success(code) or is_warning(code, Service.C_STORE):
         return
-    meaning = {
-        0xA700: "out of resources",
-        0xA900: "data set does not match SOP class",
-        0x0122: "SOP class not supported",
-    }.get(code, "cannot understand" if 0xC000 <= code <= 0xCFFF else "refused")
-    raise StoreFailed(f"{node} refused the instance: 0x{code:04X} {meaning}", code)
+    raise StoreFailed(f"{node} refused the instance: {describe(code, Service.C_STORE)}", code)
 
 
 def store_instance(local: LocalAE, node: Node, ds: Dataset) -> None:
@@ -120,7 +115,9 @@ def store_files(
                     try:
                         _send(assoc, node, dcmread(path))
                         stored += 1
-                    except (StoreFailed, InvalidInstance) as exc:
+                    except (InvalidDicomError, OSError) as exc:
+                        failed.append((path.name, f"not readable: {exc}"))
+                    except StoreFailed as exc:
                         failed.append((path.name, str(exc)))
                     if on_file is not None:
                         on_file()

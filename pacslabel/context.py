@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -18,41 +17,17 @@ from db import current_revision as db_revision
 from db import head_revision, make_engine
 from labeller import Labeller, RuleLabeller
 from pacsbridge import DeidOptions, LocalAE, Node, Pseudonymiser
+from pacslabel.errors import SchemaOutOfDate
 from pacslabel.linkage import Keys, LinkageVault, load_keys
-from pacslabel.settings import InvalidSettings, Settings
+from pacslabel.progress import ProgressReporter, SilentProgress
+from pacslabel.registry import configured_labeller
+from pacslabel.settings import Settings
 from pacslabel.task import Task, load_task
+from pacslabel.tls import local_ae, pacs_node, tls_context
 
-__all__ = ["Context", "Paths", "Progress", "SchemaOutOfDate", "Step", "open_context"]
+__all__ = ["Context", "Paths", "open_context"]
 
 logger = logging.getLogger(__name__)
-
-
-class Step(Protocol):
-    """One progress bar: call ``advance`` as work gets done."""
-
-    def advance(self, amount: int = 1) -> None: ...
-
-
-class Progress(Protocol):
-    """Where long steps report progress (a terminal bar in the CLI, nothing in tests)."""
-
-    def step(self, description: str, total: int) -> AbstractContextManager[Step]: ...
-
-
-class _NoStep:
-    def advance(self, amount: int = 1) -> None:
-        return None
-
-
-class SilentProgress:
-    """A :class:`Progress` that shows nothing."""
-
-    def step(self, description: str, total: int) -> AbstractContextManager[Step]:
-        return nullcontext(_NoStep())
-
-
-class SchemaOutOfDate(RuntimeError):
-    """The database is not at the schema this code needs; run ``pacslabel db upgrade``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +48,23 @@ class Paths:
 
     @property
     def cache(self) -> Path:
+        """The pixel cache: ``<size>/<study_uid>.npy`` pairs."""
         return self.root / "cache"
 
     @property
     def models(self) -> Path:
+        """Checkpoints of image models and saved report labellers."""
         return self.root / "models"
 
     @property
     def quarantine(self) -> Path:
+        """Input that could not be used (clinical: keep on the clinical side)."""
         return self.root / "quarantine"
+
+    @property
+    def reports(self) -> Path:
+        """Evaluations, ROC curves and occlusion maps."""
+        return self.root / "reports"
 
 
 @dataclass
@@ -94,7 +77,7 @@ class Context:
     pseudonymiser: Pseudonymiser
     vault: LinkageVault
     paths: Paths
-    progress: Progress = field(default_factory=SilentProgress)
+    progress: ProgressReporter = field(default_factory=SilentProgress)
     rules: RuleLabeller = field(init=False)
     """The task's rule labeller (always available: it bootstraps every model)."""
 
@@ -110,26 +93,19 @@ class Context:
         LabellerError
             ``bert`` is chosen but no such trained model is found.
         """
-        from pacslabel.labelling import configured_labeller
-
-        return configured_labeller(self)
+        return configured_labeller(
+            self.settings.labelling, self.rules, self.engine, self.task.name, self.task.finding_keys
+        )
 
     @property
     def node(self) -> Node:
-        pacs = self.settings.pacs
-        return Node(pacs.ae_title, pacs.host, pacs.port)
+        """The PACS."""
+        return pacs_node(self.settings)
 
     @property
     def local(self) -> LocalAE:
-        local = self.settings.local
-        return LocalAE(
-            local.ae_title,
-            local.bind_address,
-            local.storage_port,
-            local.network_timeout_s,
-            local.move_timeout_s,
-            tls_client=self.tls_client,
-        )
+        """Our AE (TLS for the associations we open when configured)."""
+        return local_ae(self.settings, self.tls_client)
 
     @cached_property
     def tls_client(self) -> ssl.SSLContext | None:
@@ -168,39 +144,9 @@ def _vault(engine: Engine, keys: Keys) -> LinkageVault:
     return vault
 
 
-def tls_context(settings: Settings, *, server: bool) -> ssl.SSLContext | None:
-    """An SSL context for DICOM over TLS (PS3.15 B.1), from ``local.tls_*``.
-
-    Both sides present the certificate and verify the peer's against
-    ``local.tls_ca_certificates`` (or the system's store).
-
-    Raises
-    ------
-    InvalidSettings
-        Only one of certificate and key is set, or a file cannot be loaded.
-    """
-    local = settings.local
-    if local.tls_certificate is None and local.tls_private_key is None:
-        return None
-    if local.tls_certificate is None or local.tls_private_key is None:
-        raise InvalidSettings("local.tls_certificate and local.tls_private_key go together")
-    purpose = ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH
-    try:
-        context = ssl.create_default_context(purpose, cafile=local.tls_ca_certificates)
-        context.load_cert_chain(local.tls_certificate, local.tls_private_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise InvalidSettings(f"local.tls_*: cannot load the TLS files: {exc}") from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if server:
-        context.verify_mode = ssl.CERT_REQUIRED
-    else:
-        context.check_hostname = False  # DICOM peers are known by AE title, host and port
-    return context
-
-
 @contextmanager
 def open_context(
-    settings: Settings, progress: Progress | None = None, *, check_schema: bool = True
+    settings: Settings, progress: ProgressReporter | None = None, *, check_schema: bool = True
 ) -> Iterator[Context]:
     """Build the :class:`Context` for ``settings`` and dispose of it afterwards.
 

@@ -36,16 +36,13 @@ from sqlalchemy.orm import Session
 
 from db import Linkage
 from pacsbridge import OriginalIdentity
+from pacslabel.errors import LinkageError
 
-__all__ = ["Keys", "LinkageError", "LinkageVault", "load_keys", "rotate_linkage_key"]
+__all__ = ["Keys", "LinkageVault", "Rotation", "key_id", "load_keys", "rotate_linkage_key"]
 
 logger = logging.getLogger(__name__)
 
 _NEXT = "linkage.key.next"
-
-
-class LinkageError(RuntimeError):
-    """The linkage key is missing or wrong, or a pseudonym has no linkage row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +150,6 @@ class LinkageVault:
             )
         else:
             row.key_id, row.ciphertext = self.key_id, payload
-
-    def readable(self, session: Session, pseudonymous_uid: str) -> bool:
-        row = session.get(Linkage, pseudonymous_uid)
-        return row is not None and row.key_id in self._by_id
 
     def get(self, session: Session, pseudonymous_uid: str) -> OriginalIdentity:
         """The clinical identity behind ``pseudonymous_uid``.

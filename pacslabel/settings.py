@@ -21,9 +21,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pacslabel.errors import InvalidSettings
+
 __all__ = [
     "DeidSettings",
-    "InvalidSettings",
+    "IngestSettings",
+    "LabellingSettings",
     "LocalAESettings",
     "NodeSettings",
     "ScheduleSettings",
@@ -235,10 +238,6 @@ class Settings(BaseSettings):
             if data["deid"].get(key):
                 data["deid"][key] = "***"
         return data
-
-
-class InvalidSettings(ValueError):
-    """The configuration cannot be used; the message names each bad key."""
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

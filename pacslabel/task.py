@@ -19,10 +19,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from labeller import FindingLexicon, Lexicon
+from labeller import Lexicon
 from pacsbridge import FindingCode, StudyFilter, ViewRules
+from pacslabel.errors import InvalidTask
 
-__all__ = ["Finding", "InvalidTask", "Task", "load_task"]
+__all__ = ["Finding", "Task", "load_task"]
 
 _KEY = r"^[a-z][a-z0-9_]{0,39}$"
 
@@ -56,8 +57,12 @@ class Query(_Strict):
     study_description_patterns: list[str] = []
 
 
+_CHANNELS = ("red", "green", "blue")
+
+
 class ViewRole(_Strict):
     channel: Literal["red", "green", "blue"]
+    """The colour channel of the model's input image this view goes into."""
     view_positions: list[str] = []
     description_words: list[str] = Field(min_length=1)
 
@@ -70,6 +75,12 @@ class Views(_Strict):
     ap: ViewRole
     lateral: ViewRole
     excluded: ExcludedViews = ExcludedViews()
+
+    @model_validator(mode="after")
+    def _two_channels(self) -> Views:
+        if self.ap.channel == self.lateral.channel:
+            raise ValueError(f"ap and lateral share the {self.ap.channel} channel")
+        return self
 
 
 class LanguageRules(_Strict):
@@ -123,35 +134,21 @@ class Task(_Strict):
 
     def study_filter(self) -> StudyFilter:
         """The C-FIND filters for :mod:`pacsbridge`."""
-        return StudyFilter(
-            modalities=tuple(self.query.modalities),
-            body_parts=tuple(self.query.body_parts),
-            study_description_patterns=tuple(self.query.study_description_patterns),
-        )
+        return StudyFilter.from_mapping(self.query.model_dump())
 
     def view_rules(self) -> ViewRules:
         """The view-recognition rules for :mod:`pacsbridge`."""
-        return ViewRules(
-            ap_view_positions=tuple(self.views.ap.view_positions),
-            ap_words=tuple(self.views.ap.description_words),
-            lateral_view_positions=tuple(self.views.lateral.view_positions),
-            lateral_words=tuple(self.views.lateral.description_words),
-            excluded_words=tuple(self.views.excluded.description_words),
-        )
+        return ViewRules.from_mapping(self.views.model_dump())
+
+    def channels(self) -> tuple[int, int]:
+        """The input channels (0 red, 1 green, 2 blue) of the AP and the lateral view."""
+        return _CHANNELS.index(self.views.ap.channel), _CHANNELS.index(self.views.lateral.channel)
 
     def lexicon(self) -> Lexicon:
         """The rule labeller's lexicon for :mod:`labeller`."""
-        rules = self.language_rules
-        return Lexicon(
-            findings=tuple(
-                FindingLexicon(f.key, tuple(f.lexicon), tuple(f.absent_lexicon))
-                for f in self.findings
-            ),
-            negation_before=tuple(rules.negation_before),
-            negation_after=tuple(rules.negation_after),
-            uncertainty_before=tuple(rules.uncertainty_before),
-            uncertainty_after=tuple(rules.uncertainty_after),
-            scope_breakers=tuple(rules.scope_breakers),
+        return Lexicon.from_mapping(
+            [finding.model_dump() for finding in self.findings],
+            self.language_rules.model_dump(),
             version=f"{self.name}-v{self.version}-{self.digest[:12]}",
         )
 
@@ -161,10 +158,6 @@ class Task(_Strict):
             FindingCode(f.key, f.code.scheme, f.code.value, f.code.meaning, f.name_en)
             for f in self.findings
         ]
-
-
-class InvalidTask(ValueError):
-    """The task file is missing or invalid; the message says where and why."""
 
 
 def load_task(name_or_path: str) -> Task:

@@ -1,4 +1,5 @@
-"""Shared fixtures: settings in a temporary data folder, SQLite and a real PostgreSQL."""
+"""Shared fixtures: SQLite and a real PostgreSQL (the application's settings are in
+tests/app/conftest.py: tests of the domain packages import no pacslabel)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
-from pacslabel.settings import Settings, load_settings
 
 PG_HOST = os.environ.get("PACSLABEL_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("PACSLABEL_TEST_PG_PORT", "5432")
@@ -50,12 +49,3 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'pacslabel.db'}"
     return str(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Default settings in a temporary data folder, with no PACSLABEL_* leaking in."""
-    for name in list(os.environ):
-        if name.startswith("PACSLABEL_") and not name.startswith("PACSLABEL_TEST_"):
-            monkeypatch.delenv(name)
-    return load_settings(data_dir=tmp_path / "data")

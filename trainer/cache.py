@@ -2,7 +2,8 @@
 
 A cached pair is a ``(2, size, size)`` uint8 array (AP first, lateral
 second) in ``<root>/<size>/<key>.npy``; :func:`compose_rgb` makes the
-paper's three-channel image from it (AP → red, lateral → blue, green empty).
+model's three-channel image from it (by default the paper's: AP → red,
+lateral → blue, green empty; the task file chooses).
 Writes are atomic, so a killed process never leaves a half-written entry.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PixelCache", "compose_rgb", "resize_view"]
+__all__ = ["PAPER_CHANNELS", "PixelCache", "compose_rgb", "resize_view"]
 
 
 def resize_view(image: np.ndarray, size: int) -> np.ndarray:
@@ -27,11 +28,19 @@ def resize_view(image: np.ndarray, size: int) -> np.ndarray:
     return (resized[0, 0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
 
 
-def compose_rgb(pair: np.ndarray) -> np.ndarray:
-    """``(2, H, W)`` AP/lateral → ``(3, H, W)`` with AP red, lateral blue, green zero."""
+#: The reference study's channels: AP in red (0), lateral in blue (2).
+PAPER_CHANNELS = (0, 2)
+
+
+def compose_rgb(pair: np.ndarray, channels: tuple[int, int] = PAPER_CHANNELS) -> np.ndarray:
+    """``(2, H, W)`` AP/lateral → ``(3, H, W)``: the AP in channel ``channels[0]``, the
+    lateral in ``channels[1]``, the third channel zero."""
+    ap, lateral = channels
+    if ap == lateral or not {ap, lateral} <= {0, 1, 2}:
+        raise ValueError(f"channels {channels}: two different channels of 0, 1, 2")
     rgb = np.zeros((3, *pair.shape[1:]), dtype=pair.dtype)
-    rgb[0] = pair[0]
-    rgb[2] = pair[1]
+    rgb[ap] = pair[0]
+    rgb[lateral] = pair[1]
     return rgb
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from trainer.cache import PixelCache, compose_rgb
+from trainer.cache import PAPER_CHANNELS, PixelCache, compose_rgb
 
 __all__ = ["PairDataset", "augment"]
 
@@ -60,6 +60,8 @@ class PairDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         Whether to augment.
     seed
         Seed of the augmentation stream.
+    channels
+        The input channels of the AP and the lateral view (:func:`compose_rgb`).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class PairDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         *,
         train: bool = False,
         seed: int = 0,
+        channels: tuple[int, int] = PAPER_CHANNELS,
     ) -> None:
         self.cache = cache
         self.keys = list(keys)
@@ -80,13 +83,14 @@ class PairDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if len(self.targets) != n:
             raise ValueError(f"{n} keys but {len(self.targets)} target rows")
         self.train = train
+        self.channels = channels
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rgb = compose_rgb(self.cache.get(self.keys[index]))
+        rgb = compose_rgb(self.cache.get(self.keys[index]), self.channels)
         image = torch.from_numpy(rgb).float() / 255.0
         if self.train:
             image = augment(image, self.generator)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainer.cache import PixelCache
+from trainer.cache import PAPER_CHANNELS, PixelCache
 from trainer.data import PairDataset
 from trainer.errors import CheckpointError, NotEnoughData
 from trainer.model import build_model
@@ -41,7 +40,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, float], None]
+BatchCallback = Callable[[int, int, float], None]
+"""Called after each training batch with (step, steps in the epoch, running mean loss)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +61,23 @@ class TrainConfig:
     pretrained_weights: str | None = None
     lr_schedule: str = "cosine"
     """``constant`` (the paper) or ``cosine`` (decay to 0 over the epochs)."""
+    channels: tuple[int, int] = PAPER_CHANNELS
+    """The input channels of the AP and the lateral view (0 red, 1 green, 2 blue)."""
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["findings"] = list(self.findings)
+        data["channels"] = list(self.channels)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The inverse of :meth:`as_dict` (a checkpoint written before ``channels``
+        existed used the paper's)."""
+        raw = dict(data)
+        raw["findings"] = tuple(raw["findings"])
+        raw["channels"] = tuple(raw.get("channels", PAPER_CHANNELS))
+        return cls(**raw)
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,7 @@ def train_one_epoch(
     loader: DataLoader[Any],
     optimizer: torch.optim.Optimizer,
     device: torch.device,
-    progress: Progress | None = None,
+    progress: BatchCallback | None = None,
 ) -> float:
     """One pass over ``loader``; returns the mean loss."""
     model.train()
@@ -126,10 +138,10 @@ def evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device) ->
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+def _in_order(dataset: PairDataset, batch_size: int) -> DataLoader[Any]:
+    """A loader in dataset order; its own generator, so iterating it draws nothing from
+    the global random state (a loader without one seeds its iterator from it)."""
+    return DataLoader(dataset, batch_size=batch_size, generator=torch.Generator())
 
 
 def _save(path: Path, payload: dict[str, Any]) -> None:
@@ -149,7 +161,7 @@ def fit(
     *,
     manifest_hash: str,
     code_version: str,
-    progress: Progress | None = None,
+    progress: BatchCallback | None = None,
 ) -> TrainResult:
     """Train a model and score the held-out studies.
 
@@ -167,10 +179,11 @@ def fit(
         raise NotEnoughData(
             f"{len(train_keys)} training and {len(held_out_keys)} held-out studies: too few"
         )
-    _seed_everything(config.seed)
     device = resolve_device(config.device)
     weights = Path(config.pretrained_weights) if config.pretrained_weights else None
-    model = build_model(len(config.findings), weights).to(device)
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG untouched
+        torch.manual_seed(config.seed)
+        model = build_model(len(config.findings), weights).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=config.learning_rate,
@@ -195,7 +208,12 @@ def fit(
             start = int(state["epoch"])
             logger.info("resuming training at epoch %d", start + 1)
     train_set = PairDataset(
-        cache, train_keys, train_targets, train=config.augment, seed=config.seed
+        cache,
+        train_keys,
+        train_targets,
+        train=config.augment,
+        seed=config.seed,
+        channels=config.channels,
     )
     loader = DataLoader(
         train_set,
@@ -223,8 +241,8 @@ def fit(
                 "loss": loss,
             },
         )
-    held_out = PairDataset(cache, held_out_keys)
-    probabilities = evaluate(model, DataLoader(held_out, batch_size=config.batch_size), device)
+    held_out = PairDataset(cache, held_out_keys, channels=config.channels)
+    probabilities = evaluate(model, _in_order(held_out, config.batch_size), device)
     return TrainResult(checkpoint, probabilities, config.epochs, loss)
 
 
@@ -241,9 +259,7 @@ def load_model(checkpoint: Path, device: str = "auto") -> tuple[nn.Module, Train
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise CheckpointError(f"{checkpoint} is not a pacslabel checkpoint")
-    raw = dict(state["config"])
-    raw["findings"] = tuple(raw["findings"])
-    config = TrainConfig(**raw)
+    config = TrainConfig.from_dict(state["config"])
     model = build_model(len(config.findings))
     model.load_state_dict(state["model"])
     model.to(resolve_device(device)).eval()
@@ -257,9 +273,11 @@ def predict(
     *,
     batch_size: int = 32,
     device: str = "auto",
+    channels: tuple[int, int] = PAPER_CHANNELS,
 ) -> np.ndarray:
-    """Probabilities ``(len(keys), findings)`` for cached pairs."""
+    """Probabilities ``(len(keys), findings)`` for cached pairs, composed with the
+    model's ``channels`` (its :attr:`TrainConfig.channels`)."""
     if not keys:
         return np.zeros((0, 0), np.float32)
-    loader = DataLoader(PairDataset(cache, keys), batch_size=batch_size)
+    loader = _in_order(PairDataset(cache, keys, channels=channels), batch_size)
     return evaluate(model, loader, resolve_device(device))

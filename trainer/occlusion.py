@@ -15,12 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.cache import compose_rgb
+from trainer.cache import PAPER_CHANNELS, compose_rgb
 
-__all__ = ["VIEW_CHANNELS", "default_patch", "occlusion_maps", "render_occlusion"]
+__all__ = ["VIEWS", "default_patch", "occlusion_maps", "render_occlusion"]
 
 #: The RGB channel of each view in a composed pair (green is empty).
-VIEW_CHANNELS = {"ap": 0, "lateral": 2}
+VIEWS = ("ap", "lateral")
+"""The views of a pair, in the order of the cache (AP first)."""
 
 
 def default_patch(image_size: int) -> int:
@@ -44,6 +45,7 @@ def occlusion_maps(
     stride: int | None = None,
     batch_size: int = 32,
     device: torch.device | str = "cpu",
+    channels: tuple[int, int] = PAPER_CHANNELS,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Probabilities of an AP/lateral pair and, per view, the drop each region causes.
 
@@ -57,6 +59,8 @@ def occlusion_maps(
         Side of the square grey patch, in pixels.
     stride
         Step between patch positions (default: half the patch).
+    channels
+        The model's input channels of the AP and the lateral view.
 
     Returns
     -------
@@ -69,12 +73,12 @@ def occlusion_maps(
         raise ValueError(f"expected a (2, H, W) pair, got shape {pair.shape}")
     stride = stride or max(patch // 2, 1)
     model = model.to(device).eval()
-    image = torch.from_numpy(compose_rgb(pair)).float().div(255.0)
+    image = torch.from_numpy(compose_rgb(pair, channels)).float().div(255.0)
     _, height, width = image.shape
     base = torch.sigmoid(model(image[None].to(device))).cpu()[0]
     places = [(y, x) for y in _starts(height, patch, stride) for x in _starts(width, patch, stride)]
     maps: dict[str, np.ndarray] = {}
-    for view, channel in VIEW_CHANNELS.items():
+    for view, channel in zip(VIEWS, channels, strict=True):
         grey = float(image[channel].mean())  # neutral for this view: its own mean level
         drop = torch.zeros(len(base), height, width)
         covered = torch.zeros(height, width)
@@ -105,16 +109,14 @@ def render_occlusion(
     Red marks regions whose occlusion lowers the probability (evidence for the
     finding), blue regions that raise it; one colour scale per finding.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     rows = len(findings)
-    figure, axes = plt.subplots(rows, 2, figsize=(6, 3 * rows), squeeze=False)
+    figure = Figure(figsize=(6, 3 * rows))
+    axes = figure.subplots(rows, 2, squeeze=False)
     for row, key in enumerate(findings):
-        limit = max(float(np.abs(maps[view][row]).max()) for view in VIEW_CHANNELS) or 1e-6
-        for column, (view, index) in enumerate((("ap", 0), ("lateral", 1))):
+        limit = max(float(np.abs(maps[view][row]).max()) for view in VIEWS) or 1e-6
+        for column, (view, index) in enumerate(zip(VIEWS, (0, 1), strict=True)):
             axis = axes[row][column]
             axis.imshow(pair[index], cmap="gray", vmin=0, vmax=255)
             axis.imshow(maps[view][row], cmap="bwr", vmin=-limit, vmax=limit, alpha=0.45)
@@ -125,5 +127,4 @@ def render_occlusion(
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pacsbridge.simulator import SimulatedPACS
 from pacslabel.settings import Settings, load_settings
+from simhospital import SimulatedPACS
 
 #: A model small and quick enough to train in a test.
 TINY_TRAINING = {
@@ -39,3 +40,12 @@ def loop_settings(tmp_path: Path) -> Callable[..., Settings]:
         return load_settings(**{**values, **overrides})
 
     return make
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Default settings in a temporary data folder, with no PACSLABEL_* leaking in."""
+    for name in list(os.environ):
+        if name.startswith("PACSLABEL_") and not name.startswith("PACSLABEL_TEST_"):
+            monkeypatch.delenv(name)
+    return load_settings(data_dir=tmp_path / "data")

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from db import Base, FindingLabel, Study, StudyState, make_engine, upgrade
-from pacsbridge.simulator import SimulatedPACS, SimulatedStudy, generate_study
 from pacslabel.context import open_context
-from pacslabel.loop import run_once
+from pacslabel.pipeline.loop import run_once
 from pacslabel.settings import Settings
+from simhospital import SimulatedPACS, SimulatedStudy, generate_study
 
 GOOD = 10
 

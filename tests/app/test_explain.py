@@ -9,10 +9,11 @@ from PIL import Image
 from sqlalchemy import select
 
 from db import AuditEvent, Study, make_engine
-from pacsbridge.simulator import simulated_study_uid
-from pacslabel.cli import EXIT_CONFIG, EXIT_OK, main
-from pacslabel.demo import DemoOptions
+from pacslabel.cli import main
+from pacslabel.errors import ExitCode
 from pacslabel.settings import Settings
+from pacslabel.tools.demo import DemoOptions
+from simhospital import simulated_study_uid
 
 
 @pytest.mark.slow
@@ -20,17 +21,17 @@ def test_explain_a_study_after_the_demo(
     settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     data = ["--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
-    assert main([*data, "db", "upgrade"]) == EXIT_OK
+    assert main([*data, "db", "upgrade"]) == ExitCode.OK
     original = simulated_study_uid(DemoOptions.seed, 0)
-    assert main([*data, "explain", original]) == EXIT_CONFIG
+    assert main([*data, "explain", original]) == ExitCode.USAGE
     assert f"study {original} is not in the corpus" in capsys.readouterr().err
 
     demo = ["demo", "--studies", "12", "--epochs", "1", "--image-size", "32"]
-    assert main([*data, *demo]) == EXIT_OK
+    assert main([*data, *demo]) == ExitCode.OK
     capsys.readouterr()
     out = tmp_path / "maps"
     findings = ["--finding", "instrumentation", "--finding", "scoliosis"]
-    assert main([*data, "explain", original, *findings, "--out", str(out)]) == EXIT_OK
+    assert main([*data, "explain", original, *findings, "--out", str(out)]) == ExitCode.OK
     printed = capsys.readouterr().out
     assert "instrumentation" in printed and "scoliosis" in printed
     assert "retrolisthesis" not in printed  # only the findings asked for
@@ -47,7 +48,7 @@ def test_explain_a_study_after_the_demo(
     finally:
         engine.dispose()
 
-    assert main([*data, "explain", pseudonym, "--finding", "gout"]) == EXIT_CONFIG
+    assert main([*data, "explain", pseudonym, "--finding", "gout"]) == ExitCode.USAGE
     assert "has no finding gout" in capsys.readouterr().err
-    assert main([*data, "explain", "1.2.3.4"]) == EXIT_CONFIG
+    assert main([*data, "explain", "1.2.3.4"]) == ExitCode.USAGE
     assert "study 1.2.3.4 is not in the corpus" in capsys.readouterr().err

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from db import FindingLabel, LabelSource, Model, Report, Study, StudyState, make_engine, upgrade
 from labeller import LabellerError
-from pacsbridge.simulator.findings import FINDINGS, draw_findings
-from pacsbridge.simulator.reports import write_report
-from pacslabel.cli import EXIT_LABELLER, EXIT_OK, main
+from pacslabel.cli import main
 from pacslabel.context import open_context
+from pacslabel.errors import ExitCode
+from pacslabel.pipeline.stages.label import label_all
 from pacslabel.settings import load_settings
-from pacslabel.stages.label import label_all
+from simhospital.reports import write_report
+from simhospital.truth.findings import FINDINGS, draw_findings
 
 ORIGINAL_ROOT = "1.2.826.0.1.3680043.10.1234."
 
@@ -101,22 +102,22 @@ def test_train_evaluate_label_and_use(
         test_rows.append({"text": text + " Paziente BIANCHI LUCIA.", **states})
     test_csv = _annotations(tmp_path / "test.csv", test_rows)
 
-    assert main(["labeller", "train", "--annotations", str(train_csv), *TRAIN]) == EXIT_OK
+    assert main(["labeller", "train", "--annotations", str(train_csv), *TRAIN]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "60 annotated reports (720 new human labels stored)" in out
     assert _count(database_url, FindingLabel.source == LabelSource.HUMAN) == 720
 
     # training again from the database's human labels needs no file
-    assert main(["labeller", "train", *TRAIN, "--layout", "per-finding"]) == EXIT_OK
+    assert main(["labeller", "train", *TRAIN, "--layout", "per-finding"]) == ExitCode.OK
     assert "60 annotated reports in the database" in capsys.readouterr().out
 
-    assert main(["labeller", "list"]) == EXIT_OK
+    assert main(["labeller", "list"]) == ExitCode.OK
     listed = capsys.readouterr().out
     assert "bert-joint" in listed and "bert-per-finding" in listed
 
     out_dir = tmp_path / "evaluation"
     evaluate = ["labeller", "evaluate", "--annotations", str(test_csv), "--out", str(out_dir)]
-    assert main(evaluate) == EXIT_OK
+    assert main(evaluate) == ExitCode.OK
     printed = capsys.readouterr().out
     assert "| finding | TP | TN | FP | FN | accuracy | sensitivity | specificity | F1" in printed
     assert printed.count("| instrumentation |") == 2  # rules and the newest model
@@ -136,11 +137,11 @@ def test_train_evaluate_label_and_use(
     engine.dispose()
 
     # labelling adds rows with the model's version; again adds nothing; history stays
-    assert main(["labeller", "label", "--model", joint]) == EXIT_OK
+    assert main(["labeller", "label", "--model", joint]) == ExitCode.OK
     assert "1080 labels added" in capsys.readouterr().out
-    assert main(["labeller", "label", "--model", joint]) == EXIT_OK
+    assert main(["labeller", "label", "--model", joint]) == ExitCode.OK
     assert "0 labels added" in capsys.readouterr().out
-    assert main(["labeller", "label"]) == EXIT_OK  # the newest: per-finding
+    assert main(["labeller", "label"]) == ExitCode.OK  # the newest: per-finding
     assert "1080 labels added" in capsys.readouterr().out
     assert _count(database_url, FindingLabel.source == LabelSource.NLP) == 2160
 
@@ -168,18 +169,18 @@ def test_bad_annotations_name_the_line_and_column(
             {"study_instance_uid": data[1], **states, "scoliosis": "maybe"},
         ],
     )
-    assert main(["labeller", "train", "--annotations", str(bad), *TRAIN]) == EXIT_LABELLER
+    assert main(["labeller", "train", "--annotations", str(bad), *TRAIN]) == ExitCode.UNUSABLE_INPUT
     err = capsys.readouterr().err
     assert "bad.csv, line 3, column scoliosis" in err and "'maybe'" in err
     missing = _annotations(tmp_path / "missing.csv", [{"study_instance_uid": data[0]}])
-    assert main(["labeller", "evaluate", "--annotations", str(missing)]) == EXIT_LABELLER
+    assert main(["labeller", "evaluate", "--annotations", str(missing)]) == ExitCode.UNUSABLE_INPUT
     assert "no column for instrumentation" in capsys.readouterr().err
     good = _annotations(tmp_path / "good.csv", [{"study_instance_uid": data[0], **states}])
     corpus = ["labeller", "train", "--annotations", str(good), "--corpus", str(tmp_path / "no")]
-    assert main(corpus) == EXIT_LABELLER
+    assert main(corpus) == ExitCode.UNUSABLE_INPUT
     assert "cannot read" in capsys.readouterr().err
     unknown = _annotations(tmp_path / "unknown.csv", [{"study_instance_uid": "9.9", **states}])
-    assert main(["labeller", "evaluate", "--annotations", str(unknown)]) == EXIT_LABELLER
+    assert main(["labeller", "evaluate", "--annotations", str(unknown)]) == ExitCode.UNUSABLE_INPUT
     assert "none of the annotated reports is in the database" in capsys.readouterr().err
 
 

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from db import Linkage, Report, Study, StudyState, upgrade
 from pacsbridge import StorageSCP
-from pacsbridge.simulator import SimulatedPACS, SimulatedStudy, generate_study
-from pacslabel.cli import EXIT_OK, EXIT_PHI, main
+from pacslabel.cli import main
 from pacslabel.context import open_context
-from pacslabel.linkage import LinkageError
-from pacslabel.loop import run_once
+from pacslabel.errors import ExitCode, LinkageError
+from pacslabel.pipeline.loop import run_once
+from pacslabel.pipeline.stages import writeback_all
 from pacslabel.settings import Settings
-from pacslabel.stages import writeback_all
+from simhospital import SimulatedPACS, SimulatedStudy, generate_study
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_rotation_reencrypts_and_survives_a_crash(settings: Settings, pacs: Simu
             row.pseudonymous_uid: ctx.vault.get(session, row.pseudonymous_uid)
             for row in session.scalars(select(Linkage))
         }
-    assert main(["--data-dir", str(settings.data_dir), "keys", "rotate"]) == EXIT_OK
+    assert main(["--data-dir", str(settings.data_dir), "keys", "rotate"]) == ExitCode.OK
     assert key_file.read_bytes() != old_key
     assert not (settings.secrets_dir / "linkage.key.next").exists()
     with open_context(settings) as ctx, Session(ctx.engine) as session:
@@ -114,7 +114,7 @@ def test_audit_phi_finds_a_planted_identifier(
     upgrade(settings.resolved_database_url)
     _run(settings, pacs)
     data = ["--data-dir", str(settings.data_dir)]
-    assert main([*data, "audit-phi"]) == EXIT_OK
+    assert main([*data, "audit-phi"]) == ExitCode.OK
     assert "0 hits" in capsys.readouterr().out
     family = studies[0].patient.patient_name.split("^")[0].split()[-1]
     with open_context(settings) as ctx, Session(ctx.engine) as session:
@@ -128,7 +128,7 @@ def test_audit_phi_finds_a_planted_identifier(
         session.commit()
     log = tmp_path / "daemon.log"
     log.write_text(f"INFO something about {studies[1].patient.patient_id}\n")
-    assert main([*data, "audit-phi", "--logs", str(log)]) == EXIT_PHI
+    assert main([*data, "audit-phi", "--logs", str(log)]) == ExitCode.IDENTIFIERS_FOUND
     out = capsys.readouterr().out
     assert "db reports.text" in out and "patient name" in out
     assert f"file {log}" in out and "patient ID" in out

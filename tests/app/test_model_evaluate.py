@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from db import Model, make_engine
-from pacsbridge.simulator import FINDINGS, generate_study
-from pacslabel.cli import EXIT_LABELLER, EXIT_OK, main
-from pacslabel.demo import DemoOptions
+from pacslabel.cli import main
+from pacslabel.errors import ExitCode
 from pacslabel.settings import Settings
+from pacslabel.tools.demo import DemoOptions
+from simhospital import FINDINGS, generate_study
 
 STUDIES = 40
 
@@ -36,7 +37,7 @@ def test_tuning_sets_the_cut_offs_and_the_test_set_is_scored(
 ) -> None:
     data = ["--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
     demo = ["demo", "--studies", str(STUDIES), "--epochs", "1", "--image-size", "32"]
-    assert main([*data, *demo]) == EXIT_OK
+    assert main([*data, *demo]) == ExitCode.OK
     engine = make_engine(settings.resolved_database_url)
     try:
         with engine.connect() as connection:
@@ -47,7 +48,7 @@ def test_tuning_sets_the_cut_offs_and_the_test_set_is_scored(
         capsys.readouterr()
         out = tmp_path / "evaluation"
         command = ["model", "evaluate", "--tuning", str(tuning), "--test", str(test)]
-        assert main([*data, *command, "--out", str(out)]) == EXIT_OK
+        assert main([*data, *command, "--out", str(out)]) == ExitCode.OK
         printed = capsys.readouterr().out
         assert "on 20 human-labelled test studies" in printed  # the unknown study is left out
         assert "Youden's J on 20 human-labelled tuning studies" in printed
@@ -70,7 +71,7 @@ def test_tuning_sets_the_cut_offs_and_the_test_set_is_scored(
         "1.2.4," + ",".join("yes" if k == "scoliosis" else "0" for k in FINDINGS) + "\n",
         encoding="utf-8",
     )
-    assert main([*data, "model", "evaluate", "--test", str(broken)]) == EXIT_LABELLER
+    assert main([*data, "model", "evaluate", "--test", str(broken)]) == ExitCode.UNUSABLE_INPUT
     assert f"{broken}, line 3, column scoliosis: 'yes' is not 1, 0 or empty" in (
         capsys.readouterr().err.replace("\n", "")
     )

@@ -16,12 +16,13 @@ import pytest
 from peers import free_port
 
 from db import upgrade
-from pacsbridge.simulator import SimulatedPACS, generate_study
 from pacslabel.context import open_context
-from pacslabel.loop import RunReport
-from pacslabel.scheduler import Service
-from pacslabel.settings import InvalidSettings, ScheduleSettings, Settings, load_settings
-from pacslabel.stages import TrainOutcome
+from pacslabel.errors import InvalidSettings
+from pacslabel.pipeline import Service
+from pacslabel.pipeline.loop import RunReport
+from pacslabel.pipeline.stages import TrainOutcome
+from pacslabel.settings import ScheduleSettings, Settings, load_settings
+from simhospital import SimulatedPACS, generate_study
 
 STUDIES = 6
 
@@ -94,7 +95,7 @@ def test_a_failing_pass_is_logged_and_the_next_one_runs(
             raise RuntimeError("disk full")
         return _report()
 
-    monkeypatch.setattr("pacslabel.scheduler.run_once", flaky)
+    monkeypatch.setattr("pacslabel.pipeline.scheduler.run_once", flaky)
     far = (dt.datetime.now() + dt.timedelta(hours=12)).strftime("%H:%M")  # no nightly pass
     schedule = ScheduleSettings(ingest_every_minutes=0.01, train_at=far)
     service = Service(object(), schedule)  # type: ignore[arg-type]
@@ -117,7 +118,7 @@ def test_the_nightly_pass_queries_everything_on_its_day(monkeypatch: pytest.Monk
         asked.append((retrain, full_query))
         return _report()
 
-    monkeypatch.setattr("pacslabel.scheduler.run_once", record)
+    monkeypatch.setattr("pacslabel.pipeline.scheduler.run_once", record)
     today = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[dt.datetime.now().weekday()]
     other = "sun" if today == "sat" else "sat"
     for day, nightly_full in (("daily", True), (today, True), (other, False), ("never", False)):

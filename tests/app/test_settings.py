@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pacslabel.settings import InvalidSettings, Settings, load_settings
+from pacslabel.errors import InvalidSettings
+from pacslabel.settings import Settings, load_settings
 
 
 def test_defaults(settings: Settings, tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pacsbridge.simulator import FINDINGS
-from pacslabel.task import InvalidTask, load_task
+from pacslabel.errors import InvalidTask
+from pacslabel.task import load_task
+from simhospital import FINDINGS
 
 
 def test_shipped_lumbar_task() -> None:
@@ -73,3 +74,16 @@ def test_bad_regex_is_refused_with_the_finding(tmp_path: Path) -> None:
 def test_missing_section_is_named(tmp_path: Path) -> None:
     with pytest.raises(InvalidTask, match="findings"):
         load_task(str(_write(tmp_path, _HEADER)))
+
+
+def test_the_views_choose_the_model_input_channels(tmp_path: Path) -> None:
+    assert load_task("lumbar_spine").channels() == (0, 2)  # the paper: AP red, lateral blue
+    finding = (
+        '[[findings]]\nkey = "a"\nname_en = "A"\nname_it = "A"\n'
+        'code = { scheme = "X", value = "1", meaning = "A" }\nlexicon = ["a"]\n'
+    )
+    swapped = _HEADER.replace('channel = "red"', 'channel = "green"')
+    assert load_task(str(_write(tmp_path, swapped + finding))).channels() == (1, 2)
+    same = _HEADER.replace('channel = "red"', 'channel = "blue"')
+    with pytest.raises(InvalidTask, match="share the blue channel"):
+        load_task(str(_write(tmp_path, same + finding)))

@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pacsbridge import AssociationAborted, LocalAE, Node, Pseudonymiser, StorageSCP, store_instance
-from pacsbridge.simulator import generate_study
-from pacslabel.context import tls_context
-from pacslabel.settings import InvalidSettings, load_settings
+from pacslabel.errors import InvalidSettings
+from pacslabel.settings import load_settings
+from pacslabel.tls import tls_context
+from simhospital import generate_study
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:

@@ -11,7 +11,7 @@ from peers import run
 from pydicom import dcmread
 
 from pacsbridge import LocalAE, Pseudonymiser, StorageSCP
-from pacsbridge.simulator import SimulatedPACS, SimulatedStudy, generate_study, write_study
+from simhospital import SimulatedPACS, SimulatedStudy, generate_study, write_study
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from db import Image, Study, StudyState, upgrade
 from pacsbridge import LocalAE, MoveDestinationUnknown, Node, StorageSCP, store_files
-from pacsbridge.simulator import SimulatedStudy, generate_study, write_study
-from pacslabel.cli import EXIT_MOVE_DEST, main
+from pacslabel.cli import main
 from pacslabel.context import Context, open_context
-from pacslabel.loop import run_once
+from pacslabel.errors import ExitCode
+from pacslabel.pipeline.loop import run_once
+from pacslabel.pipeline.stages import anonymise_all, discover, retrieve
 from pacslabel.settings import Settings, load_settings
-from pacslabel.stages import anonymise_all, discover, retrieve
+from simhospital import SimulatedStudy, generate_study, write_study
 
 COUNT = 8
 
@@ -168,7 +169,7 @@ def test_unknown_move_destination(
         f"port = {loaded.dicom_port}\n[local]\nstorage_port = {port}\n"
     )
     assert main(["--config", str(config), "--log-level", "ERROR", "run", "--no-train"]) == (
-        EXIT_MOVE_DEST
+        ExitCode.MOVE_DESTINATION
     )
     assert "register" in capsys.readouterr().out
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from peers import Orthanc
 
-from pacslabel.cli import EXIT_OK, main
+from pacslabel.cli import main
+from pacslabel.errors import ExitCode
 
 
 def test_simulate_and_upload_into_orthanc(tmp_path: Path, orthanc: Orthanc) -> None:
@@ -30,7 +31,7 @@ def test_simulate_and_upload_into_orthanc(tmp_path: Path, orthanc: Orthanc) -> N
             f"ORTHANC@127.0.0.1:{orthanc.dicom_port}",
         ]
     )
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     files = list((out / "dicom").rglob("*.dcm"))
     assert len(orthanc.get("/instances")) == len(files)
     assert len(orthanc.get("/studies")) == 4

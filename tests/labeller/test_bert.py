@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+import taskfile
 import torch
 
 from labeller import LabellerError, RuleLabeller, State
 from labeller.bert import STATES, BertLabeller, CompactBert
 from labeller.training import TrainingPlan, _class_weights, encode_states, train_bert
-from pacsbridge.simulator.findings import FINDINGS, draw_findings
-from pacsbridge.simulator.reports import write_report
-from pacslabel.task import load_task
+from simhospital.reports import write_report
+from simhospital.truth.findings import FINDINGS, draw_findings
 
 TINY = CompactBert(
     vocab_size=600,
@@ -53,15 +54,19 @@ def corpus() -> list[tuple[str, dict[str, State]]]:
 def _train(
     corpus: list[tuple[str, dict[str, State]]], layout: str
 ) -> tuple[BertLabeller, list[str]]:
-    rules = RuleLabeller(load_task("lumbar_spine").lexicon())
+    rules = RuleLabeller(taskfile.lexicon())
     texts = [text for text, _ in corpus]
     weak = [{k: label.state for k, label in labels.items()} for labels in rules.label_many(texts)]
     plan = TrainingPlan(
         spec=TINY, layout=layout, mlm_epochs=1, weak_epochs=1, human_epochs=2, batch_size=16
     )
+    torch_state, python_state = torch.random.get_rng_state(), random.getstate()
     labeller, report = train_bert(
         texts[:80], weak[:80], texts[80:], [s for _, s in corpus[80:]], FINDINGS, plan, "tiny"
     )
+    # Seeded without touching the caller's random state.
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    assert random.getstate() == python_state
     phases = {"mlm", "fine-tuning on rule labels", "fine-tuning on human labels"}
     assert set(report.losses) == phases
     assert all(np.isfinite(v) for losses in report.losses.values() for v in losses)

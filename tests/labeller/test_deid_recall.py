@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labeller import DeidCase, deidentify_report, identifier_recall
-from pacsbridge.simulator.reports import identifier_drill
+from simhospital.reports import identifier_drill
 
 KINDS = {
     "name",

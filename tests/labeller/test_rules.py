@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import taskfile
 
 from labeller import RuleLabeller, State, normalise_report
-from pacslabel.task import load_task
 
 
 @pytest.fixture(scope="module")
 def labeller() -> RuleLabeller:
-    return RuleLabeller(load_task("lumbar_spine").lexicon())
+    return RuleLabeller(taskfile.lexicon())
 
 
 CASES = [
@@ -71,7 +71,7 @@ def test_positive_wins_over_other_mentions(labeller: RuleLabeller) -> None:
 
 def test_every_finding_is_answered(labeller: RuleLabeller) -> None:
     labels = labeller.label("")
-    assert set(labels) == set(load_task("lumbar_spine").finding_keys)
+    assert set(labels) == set(taskfile.FINDING_KEYS)
     assert all(label.state is State.NOT_MENTIONED for label in labels.values())
 
 

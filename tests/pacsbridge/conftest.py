@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pacsbridge import LocalAE, Pseudonymiser, StorageSCP
-from pacsbridge.simulator import SimulatedPACS, SimulatedStudy, generate_study
+from simhospital import SimulatedPACS, SimulatedStudy, generate_study
 
 
 @pytest.fixture(scope="session")

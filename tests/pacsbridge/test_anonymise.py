@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from pacsbridge import DeidOptions, InvalidInstance, Pseudonymiser, anonymise
-from pacsbridge.simulator import SimulatedStudy
+from simhospital import SimulatedStudy
 
 
 def _texts(ds: Dataset) -> str:

@@ -29,7 +29,7 @@ from pacsbridge import (
     build_prediction_sr,
     load_profile,
 )
-from pacsbridge.simulator import generate_study
+from simhospital import generate_study
 
 PSEUDONYMISER = Pseudonymiser(b"third-party-files-key")
 OPTIONS = DeidOptions()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import highdicom as hd
 import pytest
+import taskfile
 from pydicom import dcmread
 
 from pacsbridge import (
@@ -27,10 +28,9 @@ from pacsbridge import (
     store_instance,
 )
 from pacsbridge.errors import AssociationAborted
-from pacsbridge.simulator import SimulatedPACS, SimulatedStudy
-from pacslabel.task import load_task
+from simhospital import SimulatedPACS, SimulatedStudy
 
-LUMBAR = load_task("lumbar_spine").study_filter()
+LUMBAR = taskfile.study_filter()
 
 
 def test_find_studies_series_images(

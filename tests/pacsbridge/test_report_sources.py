@@ -8,7 +8,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from pacsbridge import ReportDrop, ReportNotFound, is_report, report_text
-from pacsbridge.simulator import generate_study
+from simhospital import generate_study
 
 
 def _report(study_report_mix: tuple[float, float, float]) -> tuple[str, Dataset]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from trainer import (
+    PairDataset,
     PixelCache,
     TrainConfig,
     auc_interval,
@@ -44,6 +46,18 @@ def test_cache_round_trip_and_channels(tmp_path: Path) -> None:
     rgb = compose_rgb(pair)
     assert rgb[0].min() == 255 and rgb[1].max() == 0 and rgb[2].max() == 0  # AP red, LAT blue
     assert "a" in cache and "b" not in cache
+
+
+def test_the_task_chooses_the_channels(tmp_path: Path) -> None:
+    cache = PixelCache(tmp_path, 16)
+    cache.put("a", np.ones((30, 20), np.float32), np.zeros((25, 40), np.float32))
+    swapped = compose_rgb(cache.get("a"), (2, 1))  # AP blue, lateral green
+    assert swapped[2].min() == 255 and swapped[0].max() == 0 and swapped[1].max() == 0
+    image, _ = PairDataset(cache, ["a"], channels=(1, 0))[0]
+    assert image[1].min() == 1.0 and image[0].max() == 0.0 and image[2].max() == 0.0
+    with pytest.raises(ValueError, match="two different channels"):
+        compose_rgb(cache.get("a"), (0, 0))
+    assert TrainConfig.from_dict({"findings": ["x"]}).channels == (0, 2)  # older checkpoints
 
 
 def test_youden_and_confusion() -> None:
@@ -103,6 +117,7 @@ def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
         device="cpu",
     )
     checkpoint = tmp_path / "model.pt"
+    torch_state, python_state = torch.random.get_rng_state(), random.getstate()
     result = fit(
         config,
         cache,
@@ -113,6 +128,9 @@ def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
         manifest_hash="m1",
         code_version="test",
     )
+    # Seeded without touching the caller's random state (library code keeps its RNG local).
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    assert random.getstate() == python_state
     assert result.held_out_probabilities.shape == (4, 2)
     assert np.isfinite(result.final_loss)
     state = torch.load(checkpoint, weights_only=True)

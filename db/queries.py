@@ -1,0 +1,124 @@
+"""The queries the application needs: the study state machine, audit events,
+quarantine entries, and the model registry's current models.
+
+Functions take the caller's session and never commit: the caller decides
+what one transaction holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import AuditEvent, Model, ModelMode, QuarantineEntry, Study, StudyState
+
+__all__ = [
+    "audit",
+    "current_image_model",
+    "fail",
+    "find_study",
+    "move_to",
+    "newest_labeller",
+    "quarantine",
+    "studies_in",
+]
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "pacslabel"
+
+
+def studies_in(session: Session, state: StudyState, limit: int | None = None) -> list[Study]:
+    """Studies in ``state``, oldest first."""
+    query = select(Study).where(Study.state == state).order_by(Study.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def find_study(session: Session, uid: str, pseudonym: Callable[[str], str]) -> Study | None:
+    """A study of the corpus by its pseudonymous UID, or by its original one mapped
+    with ``pseudonym`` (the context's ``pseudonymiser.uid``)."""
+    return session.scalar(select(Study).where(Study.study_uid.in_([uid, pseudonym(uid)])))
+
+
+def move_to(study: Study, state: StudyState) -> None:
+    """Advance a study; a successful stage clears the failure bookkeeping."""
+    study.state = state
+    study.failed_stage = None
+    study.failure_reason = None
+    study.attempts = 0
+
+
+def fail(session: Session, study: Study, stage: str, reason: str, max_attempts: int) -> None:
+    """Record a failed attempt; after ``max_attempts`` the study is ``failed``.
+
+    Until then it keeps its state, so the next run retries the stage.
+    """
+    study.attempts += 1
+    study.failed_stage = stage
+    study.failure_reason = reason
+    if study.attempts >= max_attempts:
+        study.state = StudyState.FAILED
+        logger.error(
+            "study %s failed at %s after %d attempts: %s",
+            study.study_uid,
+            stage,
+            study.attempts,
+            reason,
+        )
+    else:
+        logger.warning(
+            "study %s: %s failed (attempt %d of %d): %s",
+            study.study_uid,
+            stage,
+            study.attempts,
+            max_attempts,
+            reason,
+        )
+    audit(session, f"{stage}.failed", study.study_uid, reason=reason, attempt=study.attempts)
+
+
+def quarantine(
+    session: Session, study: Study | None, stage: str, reason: str, path: str | None = None
+) -> None:
+    """Put input aside with the reason; a quarantined study leaves the loop."""
+    session.add(
+        QuarantineEntry(
+            stage=stage, study_uid=study.study_uid if study else None, path=path, reason=reason
+        )
+    )
+    if study is not None and path is None:
+        study.state = StudyState.QUARANTINED
+        study.failed_stage = stage
+        study.failure_reason = reason
+    logger.warning(
+        "quarantined%s at %s: %s", f" study {study.study_uid}" if study else "", stage, reason
+    )
+
+
+def audit(session: Session, action: str, study_uid: str | None = None, **detail: Any) -> None:
+    """Record an audit event (never with patient identifiers)."""
+    session.add(AuditEvent(actor=ACTOR, action=action, study_uid=study_uid, detail=detail or None))
+
+
+def current_image_model(session: Session, task: str) -> Model | None:
+    """The newest image model of ``task`` in the registry (report labellers left out)."""
+    return session.scalar(
+        select(Model)
+        .where(Model.task == task, Model.mode != ModelMode.NLP)
+        .order_by(Model.id.desc())
+        .limit(1)
+    )
+
+
+def newest_labeller(session: Session, task: str, version: str | None = None) -> Model | None:
+    """The newest registered report labeller of ``task`` (of that ``version``, if given)."""
+    query = select(Model).where(Model.task == task, Model.mode == ModelMode.NLP)
+    if version is not None:
+        query = query.where(Model.version == version)
+    return session.scalar(query.order_by(Model.id.desc()).limit(1))

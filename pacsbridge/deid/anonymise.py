@@ -1,0 +1,445 @@
+"""De-identification of DICOM headers (PS3.15 Annex E, Basic Application Level
+Confidentiality Profile, with options) — see docs/anonymisation.md.
+
+:func:`anonymise` applies every row of Table E.1-1 (:mod:`pacsbridge.deid.profile`)
+recursively inside sequences; removes private attributes, curves, overlays and
+standard attributes it does not know; removes person names, shifts or removes
+dates and remaps UIDs that the table does not list (belt and braces); remaps
+every UID that is not a well-known DICOM UID through a keyed hash (so
+references between instances survive); quarantines or masks burned-in
+annotation; and records what was done (PatientIdentityRemoved,
+DeidentificationMethod and its code sequence). An :class:`AnonymisedInstance`
+cannot be built while the patient's name, ID, birth date or accession number
+is still in any text value.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom.datadict import dictionary_has_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID_dictionary
+
+from pacsbridge.deid.profile import DeidOptions, Profile, load_profile
+from pacsbridge.errors import InvalidInstance
+
+__all__ = [
+    "AnonymisedInstance",
+    "DeidOptions",
+    "OriginalIdentity",
+    "Pseudonymiser",
+    "anonymise",
+]
+
+_TEXT_VRS = {
+    "AE",
+    "AS",
+    "CS",
+    "DA",
+    "DS",
+    "DT",
+    "IS",
+    "LO",
+    "LT",
+    "PN",
+    "SH",
+    "ST",
+    "TM",
+    "UC",
+    "UT",
+    "UR",
+}
+_DUMMY = {
+    "PN": "ANONYMISED",
+    "LO": "ANONYMISED",
+    "SH": "ANONYMISED",
+    "CS": "ANONYMISED",
+    "LT": "ANONYMISED",
+    "ST": "ANONYMISED",
+    "UT": "ANONYMISED",
+    "UC": "ANONYMISED",
+    "AE": "ANONYMISED",
+    "DA": "19000101",
+    "DT": "19000101000000",
+    "TM": "000000",
+    "AS": "000Y",
+    "IS": "0",
+    "DS": "0",
+    "UR": "",
+}
+
+
+class Pseudonymiser:
+    """Deterministic keyed pseudonyms: UIDs, patient IDs and date shifts.
+
+    The same key always gives the same pseudonyms, so a study ingested
+    twice maps to the same UIDs and every reference between instances is
+    kept. The key never leaves the process.
+
+    Parameters
+    ----------
+    key
+        At least 16 bytes of secret.
+    max_date_shift_days
+        Dates move back by 1 to this many days, the same for all of a patient's studies.
+
+    Raises
+    ------
+    ValueError
+        When the key is shorter than 16 bytes.
+    """
+
+    def __init__(self, key: bytes, max_date_shift_days: int = 365) -> None:
+        if len(key) < 16:
+            raise ValueError("the pseudonymisation key must be at least 16 bytes")
+        self._key = key
+        self._max_shift = max_date_shift_days
+
+    def _digest(self, purpose: str, value: str) -> bytes:
+        return hmac.new(self._key, f"{purpose}\x00{value}".encode(), hashlib.sha256).digest()
+
+    def uid(self, original: str) -> str:
+        """A ``2.25.<int>`` UID (PS3.5 B.2) derived from ``original``."""
+        return "2.25." + str(int.from_bytes(self._digest("uid", original)[:16], "big"))
+
+    def patient_id(self, original: str) -> str:
+        """A pseudonymous patient identifier (16 hexadecimal digits, prefix ``P``)."""
+        return "P" + self._digest("patient", original).hex()[:15].upper()
+
+    def date_shift_days(self, patient_id: str) -> int:
+        """How many days this patient's dates move back (1 … max)."""
+        return 1 + int.from_bytes(self._digest("date", patient_id)[:4], "big") % self._max_shift
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalIdentity:
+    """The clinical identifiers of one instance: only ever stored encrypted (linkage)."""
+
+    patient_name: str
+    patient_id: str
+    patient_birth_date: str
+    patient_sex: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    accession_number: str
+    study_id: str
+    study_date: str
+    study_time: str
+    referring_physician_name: str
+    modality: str
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> OriginalIdentity:
+        def text(keyword: str) -> str:
+            value = ds.get(keyword, "")
+            return "" if value is None else str(value)
+
+        return cls(**{name: text(_keyword(name)) for name in cls.__dataclass_fields__})
+
+    def identifying_values(self) -> list[str]:
+        """Values that must not survive anywhere in de-identified data."""
+        values = [self.patient_id, self.patient_birth_date, self.accession_number]
+        values += [part for part in re.split(r"[\^ ]+", self.patient_name) if len(part) >= 3]
+        return [v for v in values if v and len(v) >= 3]
+
+
+def _keyword(name: str) -> str:
+    """The DICOM keyword of a snake-case field (``sop_class_uid`` → ``SOPClassUID``)."""
+    special = {"uid": "UID", "id": "ID", "sop": "SOP"}
+    return "".join(special.get(part, part.capitalize()) for part in name.split("_"))
+
+
+@dataclass(frozen=True)
+class AnonymisedInstance:
+    """A de-identified dataset and the clinical identity it came from.
+
+    Raises
+    ------
+    InvalidInstance
+        On construction, when an identifying value of ``original`` is still
+        present in any text attribute of ``dataset`` (at any depth).
+    """
+
+    dataset: Dataset
+    original: OriginalIdentity
+    date_shift_days: int
+
+    def __post_init__(self) -> None:
+        leaks = _find_values(self.dataset, self.original.identifying_values())
+        if leaks:
+            raise InvalidInstance(
+                self.dataset.get("SOPInstanceUID", "instance"),
+                f"identifying data left in {', '.join(sorted(leaks))} after de-identification",
+            )
+
+    @property
+    def study_instance_uid(self) -> str:
+        return str(self.dataset.StudyInstanceUID)
+
+    @property
+    def series_instance_uid(self) -> str:
+        return str(self.dataset.SeriesInstanceUID)
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return str(self.dataset.SOPInstanceUID)
+
+
+def _find_values(ds: Dataset, values: list[str]) -> set[str]:
+    found: set[str] = set()
+    needles = [v.upper() for v in values]
+    for elem in ds.iterall():
+        if elem.VR in _TEXT_VRS and elem.value not in (None, ""):
+            text = str(elem.value).upper()
+            if any(n in text for n in needles):
+                found.add(elem.keyword or str(elem.tag))
+    return found
+
+
+def _shift(value: str, vr: str, days: int) -> str:
+    if not value:
+        return value
+    try:
+        day = dt.datetime.strptime(value[:8], "%Y%m%d").date()
+    except ValueError:
+        return ""  # an unparseable date is removed, never kept
+    shifted = (day - dt.timedelta(days=days)).strftime("%Y%m%d")
+    return shifted + (value[8:] if vr == "DT" else "")
+
+
+def _clean_text(value: str, identity: OriginalIdentity) -> str:
+    """``value`` without the patient's identifying values (unchanged when it has none)."""
+    cleaned = value
+    for needle in identity.identifying_values():
+        cleaned = re.sub(re.escape(needle), "", cleaned, flags=re.IGNORECASE)
+    return value if cleaned == value else re.sub(r"\s{2,}", " ", cleaned).strip()
+
+
+def _dummy(elem: DataElement) -> object:
+    text = _DUMMY.get(elem.VR, "")
+    if elem.VR in ("SH", "CS", "AE"):
+        text = text[:16]
+    return text
+
+
+class _Walker:
+    def __init__(
+        self,
+        pseudonymiser: Pseudonymiser,
+        options: DeidOptions,
+        identity: OriginalIdentity,
+        shift_days: int,
+    ) -> None:
+        self.pseudonymiser = pseudonymiser
+        self.options = options
+        self.identity = identity
+        self.shift_days = shift_days
+        self.profile: Profile = load_profile()
+
+    def walk(self, ds: Dataset) -> None:
+        ds.remove_private_tags()  # Table E.1-1: private attributes X
+        for elem in list(ds):
+            group = elem.tag.group
+            if 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
+                del ds[elem.tag]  # curves and overlays: X (Clean Graphics is not offered)
+                continue
+            self._apply(ds, elem)
+
+    def _apply(self, ds: Dataset, elem: DataElement) -> None:
+        action = self.profile.action(int(elem.tag), self.options)
+        if action is None:
+            action = self._unlisted(elem)
+        if elem.VR == "SQ":
+            self._sequence(ds, elem, action)
+            return
+        if action == "X":
+            del ds[elem.tag]
+        elif action == "Z":
+            elem.value = ""
+        elif action == "D":
+            elem.value = self._remap(elem) if elem.VR == "UI" else _dummy(elem)
+        elif action in ("U", "U*"):
+            elem.value = self._remap(elem)
+        elif action == "C":
+            elem.value = self._clean(elem)
+        elif elem.VR == "UI":  # K: a kept UID still may not be a clinical one
+            elem.value = self._remap(elem)
+
+    def _unlisted(self, elem: DataElement) -> str:
+        """Attributes Table E.1-1 does not list. For safety beyond the profile: attributes
+        missing from the data dictionary and person names go; dates are shifted (or go);
+        UIDs are remapped; text is cleaned of the patient's known identifiers."""
+        if elem.tag.group % 2 == 0 and elem.tag.element and not dictionary_has_tag(elem.tag):
+            return "X"
+        if elem.VR == "PN":
+            return "X"
+        if elem.VR in ("DA", "DT"):
+            return "C" if self.options.retain_longitudinal_modified_dates else "X"
+        if elem.VR == "UI":
+            return "U"
+        if elem.VR in _TEXT_VRS and elem.VR not in ("TM", "AS", "DS", "IS"):
+            return "C"
+        return "K"
+
+    def _sequence(self, ds: Dataset, elem: DataElement, action: str) -> None:
+        if action == "X":
+            del ds[elem.tag]
+        elif action == "Z":
+            elem.value = Sequence()
+        else:  # K, C, D, U*: keep the items, de-identified like the top level
+            for item in elem.value:
+                self.walk(item)
+
+    def _clean(self, elem: DataElement) -> object:
+        if elem.VR in ("DA", "DT"):
+            return _shift_value(elem, self.shift_days)
+        if elem.VR == "TM":
+            return elem.value  # a shift of whole days leaves times of day as they are
+        if elem.VR == "UI":
+            return self._remap(elem)
+        if elem.VR in _TEXT_VRS:
+            values = elem.value if elem.VM > 1 else [elem.value]
+            cleaned = [_clean_text(str(v or ""), self.identity) for v in values]
+            return cleaned if elem.VM > 1 else cleaned[0]
+        return elem.value
+
+    def _remap(self, elem: DataElement) -> object:
+        if elem.value in (None, ""):
+            return elem.value
+        if elem.VM > 1:
+            return [self._remap_one(str(v)) for v in elem.value]
+        return self._remap_one(str(elem.value))
+
+    def _remap_one(self, uid: str) -> str:
+        return uid if uid in UID_dictionary else self.pseudonymiser.uid(uid)
+
+
+def _shift_value(elem: DataElement, days: int) -> object:
+    if elem.VM > 1:
+        return [_shift(str(v), elem.VR, days) for v in elem.value]
+    return _shift(str(elem.value or ""), elem.VR, days)
+
+
+def _mask(ds: Dataset, regions: tuple[tuple[float, float, float, float], ...], where: str) -> None:
+    """Blank rectangles of a greyscale image's pixel data, every frame (to black as displayed)."""
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise InvalidInstance(
+            where, "burned-in annotation on a colour image: masking covers greyscale images only"
+        )
+    try:
+        pixels = ds.pixel_array.copy()
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError) as exc:
+        raise InvalidInstance(
+            where, f"burned-in annotation, and pixels cannot be masked: {exc}"
+        ) from None
+    frames = pixels if pixels.ndim == 3 else pixels[None]
+    rows, cols = frames.shape[1:]
+    fill = (
+        frames.max() if str(ds.get("PhotometricInterpretation")) == "MONOCHROME1" else frames.min()
+    )
+    for top, left, bottom, right in regions:
+        frames[
+            :,
+            int(top * rows) : int(np.ceil(bottom * rows)),
+            int(left * cols) : int(np.ceil(right * cols)),
+        ] = fill
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        ds.decompress()
+    ds.PixelData = pixels.tobytes()
+    ds.BurnedInAnnotation = "NO"
+
+
+DEFAULT_OPTIONS = DeidOptions()
+
+
+def anonymise(
+    ds: Dataset, pseudonymiser: Pseudonymiser, options: DeidOptions = DEFAULT_OPTIONS
+) -> AnonymisedInstance:
+    """De-identify one instance; ``ds`` is not modified.
+
+    Raises
+    ------
+    InvalidInstance
+        The instance lacks a Study/Series/SOP Instance UID; it carries burned-in
+        annotation and the policy is ``quarantine`` (or masking failed); or
+        identifying data survived (see :class:`AnonymisedInstance`).
+    """
+    where = "instance without SOPInstanceUID"
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        if not ds.get(keyword):
+            raise InvalidInstance(where, f"missing {keyword}")
+    identity = OriginalIdentity.from_dataset(ds)
+    where = pseudonymiser.uid(identity.sop_instance_uid)
+    burned_in = str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or (
+        identity.sop_class_uid in options.burned_in_sop_classes
+    )
+    if burned_in and options.burned_in != "mask":
+        raise InvalidInstance(
+            where,
+            "burned-in annotation (BurnedInAnnotation YES or an image "
+            "type that carries it): pixel data may identify the patient",
+        )
+    shift = pseudonymiser.date_shift_days(identity.patient_id)
+    out = copy.deepcopy(ds)
+    if burned_in and "PixelData" in out:
+        _mask(out, options.mask_regions, where)
+    _Walker(pseudonymiser, options, identity, shift).walk(out)
+    pseudonym = pseudonymiser.patient_id(identity.patient_id)
+    out.PatientName = pseudonym
+    out.PatientID = pseudonym
+    out.PatientBirthDate = ""
+    out.PatientIdentityRemoved = "YES"
+    out.DeidentificationMethod = _method_text(options, burned_in)
+    out.DeidentificationMethodCodeSequence = _method_codes(options, burned_in)
+    if options.retain_longitudinal_modified_dates:
+        out.LongitudinalTemporalInformationModified = "MODIFIED"
+    meta = getattr(out, "file_meta", None)
+    if meta is not None and "MediaStorageSOPInstanceUID" in meta:
+        meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
+    return AnonymisedInstance(out, identity, shift)
+
+
+_OPTION_CODES = (
+    (
+        "retain_longitudinal_modified_dates",
+        "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option",
+    ),
+    ("retain_patient_characteristics", "113108", "Retain Patient Characteristics Option"),
+    ("retain_device_identity", "113109", "Retain Device Identity Option"),
+    ("retain_institution_identity", "113112", "Retain Institution Identity Option"),
+    ("clean_descriptors", "113105", "Clean Descriptors Option"),
+)
+
+
+def _method_text(options: DeidOptions, masked: bool) -> str:
+    used = [name for name, _, _ in _OPTION_CODES if getattr(options, name)]
+    if masked:
+        used.append("clean_pixel_data")
+    return ("pacslabel PS3.15 E.1-1" + (" + " + ", ".join(used) if used else ""))[:64]
+
+
+def _method_codes(options: DeidOptions, masked: bool) -> Sequence:
+    items = [("113100", "Basic Application Confidentiality Profile")]
+    items += [(code, meaning) for name, code, meaning in _OPTION_CODES if getattr(options, name)]
+    if masked:
+        items.append(("113101", "Clean Pixel Data Option"))
+    sequence = Sequence()
+    for value, meaning in items:
+        item = Dataset()
+        item.CodeValue = value
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        sequence.append(item)
+    return sequence

@@ -1,0 +1,258 @@
+"""Human annotations: what annotators said of reports and of images.
+
+*Report annotations* come as a CSV: one row per report, a column per finding
+(``positive``, ``negative``, ``uncertain``, ``not_mentioned``), and either a
+``study_instance_uid`` (the original or the pseudonymous UID of a study in the
+database, whose de-identified report is used) or a ``text`` column (a report
+outside the database, de-identified here before use). An optional
+``annotator`` column names who labelled it. Annotations of studies in the
+database are stored as finding labels of source ``human`` and version
+``report:<annotator>``.
+
+*Image annotations* (:func:`read_image_labels`) come as a CSV of
+``study_instance_uid`` and one column per finding: ``1``, ``0``, or empty
+when not annotated.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import FindingLabel, LabelSource, Report
+from db.queries import find_study
+from labeller import State, deidentify_report
+from pacslabel.errors import InvalidAnnotations
+from pacslabel.vocabulary import db_state, labeller_state
+
+__all__ = [
+    "HUMAN_REPORT_PREFIX",
+    "Annotation",
+    "Resolved",
+    "human_labels_in_db",
+    "read_annotations",
+    "read_image_labels",
+    "resolve_annotations",
+    "store_human_labels",
+]
+
+logger = logging.getLogger(__name__)
+
+HUMAN_REPORT_PREFIX = "report:"
+"""Source version prefix of human labels of what a report says."""
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """One human-annotated report."""
+
+    row: int
+    states: dict[str, State]
+    annotator: str
+    study_uid: str | None = None
+    text: str | None = None
+
+
+def read_annotations(path: Path, findings: Sequence[str]) -> list[Annotation]:
+    """Read a report annotation CSV (see the module doc).
+
+    Raises
+    ------
+    InvalidAnnotations
+        The file is missing, lacks a finding column or both key columns, or
+        holds a state that is not one of the four.
+    """
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidAnnotations(f"{path}: cannot read ({exc.strerror})") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or ())
+        missing = [key for key in findings if key not in columns]
+        if missing:
+            raise InvalidAnnotations(f"{path}: no column for {', '.join(missing)}")
+        if not columns & {"study_instance_uid", "text"}:
+            raise InvalidAnnotations(f"{path}: needs a study_instance_uid or a text column")
+        out = []
+        for number, row in enumerate(reader, start=2):
+            states = {}
+            for key in findings:
+                value = (row.get(key) or "").strip().lower().replace(" ", "_")
+                try:
+                    states[key] = State(value)
+                except ValueError:
+                    raise InvalidAnnotations(
+                        f"{path}, line {number}, column {key}: {value!r} is not one of "
+                        f"{', '.join(s.value for s in State)}"
+                    ) from None
+            text = (row.get("text") or "").strip() or None
+            uid = (row.get("study_instance_uid") or "").strip() or None
+            if text is None and uid is None:
+                raise InvalidAnnotations(f"{path}, line {number}: neither a study UID nor text")
+            annotator = (row.get("annotator") or "").strip() or "annotator"
+            out.append(Annotation(number, states, annotator, uid, text))
+    if not out:
+        raise InvalidAnnotations(f"{path}: no annotated reports")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """An annotation with the de-identified text it labels."""
+
+    annotation: Annotation
+    text: str
+    study_id: int | None
+
+
+def resolve_annotations(
+    session: Session, annotations: Sequence[Annotation], pseudonym: Callable[[str], str]
+) -> list[Resolved]:
+    """The de-identified report text of each annotation.
+
+    Rows with text are de-identified here; rows with a study UID take the
+    report of that study (found by its pseudonymous UID, or by its original one
+    mapped with ``pseudonym``). Rows
+    whose study is not in the database, or has no report, are logged and left
+    out.
+
+    Raises
+    ------
+    InvalidAnnotations
+        No row could be resolved.
+    """
+    out, unknown = [], []
+    for annotation in annotations:
+        if annotation.text is not None:
+            out.append(Resolved(annotation, deidentify_report(annotation.text), None))
+            continue
+        uid = annotation.study_uid or ""
+        study = find_study(session, uid, pseudonym)
+        if study is None or study.report is None:
+            unknown.append(annotation.row)
+            continue
+        out.append(Resolved(annotation, study.report.text, study.id))
+    if unknown:
+        logger.warning(
+            "%d annotated studies are not in the database or have no report (lines %s)",
+            len(unknown),
+            ", ".join(map(str, unknown[:20])) + (" …" if len(unknown) > 20 else ""),
+        )
+    if not out:
+        raise InvalidAnnotations("none of the annotated reports is in the database")
+    return out
+
+
+def store_human_labels(session: Session, resolved: Sequence[Resolved]) -> int:
+    """Store the annotations of studies in the database (source ``human``); returns rows added."""
+    added = 0
+    for item in resolved:
+        if item.study_id is None:
+            continue
+        version = HUMAN_REPORT_PREFIX + item.annotation.annotator
+        have = set(
+            session.scalars(
+                select(FindingLabel.finding).where(
+                    FindingLabel.study_id == item.study_id,
+                    FindingLabel.source == LabelSource.HUMAN,
+                    FindingLabel.source_version == version,
+                )
+            )
+        )
+        for key, state in item.annotation.states.items():
+            if key in have:
+                continue
+            session.add(
+                FindingLabel(
+                    study_id=item.study_id,
+                    finding=key,
+                    state=db_state(state),
+                    source=LabelSource.HUMAN,
+                    source_version=version,
+                )
+            )
+            added += 1
+    return added
+
+
+def human_labels_in_db(session: Session, findings: Sequence[str]) -> list[Resolved]:
+    """The human report labels already in the database that cover every one of
+    ``findings``, one per study and annotator."""
+    rows = session.execute(
+        select(
+            FindingLabel.study_id,
+            FindingLabel.source_version,
+            FindingLabel.finding,
+            FindingLabel.state,
+        ).where(
+            FindingLabel.source == LabelSource.HUMAN,
+            FindingLabel.source_version.startswith(HUMAN_REPORT_PREFIX),
+        )
+    ).all()
+    table: dict[tuple[int, str], dict[str, State]] = {}
+    for study_id, version, finding, state in rows:
+        table.setdefault((study_id, version), {})[finding] = labeller_state(state)
+    texts: dict[int, str] = {
+        study_id: text
+        for study_id, text in session.execute(
+            select(Report.study_id, Report.text).where(
+                Report.study_id.in_({study_id for study_id, _ in table})
+            )
+        )
+    }
+    out = []
+    for (study_id, version), states in sorted(table.items()):
+        if study_id in texts and all(key in states for key in findings):
+            annotator = version.removeprefix(HUMAN_REPORT_PREFIX)
+            annotation = Annotation(0, states, annotator)
+            out.append(Resolved(annotation, texts[study_id], study_id))
+    return out
+
+
+_VALUES = {"1": 1.0, "0": 0.0, "": np.nan}
+
+
+def read_image_labels(path: Path, findings: Sequence[str]) -> dict[str, np.ndarray]:
+    """Study UID → ``(findings,)`` targets (1, 0, NaN when not annotated).
+
+    Raises
+    ------
+    InvalidAnnotations
+        Unreadable file, a missing column, or a value other than 1, 0 or empty
+        (the message names the file, line and column).
+    """
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidAnnotations(f"{path}: cannot read ({exc.strerror})") from exc
+    out: dict[str, np.ndarray] = {}
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or ())
+        missing = [key for key in ("study_instance_uid", *findings) if key not in columns]
+        if missing:
+            raise InvalidAnnotations(f"{path}: no column for {', '.join(missing)}")
+        for number, row in enumerate(reader, start=2):
+            uid = (row["study_instance_uid"] or "").strip()
+            if not uid:
+                raise InvalidAnnotations(f"{path}, line {number}: no study_instance_uid")
+            values = []
+            for key in findings:
+                value = (row[key] or "").strip()
+                if value not in _VALUES:
+                    raise InvalidAnnotations(
+                        f"{path}, line {number}, column {key}: {value!r} is not 1, 0 or empty"
+                    )
+                values.append(_VALUES[value])
+            out[uid] = np.array(values, dtype=np.float32)
+    if not out:
+        raise InvalidAnnotations(f"{path}: no annotated studies")
+    return out

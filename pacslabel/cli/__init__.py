@@ -1,0 +1,6 @@
+"""The ``pacslabel`` command (:func:`main`): one module per subcommand, shared output in
+:mod:`~pacslabel.cli.output`."""
+
+from pacslabel.cli.main import main
+
+__all__ = ["main"]

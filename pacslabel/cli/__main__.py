@@ -1,0 +1,7 @@
+"""``python -m pacslabel.cli``: the ``pacslabel`` command."""
+
+import sys
+
+from pacslabel.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,34 @@
+"""``pacslabel audit-phi``: look for patient identifiers on the research side."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pacslabel.cli.output import Output, Subcommands
+from pacslabel.context import open_context
+from pacslabel.errors import ExitCode
+from pacslabel.settings import Settings
+from pacslabel.tools.phi_audit import audit_phi
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "audit-phi", help="look for patient identifiers in the database, cache and logs"
+    )
+    parser.add_argument(
+        "--identifiers", type=Path, help="a file of further identifiers, one a line"
+    )
+    parser.add_argument("--logs", type=Path, nargs="*", default=[], help="log files to scan too")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    with open_context(settings) as ctx:
+        looked_for, hits = audit_phi(ctx, identifiers_file=args.identifiers, logs=args.logs)
+    for hit in hits:
+        out.print(f"{hit.where}: {hit.kind} {hit.masked}", markup=False)
+    out.print(f"{len(hits)} hits for {looked_for} known identifiers")
+    return ExitCode.IDENTIFIERS_FOUND if hits else ExitCode.OK

@@ -1,0 +1,106 @@
+"""The ``pacslabel`` entry point: global options, one subcommand, errors → exit codes.
+
+Each subcommand is a module of this package with ``add_parser`` (its
+arguments) and ``run`` (parse → library call → exit code). The exit codes
+are :class:`pacslabel.errors.ExitCode` (documented in the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from labeller import LabellerError
+from pacsbridge import PacsBridgeError, quiet_identifier_logging
+from pacslabel import __version__
+from pacslabel.cli import (
+    audit_phi,
+    db,
+    demo,
+    explain,
+    gallery,
+    keys,
+    labeller,
+    model,
+    run,
+    serve,
+    settings,
+    simulate,
+    status,
+    task,
+)
+from pacslabel.cli.output import Handler, Output, configure_logging
+from pacslabel.errors import ExitCode, InvalidSettings, PacslabelError, exit_code
+from pacslabel.settings import load_settings
+from trainer import TrainerError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("pacslabel")
+
+#: The subcommands, in the order ``pacslabel --help`` lists them.
+COMMANDS = (
+    demo,
+    run,
+    serve,
+    db,
+    simulate,
+    gallery,
+    audit_phi,
+    keys,
+    labeller,
+    model,
+    explain,
+    status,
+    settings,
+    task,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pacslabel",
+        description="De-identified, NLP-labelled research corpus and AI findings from a PACS.",
+    )
+    parser.add_argument("--version", action="version", version=f"pacslabel {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--data-dir", type=Path, help="data folder (database, cache, models)")
+    parser.add_argument(
+        "--database-url", help="SQLAlchemy URL (default: SQLite in the data folder)"
+    )
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pacslabel`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    out = Output()
+    try:
+        loaded = load_settings(
+            args.config,
+            data_dir=args.data_dir,
+            database_url=args.database_url,
+            log_level=args.log_level,
+        )
+    except InvalidSettings as exc:
+        out.error(exc)
+        return ExitCode.USAGE
+    configure_logging(loaded.log_level, out.err)
+    quiet_identifier_logging()  # query identifiers carry patient data
+    logger.info("pacslabel %s starting: %s", __version__, json.dumps(loaded.redacted()))
+    handler: Handler = args.handler
+    try:
+        return int(handler(args, loaded, out))
+    except (PacslabelError, PacsBridgeError, LabellerError, TrainerError) as exc:
+        out.error(exc)
+        return exit_code(exc)
+    except KeyboardInterrupt:
+        out.err.print("interrupted; every stage resumes where it stopped on the next run")
+        return ExitCode.INTERRUPTED

@@ -1,0 +1,162 @@
+"""What the command prints: progress bars, errors, the run report and the corpus table.
+
+Everything goes through :class:`Output`: results to standard output, logs,
+progress and errors to standard error (the journal under systemd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pacsbridge import MoveDestinationUnknown
+from pacslabel.errors import ExitCode
+from pacslabel.pipeline import RunReport
+from pacslabel.progress import ProgressStep
+from pacslabel.settings import Settings
+from pacslabel.tools.summary import CorpusSummary
+
+__all__ = [
+    "Handler",
+    "Output",
+    "RichProgress",
+    "Subcommands",
+    "configure_logging",
+    "ingest_exit",
+    "print_run",
+    "print_status",
+]
+
+Subcommands = argparse._SubParsersAction  # argparse names no public type for it
+"""What ``add_subparsers`` returns: each command module's ``add_parser`` adds its own."""
+
+Handler = Callable[[argparse.Namespace, Settings, "Output"], int]
+"""A command: parsed arguments, the loaded settings, where to write → the exit code."""
+
+
+class _RichStep:
+    def __init__(self, bars: Progress, task_id: object) -> None:
+        self._bars = bars
+        self._task_id = task_id
+
+    def advance(self, amount: int = 1) -> None:
+        self._bars.advance(self._task_id, amount)  # type: ignore[arg-type]
+
+
+class RichProgress:
+    """A :class:`~pacslabel.progress.ProgressReporter` that draws a bar per step on ``console``."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    @contextmanager
+    def step(self, description: str, total: int) -> Iterator[ProgressStep]:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=self._console, disable=total == 0) as bars:
+            yield _RichStep(bars, bars.add_task(description, total=total))
+
+
+@dataclass
+class Output:
+    """Where a command writes: results on ``console``, errors and progress on ``err``."""
+
+    console: Console = field(default_factory=Console)
+    err: Console = field(default_factory=lambda: Console(stderr=True))
+
+    @property
+    def progress(self) -> RichProgress:
+        return RichProgress(self.err)
+
+    def print(self, text: str, *, markup: bool = True) -> None:
+        """A line of the result (long lines wrap softly, never cut)."""
+        self.console.print(text, soft_wrap=True, markup=markup)
+
+    def error(self, error: BaseException | str) -> None:
+        """An error, in red, on standard error."""
+        self.err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
+
+
+def configure_logging(level: str, err: Console) -> None:
+    """Logs to standard error at ``level``; the chattiest libraries at WARNING."""
+    handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(name)s: %(message)s")
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    # pynetdicom logs one line per association at INFO, APScheduler each job's start and
+    # end; our passes log their own outcome.
+    for name in ("pynetdicom", "apscheduler"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+def _summary_table(summary: CorpusSummary) -> Table:
+    table = Table(title=f"Corpus: {summary.studies} studies; model {summary.model_version or '—'}")
+    # Label counts (the configured labeller) and the current model on its held-out studies.
+    for column in ("finding", "pos", "unc", "neg", "n/m", "AUC", "n (pos)"):
+        table.add_column(column, justify="left" if column == "finding" else "right")
+    for finding, counts in summary.labels.items():
+        metrics = summary.held_out.get(finding, {})
+        auc = metrics.get("auc")
+        table.add_row(
+            finding,
+            *(
+                str(counts.get(s, 0))
+                for s in ("positive", "uncertain", "negative", "not_mentioned")
+            ),
+            f"{auc:.3f}" if auc is not None else "—",
+            f"{metrics.get('n', 0)} ({metrics.get('positives', 0)})" if metrics else "—",
+        )
+    return table
+
+
+def _states(summary: CorpusSummary) -> str:
+    states = sorted(summary.studies_by_state.items())
+    return "Studies by state: " + ", ".join(f"{state} {count}" for state, count in states)
+
+
+def print_status(out: Output, summary: CorpusSummary) -> None:
+    """Studies by state and the corpus table."""
+    out.print(_states(summary))
+    out.console.print(_summary_table(summary))
+
+
+def print_run(out: Output, report: RunReport, summary: CorpusSummary) -> None:
+    """What one pass did, then where the corpus stands."""
+    out.print(
+        f"This run: {report.found} matching studies on the PACS, {report.new} new, "
+        f"{report.retrieved} retrieved, {report.anonymised} de-identified and paired, "
+        f"{report.labelled} labelled, {report.cached} cached, {report.predicted} predicted, "
+        f"{report.reported} SRs stored back."
+    )
+    if report.ingest_error is not None:
+        out.print(f"Ingest stopped: {escape(str(report.ingest_error))}")
+    training = report.training
+    out.print(
+        f"Training: {training.status}"
+        + (f" ({training.reason})" if training.reason else "")
+        + (f", model {training.model_version}" if training.model_version else "")
+    )
+    out.print(_states(summary))
+    out.print(f"SRs stored in the PACS so far: {summary.srs_sent}")
+    out.console.print(_summary_table(summary))
+
+
+def ingest_exit(report: RunReport) -> ExitCode:
+    """The exit code of a pass: what stopped ingest, if anything (later stages still ran)."""
+    if isinstance(report.ingest_error, MoveDestinationUnknown):
+        return ExitCode.MOVE_DESTINATION
+    if report.ingest_error is not None:
+        return ExitCode.PACS
+    return ExitCode.OK

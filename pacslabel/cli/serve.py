@@ -1,0 +1,53 @@
+"""``pacslabel serve``: the loop on its schedule until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from pacslabel.cli.output import Output, Subcommands
+from pacslabel.context import open_context
+from pacslabel.errors import ExitCode
+from pacslabel.pipeline import Service
+from pacslabel.settings import Settings
+
+__all__ = ["add_parser", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "serve", help="run the loop on its schedule until stopped (SIGTERM or Ctrl-C)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    """Start the scheduled passes; on SIGTERM or SIGINT let the pass in progress finish."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        logger.info("%s received: stopping after the pass in progress", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with open_context(settings, out.progress) as ctx:
+            service = Service(ctx, settings.schedule)
+            service.start()
+            out.err.print(
+                f"serving: an ingest pass every {settings.schedule.ingest_every_minutes:g} min, "
+                f"the nightly pass at {settings.schedule.train_at}; SIGTERM or Ctrl-C stops",
+                soft_wrap=True,
+            )
+            while not stop.wait(1.0):
+                pass
+            service.stop(wait=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    out.err.print("stopped; the next start resumes where this one stopped")
+    return ExitCode.OK

@@ -1,0 +1,29 @@
+"""The loop's stages, each a plain function of the :class:`~pacslabel.context.Context`
+that works on the studies in the state it consumes (:mod:`pacslabel.pipeline.loop`
+composes them)."""
+
+from pacslabel.pipeline.stages.anonymise import anonymise_all, anonymise_study
+from pacslabel.pipeline.stages.cache import cache_all
+from pacslabel.pipeline.stages.label import add_labels, label_all
+from pacslabel.pipeline.stages.predict import predict_all
+from pacslabel.pipeline.stages.retrieval import DiscoverResult, discover, in_window, retrieve
+from pacslabel.pipeline.stages.train import TrainOutcome, TrainStatus, corpus_targets, train
+from pacslabel.pipeline.stages.writeback import writeback_all
+
+__all__ = [
+    "DiscoverResult",
+    "TrainOutcome",
+    "TrainStatus",
+    "add_labels",
+    "anonymise_all",
+    "anonymise_study",
+    "cache_all",
+    "corpus_targets",
+    "discover",
+    "in_window",
+    "label_all",
+    "predict_all",
+    "retrieve",
+    "train",
+    "writeback_all",
+]

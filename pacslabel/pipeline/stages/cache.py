@@ -1,0 +1,58 @@
+"""Caching: each labelled study's de-identified AP + lateral pair, decoded and resized,
+into the pixel cache the trainer and inference read."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+from sqlalchemy.orm import Session
+
+from db import Image, StudyState
+from db.queries import move_to, quarantine, studies_in
+from pacsbridge import InvalidInstance, display_pixels
+from pacslabel.context import Context
+from trainer import PixelCache
+
+__all__ = ["cache_all"]
+
+logger = logging.getLogger(__name__)
+
+
+def _pixels(ctx: Context, image: Image) -> np.ndarray:
+    path = ctx.paths.root / image.path
+    try:
+        ds = dcmread(path)
+    except (InvalidDicomError, OSError) as exc:
+        raise InvalidInstance(image.sop_uid, f"cannot read {image.path}: {exc}") from None
+    return display_pixels(ds, image.sop_uid)
+
+
+def cache_all(ctx: Context) -> int:
+    """Decode each labelled study's pair into the pixel cache; returns how many."""
+    cache = PixelCache(ctx.paths.cache, ctx.settings.training.image_size)
+    done = 0
+    with Session(ctx.engine) as session:
+        studies = studies_in(session, StudyState.LABELLED)
+        with ctx.progress.step("caching pixels", len(studies)) as bar:
+            for study in studies:
+                paired = {image.view_role: image for image in study.images if image.is_paired}
+                try:
+                    if study.study_uid not in cache:
+                        cache.put(
+                            study.study_uid,
+                            _pixels(ctx, paired["ap"]),
+                            _pixels(ctx, paired["lateral"]),
+                        )
+                except InvalidInstance as exc:
+                    quarantine(session, study, "cache", str(exc))
+                except KeyError as exc:
+                    quarantine(session, study, "cache", f"no paired {exc.args[0]} image")
+                else:
+                    move_to(study, StudyState.CACHED)
+                    done += 1
+                session.commit()
+                bar.advance()
+    return done

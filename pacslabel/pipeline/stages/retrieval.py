@@ -1,0 +1,211 @@
+"""Discover studies on the PACS (incrementally) and retrieve them, several at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import IngestWatermark, Study, StudyState
+from db.queries import audit, fail, move_to, studies_in
+from pacsbridge import (
+    MoveResult,
+    OriginalIdentity,
+    PacsBridgeError,
+    StorageSCP,
+    find_studies,
+    get_study,
+    is_transient,
+    move_study,
+)
+from pacslabel.context import Context
+from pacslabel.errors import LinkageError
+
+__all__ = ["DiscoverResult", "discover", "in_window", "retrieve"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoverResult:
+    found: int
+    new: int
+    date_from: str | None = None
+
+
+def in_window(window: str | None, now: dt.datetime | None = None) -> bool:
+    """Whether ``now`` (local time) falls in ``HH:MM-HH:MM``; no window means always."""
+    if not window:
+        return True
+    now = now or dt.datetime.now()
+    start_text, _, end_text = window.partition("-")
+    start = dt.time.fromisoformat(start_text)
+    end = dt.time.fromisoformat(end_text)
+    moment = now.time()
+    if start <= end:
+        return start <= moment < end
+    return moment >= start or moment < end  # the window spans midnight
+
+
+def _node_key(ctx: Context) -> str:
+    return str(ctx.node)
+
+
+def _query_from(ctx: Context, session: Session) -> str | None:
+    """The C-FIND lower date bound: the watermark minus the overlap, or the setting."""
+    configured = ctx.settings.ingest.study_date_from
+    mark = session.get(IngestWatermark, _node_key(ctx))
+    if mark is None:
+        return configured
+    day = dt.datetime.strptime(mark.last_study_date, "%Y%m%d").date()
+    start = (day - dt.timedelta(days=ctx.settings.ingest.watermark_overlap_days)).strftime("%Y%m%d")
+    return max(start, configured) if configured else start
+
+
+def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
+    """C-FIND the task's studies since the watermark; record the new ones as ``discovered``.
+
+    The watermark (newest study date seen on this PACS) moves forward only as
+    far as the studies actually recorded, so ``max_studies_per_run`` never
+    skips any: the next run continues from there. ``full`` queries the whole
+    configured date range instead, which finds studies that reached the PACS
+    late with a date older than the watermark (imports, merged records).
+
+    Raises
+    ------
+    QueryFailed, AssociationRejected, AssociationAborted
+        The PACS cannot be queried; nothing is recorded.
+    """
+    ingest = ctx.settings.ingest
+    with Session(ctx.engine) as session:
+        date_from = ingest.study_date_from if full else _query_from(ctx, session)
+        records = find_studies(
+            ctx.local,
+            ctx.node,
+            ctx.task.study_filter(),
+            date_from=date_from,
+            date_to=ingest.study_date_to,
+        )
+        known = set(session.scalars(select(Study.study_uid)))
+        new, newest = 0, None
+        for record in records:  # oldest first
+            uid = ctx.pseudonymiser.uid(record.study_instance_uid)
+            identity = dict.fromkeys(OriginalIdentity.__dataclass_fields__, "")
+            identity.update(
+                study_instance_uid=record.study_instance_uid,
+                accession_number=record.accession_number,
+            )
+            if uid in known:  # re-link it if its linkage key was lost (a no-op otherwise)
+                ctx.vault.put(session, uid, "study", OriginalIdentity(**identity))
+            else:
+                if new >= ingest.max_studies_per_run:
+                    break
+                known.add(uid)
+                session.add(
+                    Study(
+                        study_uid=uid,
+                        state=StudyState.DISCOVERED,
+                        attempts=0,
+                        expected_instances=record.number_of_study_related_instances,
+                    )
+                )
+                ctx.vault.put(session, uid, "study", OriginalIdentity(**identity))
+                new += 1
+            if record.study_date:
+                newest = max(newest or record.study_date, record.study_date)
+        if newest:
+            mark = session.get(IngestWatermark, _node_key(ctx))
+            if mark is None:
+                session.add(IngestWatermark(node=_node_key(ctx), last_study_date=newest))
+            elif newest > mark.last_study_date:
+                mark.last_study_date = newest
+        audit(
+            session,
+            "ingest.discover",
+            found=len(records),
+            new=new,
+            date_from=date_from,
+            full=full,
+        )
+        session.commit()
+    logger.info(
+        "discovered %d new of %d matching studies (from %s)",
+        new,
+        len(records),
+        date_from or "the beginning",
+    )
+    return DiscoverResult(found=len(records), new=new, date_from=date_from)
+
+
+def _fetch(ctx: Context, scp: StorageSCP, study_instance_uid: str) -> MoveResult:
+    """Retrieve one study, retrying transient failures with exponential backoff."""
+    ingest = ctx.settings.ingest
+    attempt = 0
+    while True:
+        try:
+            if ingest.retrieve_method == "get":
+                return get_study(ctx.local, ctx.node, study_instance_uid, scp.receiver)
+            return move_study(ctx.local, ctx.node, study_instance_uid, scp)
+        except PacsBridgeError as exc:
+            if not is_transient(exc) or attempt >= ingest.retries:
+                raise
+            delay = ingest.retry_backoff_s * (2**attempt)
+            logger.info("retrying a retrieval in %.1f s: %s", delay, exc)
+            time.sleep(delay)
+            attempt += 1
+
+
+def retrieve(ctx: Context, scp: StorageSCP) -> int:
+    """Retrieve every discovered study (``ingest.associations`` at a time); returns how
+    many arrived. A study that fails keeps its state (retried next run) until it has
+    failed ``ingest.max_attempts`` runs.
+
+    Raises
+    ------
+    MoveDestinationUnknown, AssociationRejected
+        The PACS refuses us or does not know our AE: nothing can be retrieved
+        until the operator acts (the message says what to do).
+    """
+    ingest = ctx.settings.ingest
+    done = 0
+    with Session(ctx.engine) as session:
+        studies, originals = [], {}
+        for study in studies_in(session, StudyState.DISCOVERED):
+            try:
+                originals[study.id] = ctx.vault.get(session, study.study_uid).study_instance_uid
+                studies.append(study)
+            except LinkageError as exc:  # re-linked by the next C-FIND that sees it
+                logger.warning("cannot retrieve %s yet: %s", study.study_uid, exc)
+        by_id = {s.id: s for s in studies}
+        with (
+            ctx.progress.step(
+                f"retrieving studies ({ingest.retrieve_method.upper()})", len(studies)
+            ) as bar,
+            ThreadPoolExecutor(max_workers=ingest.associations) as pool,
+        ):
+            futures: dict[Future[MoveResult], int] = {
+                pool.submit(_fetch, ctx, scp, originals[s.id]): s.id for s in studies
+            }
+            try:
+                for future in as_completed(futures):
+                    study = by_id[futures[future]]
+                    try:
+                        future.result()
+                    except PacsBridgeError as exc:
+                        if not is_transient(exc):
+                            raise
+                        fail(session, study, "retrieve", str(exc), ingest.max_attempts)
+                    else:
+                        move_to(study, StudyState.RETRIEVED)
+                        done += 1
+                    session.commit()
+                    bar.advance()
+            finally:
+                for future in futures:
+                    future.cancel()
+    return done

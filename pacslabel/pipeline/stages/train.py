@@ -1,0 +1,263 @@
+"""Training: the labelled, cached corpus → a ResNet-18 in the model registry.
+
+A model is trained only when the corpus or the configuration changed since
+the newest model (the *manifest* — studies, their targets, the labeller and
+task versions — hashes differently); otherwise the stage does nothing, so a
+nightly run over an unchanged corpus costs nothing. Held-out studies are
+chosen by a hash of their pseudonymous UID, so a study stays on its side of
+the split as the corpus grows.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import FindingLabel, Model, ModelMode, RunStatus, Study, StudyState, TrainingRun, utcnow
+from db.queries import audit, current_image_model
+from pacslabel.context import Context
+from pacslabel.registry import code_version
+from pacslabel.vocabulary import label_source
+from trainer import (
+    PixelCache,
+    TrainConfig,
+    TrainerError,
+    TrainResult,
+    finding_metrics,
+    fit,
+    youden_threshold,
+)
+
+__all__ = ["TrainOutcome", "TrainStatus", "corpus_targets", "train"]
+
+logger = logging.getLogger(__name__)
+
+_TARGET = {"ignore": np.nan, "zero": 0.0, "one": 1.0}
+_READY = (StudyState.CACHED, StudyState.PREDICTED, StudyState.REPORTED)
+
+
+class TrainStatus(enum.StrEnum):
+    """What the training stage did in one pass."""
+
+    TRAINED = "trained"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    status: TrainStatus
+    reason: str = ""
+    model_version: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def corpus_targets(ctx: Context, session: Session) -> tuple[list[str], np.ndarray]:
+    """The cached studies and their training targets (rows: studies, columns: findings)."""
+    findings = ctx.task.finding_keys
+    settings = ctx.settings.training
+    mapping = {
+        "positive": 1.0,
+        "negative": 0.0,
+        "uncertain": _TARGET[settings.uncertain_as],
+        "not_mentioned": _TARGET[settings.not_mentioned_as],
+    }
+    rows = session.execute(
+        select(Study.study_uid, FindingLabel.finding, FindingLabel.state)
+        .join(FindingLabel, FindingLabel.study_id == Study.id)
+        .where(
+            Study.state.in_(_READY),
+            FindingLabel.source == label_source(ctx.labeller),
+            FindingLabel.source_version == ctx.labeller.version,
+        )
+    ).all()
+    table: dict[str, dict[str, float]] = {}
+    for uid, finding, state in rows:
+        table.setdefault(uid, {})[finding] = mapping[str(state.value)]
+    keys = sorted(table)
+    targets = np.array(
+        [[table[k].get(f, np.nan) for f in findings] for k in keys], dtype=np.float32
+    ).reshape(len(keys), len(findings))
+    return keys, targets
+
+
+def _bucket(uid: str) -> int:
+    return int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) % 10_000
+
+
+def _held_out(keys: list[str], fraction: float) -> np.ndarray:
+    """Which studies are held out: those whose UID hashes below ``fraction``, so a study
+    keeps its side as the corpus grows; a small corpus that draws none holds out the
+    lowest hashes instead (at least one study)."""
+    buckets = np.array([_bucket(k) for k in keys])
+    held = buckets < fraction * 10_000
+    if not held.any() and len(keys) > 1:
+        wanted = max(1, round(fraction * len(keys)))
+        held = np.zeros(len(keys), dtype=bool)
+        held[np.argsort(buckets)[:wanted]] = True
+    return held
+
+
+def _manifest(keys: list[str], targets: np.ndarray, config: TrainConfig, ctx: Context) -> str:
+    content = {
+        "studies": keys,
+        "targets": [[None if np.isnan(v) else float(v) for v in row] for row in targets],
+        "labeller": ctx.labeller.version,
+        "task": ctx.task.digest,
+        "config": config.as_dict(),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _config(ctx: Context) -> TrainConfig:
+    settings = ctx.settings.training
+    weights = settings.pretrained_weights
+    return TrainConfig(
+        findings=tuple(ctx.task.finding_keys),
+        image_size=settings.image_size,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        momentum=settings.momentum,
+        weight_decay=settings.weight_decay,
+        seed=settings.seed,
+        augment=settings.augment,
+        lr_schedule=settings.lr_schedule,
+        device=settings.device,
+        pretrained_weights=str(weights) if weights else None,
+        channels=ctx.task.channels(),
+    )
+
+
+def _held_out_metrics(
+    config: TrainConfig, targets: np.ndarray, probabilities: np.ndarray
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Per-finding metrics on the held-out studies, at Youden's J cut-offs chosen on them."""
+    per_finding, thresholds = {}, {}
+    for j, key in enumerate(config.findings):
+        known = ~np.isnan(targets[:, j])
+        threshold = youden_threshold(targets[known, j], probabilities[known, j])
+        thresholds[key] = threshold
+        per_finding[key] = finding_metrics(targets[:, j], probabilities[:, j], threshold).as_dict()
+    return per_finding, thresholds
+
+
+def _fit(
+    ctx: Context,
+    config: TrainConfig,
+    version: str,
+    split: tuple[list[str], np.ndarray, list[str]],
+    manifest: str,
+) -> TrainResult:
+    train_keys, train_targets, held_keys = split
+    with ctx.progress.step(f"training {version}", config.epochs) as bar:
+
+        def on_batch(step: int, total: int, loss: float) -> None:
+            if step == total:
+                bar.advance()
+
+        return fit(
+            config,
+            PixelCache(ctx.paths.cache, config.image_size),
+            train_keys,
+            train_targets,
+            held_keys,
+            ctx.paths.models / version / "model.pt",
+            manifest_hash=manifest,
+            code_version=code_version(),
+            progress=on_batch,
+        )
+
+
+def _register(
+    ctx: Context,
+    session: Session,
+    run: TrainingRun,
+    config: TrainConfig,
+    result: TrainResult,
+    held_targets: np.ndarray,
+) -> dict[str, Any]:
+    """Add the trained model to the registry and close its run; returns its metrics."""
+    per_finding, thresholds = _held_out_metrics(config, held_targets, result.held_out_probabilities)
+    metrics = {
+        "held_out": per_finding,
+        "final_loss": result.final_loss,
+        "evaluated_against": f"report labels ({ctx.labeller.version})",
+    }
+    version = result.checkpoint.parent.name
+    session.add(
+        Model(
+            version=version,
+            architecture="resnet18",
+            mode=ModelMode.ONE_STEP,
+            task=ctx.task.name,
+            findings=list(config.findings),
+            path=str(result.checkpoint.relative_to(ctx.paths.root)),
+            config=config.as_dict(),
+            manifest_hash=run.manifest_hash,
+            code_version=code_version(),
+            metrics=metrics,
+            thresholds=thresholds,
+            training_run_id=run.id,
+        )
+    )
+    run.status, run.finished_at = RunStatus.SUCCEEDED, utcnow()
+    run.epochs_done, run.metrics = result.epochs_done, metrics
+    audit(
+        session,
+        "train.succeeded",
+        model=version,
+        n_train=run.n_train,
+        n_held_out=run.n_held_out,
+    )
+    return metrics
+
+
+def train(ctx: Context) -> TrainOutcome:
+    """Train a new model when the corpus changed; register it with its metrics."""
+    config = _config(ctx)
+    with Session(ctx.engine) as session:
+        keys, targets = corpus_targets(ctx, session)
+        manifest = _manifest(keys, targets, config, ctx)
+        latest = current_image_model(session, ctx.task.name)
+        if latest is not None and latest.manifest_hash == manifest:
+            reason = f"nothing new since model {latest.version}"
+            return TrainOutcome(TrainStatus.SKIPPED, reason, latest.version, latest.metrics)
+        if len(keys) < ctx.settings.training.min_studies:
+            return TrainOutcome(
+                TrainStatus.SKIPPED,
+                f"{len(keys)} labelled studies; training needs "
+                f"{ctx.settings.training.min_studies} (training.min_studies)",
+            )
+        held = _held_out(keys, ctx.settings.training.held_out_fraction)
+        train_keys = [k for k, h in zip(keys, held, strict=True) if not h]
+        held_keys = [k for k, h in zip(keys, held, strict=True) if h]
+        version = f"{ctx.task.name}-resnet18-{manifest[:12]}"
+        run = TrainingRun(
+            status=RunStatus.RUNNING,
+            mode=ModelMode.ONE_STEP,
+            config=config.as_dict(),
+            manifest_hash=manifest,
+            n_train=len(train_keys),
+            n_held_out=len(held_keys),
+        )
+        session.add(run)
+        session.commit()
+        try:
+            result = _fit(ctx, config, version, (train_keys, targets[~held], held_keys), manifest)
+        except TrainerError as exc:
+            run.status, run.error, run.finished_at = RunStatus.FAILED, str(exc), utcnow()
+            audit(session, "train.failed", reason=str(exc))
+            session.commit()
+            return TrainOutcome(TrainStatus.FAILED, str(exc))
+        metrics = _register(ctx, session, run, config, result, targets[held])
+        session.commit()
+        return TrainOutcome(TrainStatus.TRAINED, "", version, metrics)

@@ -1,0 +1,78 @@
+"""An installed wheel, not only a checkout, can create the schema: the migrations ship
+inside the ``db`` package, and so do the task file and the de-identification table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_a_wheel_installed_elsewhere_upgrades_an_empty_database(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-q", "--wheel-dir", str(wheels)]
+    subprocess.run(
+        [sys.executable, "-m", "pip", *build, str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = wheels.glob("pacslabel-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    # The wheel alone, without its dependencies: those come from this environment's
+    # site-packages, appended after the new environment's own (a .pth file adds the
+    # folder but runs none of its .pth files, so the checkout's editable finder stays out).
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(site, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLABEL_")}
+    where = subprocess.run(
+        [python, "-c", "import db, pacslabel; print(db.__file__); print(pacslabel.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert all(path.startswith(str(env_dir)) for path in where), where
+    data = tmp_path / "data"
+    upgraded = subprocess.run(
+        [env_dir / "bin" / "pacslabel", "--data-dir", str(data), "db", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "schema 0002" in upgraded.stdout and "(head 0002" in upgraded.stdout
+    assert (data / "pacslabel.db").is_file()
+    task = subprocess.run(
+        [env_dir / "bin" / "pacslabel", "--data-dir", str(data), "task"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert task.returncode == 0 and "lumbar_spine" in task.stdout, task.stderr
