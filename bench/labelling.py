@@ -26,9 +26,10 @@ from dataclasses import replace
 import torch
 from _report import write_section
 
-from labeller import Labeller, RuleLabeller, State, deidentify_report, score, table_text
+from labeller import Labeller, RuleLabeller, State, score, table_text
 from labeller.bert import BertLabeller, CompactBert, FourStateModel
 from labeller.training import TrainingPlan, train_bert
+from pacsbridge import IdentifierKind, KnownIdentifier, deidentify_text
 from pacslabel.task import load_task
 from simhospital.dicom import generate_study
 from simhospital.truth.annotations import AnnotationPlan, assign_sets
@@ -40,10 +41,14 @@ Report = tuple[str, dict[str, State]]
 def _report(job: tuple[int, int]) -> Report:
     index, seed = job
     study = generate_study(index, seed, scale=0.1)
-    text = deidentify_report(
+    known = [
+        KnownIdentifier(IdentifierKind.PATIENT_ID, study.patient.patient_id),
+        KnownIdentifier(IdentifierKind.ORDER_ID, study.accession_number),
+    ]
+    text = deidentify_text(
         study.report_text,
+        known,
         names=[study.patient.patient_name],
-        identifiers=[study.patient.patient_id, study.accession_number],
         date_shift_days=1 + index % 365,
     )
     return text, {key: State(value) for key, value in study.report_states.items()}

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from db import FindingLabel, LabelSource, Report
 from db.queries import find_study
-from labeller import State, deidentify_report
+from labeller import State
+from pacsbridge import deidentify_text
 from pacslabel.errors import InvalidAnnotations
 from pacslabel.vocabulary import db_state, labeller_state
 
@@ -132,7 +133,7 @@ def resolve_annotations(
     out, unknown = [], []
     for annotation in annotations:
         if annotation.text is not None:
-            out.append(Resolved(annotation, deidentify_report(annotation.text), None))
+            out.append(Resolved(annotation, deidentify_text(annotation.text), None))
             continue
         uid = annotation.study_uid or ""
         study = find_study(session, uid, pseudonym)

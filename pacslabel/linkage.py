@@ -21,7 +21,6 @@ rows are re-encrypted in one transaction, then the new key replaces the old.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import logging
@@ -129,16 +128,21 @@ class LinkageVault:
         self._by_id = {key_id(k): Fernet(k) for k in (key, *readable)}
 
     def put(
-        self, session: Session, pseudonymous_uid: str, kind: str, identity: OriginalIdentity
+        self,
+        session: Session,
+        pseudonymous_uid: str,
+        kind: str,
+        identity: OriginalIdentity,
+        *,
+        replace: bool = False,
     ) -> None:
-        """Store the identity behind ``pseudonymous_uid``; a row this vault cannot read
-        (its key was lost) is replaced."""
+        """Store the identity behind ``pseudonymous_uid``. A row this vault cannot read (its
+        key was lost) is replaced; a readable one only when ``replace`` (what the study's
+        instances told after what its C-FIND answer told)."""
         row = session.get(Linkage, pseudonymous_uid)
-        if row is not None and row.key_id in self._by_id:
+        if row is not None and row.key_id in self._by_id and not replace:
             return
-        payload = self._fernet.encrypt(
-            json.dumps(dataclasses.asdict(identity), sort_keys=True).encode()
-        )
+        payload = self._fernet.encrypt(json.dumps(identity.as_dict(), sort_keys=True).encode())
         if row is None:
             session.add(
                 Linkage(
@@ -172,7 +176,7 @@ class LinkageVault:
             payload = fernet.decrypt(row.ciphertext)
         except InvalidToken:
             raise LinkageError(f"the linkage of {pseudonymous_uid} does not decrypt") from None
-        return OriginalIdentity(**json.loads(payload))
+        return OriginalIdentity.from_dict(json.loads(payload))
 
     def unreadable(self, session: Session) -> int:
         """How many linkage rows no configured key can read."""

@@ -8,9 +8,15 @@ dates and remaps UIDs that the table does not list (belt and braces); remaps
 every UID that is not a well-known DICOM UID through a keyed hash (so
 references between instances survive); quarantines or masks burned-in
 annotation; and records what was done (PatientIdentityRemoved,
-DeidentificationMethod and its code sequence). An :class:`AnonymisedInstance`
-cannot be built while the patient's name, ID, birth date or accession number
-is still in any text value.
+DeidentificationMethod and its code sequence).
+
+"Clean" (C) means no identifying information remains (PS3.15 E.3.5): every
+free-text value the profile cleans, and every text value it keeps, goes
+through the text de-identifier (:mod:`pacsbridge.deid.text`) with every
+identifier of the header (:func:`~pacsbridge.deid.identifiers.header_identifiers`)
+and its pattern families; a cleaned value in which a known identifier can
+still be found is removed (fail closed). An :class:`AnonymisedInstance` cannot
+be built while any identifier of its header is still in any text value.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydicom.datadict import dictionary_has_tag
@@ -29,7 +36,9 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary
 
+from pacsbridge.deid.identifiers import IdentifierKind, KnownIdentifier, header_identifiers
 from pacsbridge.deid.profile import DeidOptions, Profile, load_profile
+from pacsbridge.deid.text import deidentify_text, find_identifiers
 from pacsbridge.errors import InvalidInstance
 
 __all__ = [
@@ -58,6 +67,8 @@ _TEXT_VRS = {
     "UT",
     "UR",
 }
+#: Free text: what a person may have typed anything into, names included.
+_FREE_TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC"}
 _DUMMY = {
     "PN": "ANONYMISED",
     "LO": "ANONYMISED",
@@ -138,20 +149,63 @@ class OriginalIdentity:
     study_time: str
     referring_physician_name: str
     modality: str
+    identifiers: tuple[KnownIdentifier, ...] = ()
+    """Every identifying string of the header (:func:`header_identifiers`)."""
 
     @classmethod
-    def from_dataset(cls, ds: Dataset) -> OriginalIdentity:
+    def from_dataset(cls, ds: Dataset, options: DeidOptions | None = None) -> OriginalIdentity:
+        """The identity of ``ds``; ``identifiers`` leaves out what ``options`` keep."""
+
         def text(keyword: str) -> str:
             value = ds.get(keyword, "")
             return "" if value is None else str(value)
 
-        return cls(**{name: text(_keyword(name)) for name in cls.__dataclass_fields__})
+        fields = [name for name in cls.__dataclass_fields__ if name != "identifiers"]
+        return cls(
+            **{name: text(_keyword(name)) for name in fields},
+            identifiers=header_identifiers(ds, options),
+        )
 
-    def identifying_values(self) -> list[str]:
-        """Values that must not survive anywhere in de-identified data."""
-        values = [self.patient_id, self.patient_birth_date, self.accession_number]
-        values += [part for part in re.split(r"[\^ ]+", self.patient_name) if len(part) >= 3]
-        return [v for v in values if v and len(v) >= 3]
+    @classmethod
+    def bare(cls, **fields: str) -> OriginalIdentity:
+        """An identity that knows only ``fields`` (the rest empty), e.g. what a C-FIND says."""
+        names = [name for name in cls.__dataclass_fields__ if name != "identifiers"]
+        values: dict[str, Any] = {name: fields.get(name, "") for name in names}
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready dictionary (:meth:`from_dict` reads it back)."""
+        data: dict[str, object] = {
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name != "identifiers"
+        }
+        data["identifiers"] = [[item.kind.value, item.value] for item in self.identifiers]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OriginalIdentity:
+        """An identity from :meth:`as_dict` (older rows have no ``identifiers``)."""
+        raw = dict(data)
+        pairs = raw.pop("identifiers", None) or []
+        known = tuple(KnownIdentifier(IdentifierKind(kind), str(value)) for kind, value in pairs)
+        return cls(**{k: str(v) for k, v in raw.items()}, identifiers=known)
+
+    def known(self) -> tuple[KnownIdentifier, ...]:
+        """Every identifier that must not survive in de-identified data: the header's,
+        and the patient's own name, ID, birth date and accession number."""
+        core = [
+            KnownIdentifier(IdentifierKind.PATIENT_ID, self.patient_id),
+            KnownIdentifier(IdentifierKind.BIRTH_DATE, self.patient_birth_date),
+            KnownIdentifier(IdentifierKind.ORDER_ID, self.accession_number),
+            *header_identifiers(_named(self.patient_name)),
+        ]
+        items = [*self.identifiers, *(item for item in core if len(item.value.strip()) >= 3)]
+        return tuple(dict.fromkeys(items))
+
+
+def _named(name: str) -> Dataset:
+    ds = Dataset()
+    ds.PatientName = name
+    return ds
 
 
 def _keyword(name: str) -> str:
@@ -176,7 +230,7 @@ class AnonymisedInstance:
     date_shift_days: int
 
     def __post_init__(self) -> None:
-        leaks = _find_values(self.dataset, self.original.identifying_values())
+        leaks = _find_values(self.dataset, self.original.known())
         if leaks:
             raise InvalidInstance(
                 self.dataset.get("SOPInstanceUID", "instance"),
@@ -196,13 +250,18 @@ class AnonymisedInstance:
         return str(self.dataset.SOPInstanceUID)
 
 
-def _find_values(ds: Dataset, values: list[str]) -> set[str]:
+#: Value representations whose values are searched for identifiers left behind (numbers,
+#: times and UIDs aside: UIDs are remapped, the others cannot name anyone).
+_SEARCHED_VRS = _TEXT_VRS - {"AS", "DS", "IS", "TM"}
+
+
+def _find_values(ds: Dataset, known: tuple[KnownIdentifier, ...]) -> set[str]:
+    """Keywords of the text attributes (at any depth) in which a known identifier is found."""
     found: set[str] = set()
-    needles = [v.upper() for v in values]
     for elem in ds.iterall():
-        if elem.VR in _TEXT_VRS and elem.value not in (None, ""):
-            text = str(elem.value).upper()
-            if any(n in text for n in needles):
+        if elem.VR in _SEARCHED_VRS and elem.value not in (None, ""):
+            values = elem.value if elem.VM > 1 else [elem.value]
+            if any(find_identifiers(str(v), known) for v in values):
                 found.add(elem.keyword or str(elem.tag))
     return found
 
@@ -218,12 +277,20 @@ def _shift(value: str, vr: str, days: int) -> str:
     return shifted + (value[8:] if vr == "DT" else "")
 
 
-def _clean_text(value: str, identity: OriginalIdentity) -> str:
-    """``value`` without the patient's identifying values (unchanged when it has none)."""
-    cleaned = value
-    for needle in identity.identifying_values():
-        cleaned = re.sub(re.escape(needle), "", cleaned, flags=re.IGNORECASE)
-    return value if cleaned == value else re.sub(r"\s{2,}", " ", cleaned).strip()
+#: Longest value of each text VR (PS3.5 6.2): a cleaned value may not grow past it.
+_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "ST": 1024, "LT": 10240}
+
+
+def _clean_text(value: str, vr: str, known: tuple[KnownIdentifier, ...], shift: int) -> str:
+    """``value`` de-identified as free text; removed ("") when a known identifier is still
+    found in what is left (fail closed). Unchanged when nothing in it identifies."""
+    cleaned = deidentify_text(value, known, date_shift_days=shift)
+    if cleaned == value:
+        return value
+    if vr in ("AE", "CS"):
+        return ""  # a code with a name in it: no tag fits the value representation
+    cleaned = re.sub(r"\s{2,}", " ", cleaned).strip()[: _MAX_LENGTH.get(vr, len(cleaned))]
+    return "" if find_identifiers(cleaned, known) else cleaned
 
 
 def _dummy(elem: DataElement) -> object:
@@ -244,6 +311,7 @@ class _Walker:
         self.pseudonymiser = pseudonymiser
         self.options = options
         self.identity = identity
+        self.known = identity.known()
         self.shift_days = shift_days
         self.profile: Profile = load_profile()
 
@@ -275,6 +343,8 @@ class _Walker:
             elem.value = self._clean(elem)
         elif elem.VR == "UI":  # K: a kept UID still may not be a clinical one
             elem.value = self._remap(elem)
+        elif elem.VR in _FREE_TEXT_VRS:  # K: kept text still may not name anyone
+            elem.value = self._clean(elem)
 
     def _unlisted(self, elem: DataElement) -> str:
         """Attributes Table E.1-1 does not list. For safety beyond the profile: attributes
@@ -310,7 +380,8 @@ class _Walker:
             return self._remap(elem)
         if elem.VR in _TEXT_VRS:
             values = elem.value if elem.VM > 1 else [elem.value]
-            cleaned = [_clean_text(str(v or ""), self.identity) for v in values]
+            shift = self.shift_days
+            cleaned = [_clean_text(str(v or ""), elem.VR, self.known, shift) for v in values]
             return cleaned if elem.VM > 1 else cleaned[0]
         return elem.value
 
@@ -379,7 +450,7 @@ def anonymise(
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         if not ds.get(keyword):
             raise InvalidInstance(where, f"missing {keyword}")
-    identity = OriginalIdentity.from_dataset(ds)
+    identity = OriginalIdentity.from_dataset(ds, options)
     where = pseudonymiser.uid(identity.sop_instance_uid)
     burned_in = str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or (
         identity.sop_class_uid in options.burned_in_sop_classes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -14,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from db import Image, Report, ReportSource, Study, StudyState
 from db.queries import fail, move_to, quarantine, studies_in
-from labeller import deidentify_report
 from pacsbridge import (
     AnonymisedInstance,
     InvalidInstance,
@@ -25,6 +25,8 @@ from pacsbridge import (
     ViewInfo,
     anonymise,
     classify_view,
+    deidentify_text,
+    find_identifiers,
     is_report,
     pair_views,
     report_text,
@@ -40,7 +42,6 @@ logger = logging.getLogger(__name__)
 class _Received:
     images: list[AnonymisedInstance] = field(default_factory=list)
     report: str | None = None
-    report_names: list[str] = field(default_factory=list)
     report_identity: OriginalIdentity | None = None
     report_source: ReportSource = ReportSource.SR
 
@@ -72,8 +73,7 @@ def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) 
             except ReportNotFound as exc:
                 _quarantine_file(ctx, session, study, path, str(exc))
                 continue
-            received.report_identity = OriginalIdentity.from_dataset(ds)
-            received.report_names = [str(e.value) for e in ds.iterall() if e.VR == "PN" and e.value]
+            received.report_identity = OriginalIdentity.from_dataset(ds, ctx.deid_options)
             received.report_source = (
                 ReportSource.PDF if str(ds.Modality) == "DOC" else ReportSource.SR
             )
@@ -131,6 +131,30 @@ def _describe_study(study: Study, ds: Dataset) -> None:
     study.patient_sex = str(ds.get("PatientSex", ""))[:1] or None
 
 
+def _study_identity(received: _Received) -> OriginalIdentity | None:
+    """The study's clinical identity: its first instance's, with the identifiers of every
+    instance's header (images and report) together."""
+    identities = [image.original for image in received.images]
+    if received.report_identity is not None:
+        identities.append(received.report_identity)
+    if not identities:
+        return None
+    known = tuple(dict.fromkeys(item for identity in identities for item in identity.known()))
+    return dataclasses.replace(identities[0], identifiers=known)
+
+
+def _deidentified_report(ctx: Context, report: str, identity: OriginalIdentity) -> str | None:
+    """The report without the study's known identifiers and the pattern families; ``None``
+    when a known identifier is still found in it after a second pass (fail closed)."""
+    shift = ctx.pseudonymiser.date_shift_days(identity.patient_id)
+    text = report
+    for _ in range(2):
+        text = deidentify_text(text, identity.identifiers, date_shift_days=shift)
+        if not find_identifiers(text, identity.identifiers):
+            return text
+    return None
+
+
 def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
     """De-identify a retrieved study's instances, pair its views, keep its report text.
 
@@ -154,22 +178,20 @@ def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
     _write_images(ctx, session, study, received)
     drop = ctx.settings.ingest.report_drop
     if received.report is None and drop is not None and received.images:
-        identity = received.images[0].original  # the RIS knows the study by accession number
-        dropped = ReportDrop(drop).text_for(identity.accession_number)
+        first = received.images[0].original  # the RIS knows the study by accession number
+        dropped = ReportDrop(drop).text_for(first.accession_number)
         if dropped is not None:
-            received.report, received.report_identity = dropped, identity
+            received.report, received.report_identity = dropped, first
             received.report_source = ReportSource.RIS
-    if received.report is not None and received.report_identity is not None:
-        identity = received.report_identity
-        shift = ctx.pseudonymiser.date_shift_days(identity.patient_id)
-        text = deidentify_report(
-            received.report,
-            names=[identity.patient_name, *received.report_names],
-            identifiers=[identity.patient_id, identity.accession_number],
-            date_shift_days=shift,
-        )
-        if study.report is None:
-            study.report = Report(text=text, source=received.report_source)
+    identity = _study_identity(received)
+    if identity is not None:  # the study's linkage knows every identifier of its headers
+        ctx.vault.put(session, study.study_uid, "study", identity, replace=True)
+    if received.report is not None and identity is not None and study.report is None:
+        text = _deidentified_report(ctx, received.report, identity)
+        if text is None:
+            quarantine(session, study, "report", "identifiers could not be removed from the report")
+            return
+        study.report = Report(text=text, source=received.report_source)
     if not any(image.is_paired for image in study.images):
         quarantine(session, study, "pair", study.pairing_note or "no images")
     elif study.report is None:

@@ -95,13 +95,12 @@ def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
         new, newest = 0, None
         for record in records:  # oldest first
             uid = ctx.pseudonymiser.uid(record.study_instance_uid)
-            identity = dict.fromkeys(OriginalIdentity.__dataclass_fields__, "")
-            identity.update(
+            identity = OriginalIdentity.bare(
                 study_instance_uid=record.study_instance_uid,
                 accession_number=record.accession_number,
             )
             if uid in known:  # re-link it if its linkage key was lost (a no-op otherwise)
-                ctx.vault.put(session, uid, "study", OriginalIdentity(**identity))
+                ctx.vault.put(session, uid, "study", identity)
             else:
                 if new >= ingest.max_studies_per_run:
                     break
@@ -114,7 +113,7 @@ def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
                         expected_instances=record.number_of_study_related_instances,
                     )
                 )
-                ctx.vault.put(session, uid, "study", OriginalIdentity(**identity))
+                ctx.vault.put(session, uid, "study", identity)
                 new += 1
             if record.study_date:
                 newest = max(newest or record.study_date, record.study_date)

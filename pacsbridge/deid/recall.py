@@ -1,4 +1,4 @@
-"""Measuring report-text de-identification against identifiers known to be in the text."""
+"""Measuring free-text de-identification against identifiers known to be in the text."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""De-identification of report text."""
+"""De-identification of free text (report text and cleaned header attributes)."""
 
 from __future__ import annotations
 
-from labeller import deidentify_report
+from pacsbridge import IdentifierKind, KnownIdentifier, deidentify_text
 
 
 def test_known_names_ids_and_dates_are_removed() -> None:
@@ -10,9 +10,8 @@ def test_known_names_ids_and_dates_are_removed() -> None:
         "Paziente: Mario Rossi, ID MRN12345678. Esame del 12/03/2016. "
         "Confronto con precedente del 01.02.2015. Scoliosi lombare. ROSSI riferisce dolore."
     )
-    out = deidentify_report(
-        text, names=["ROSSI^MARIO"], identifiers=["MRN12345678"], date_shift_days=10
-    )
+    known = [KnownIdentifier(IdentifierKind.PATIENT_ID, "MRN12345678")]
+    out = deidentify_text(text, known, names=["ROSSI^MARIO"], date_shift_days=10)
     assert "Rossi" not in out and "ROSSI" not in out and "Mario" not in out
     assert "MRN12345678" not in out
     assert "12/03/2016" not in out and "02/03/2016" in out  # shifted, format kept
@@ -25,16 +24,16 @@ def test_titles_codice_fiscale_phone_email() -> None:
         "Richiesta del Dott. Bianchi. Sig.ra Verdi Anna, CF RSSMRA58C12F205X, "
         "tel. 02 1234567, cell 333 1234567, mail anna.verdi@example.it."
     )
-    out = deidentify_report(text)
+    out = deidentify_text(text)
     for leaked in ("Bianchi", "Verdi", "RSSMRA58C12F205X", "1234567", "example.it"):
         assert leaked not in out
     assert "Dott. [NOME]" in out and "[CF]" in out and "[TEL]" in out and "[EMAIL]" in out
 
 
 def test_without_shift_dates_are_replaced() -> None:
-    assert deidentify_report("Esame del 05-06-17.") == "Esame del [DATA]."
+    assert deidentify_text("Esame del 05-06-17.") == "Esame del [DATA]."
 
 
 def test_levels_and_measures_survive() -> None:
     text = "Anterolistesi di L4 su L5 di 6 mm; spazio L5-S1 ridotto."
-    assert deidentify_report(text, names=["NERI^LUCA"]) == text
+    assert deidentify_text(text, names=["NERI^LUCA"]) == text

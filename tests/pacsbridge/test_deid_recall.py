@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labeller import DeidCase, deidentify_report, identifier_recall
+from pacsbridge import DeidCase, IdentifierKind, KnownIdentifier, deidentify_text, identifier_recall
 from simhospital.reports import identifier_drill
 
 KINDS = {
@@ -21,11 +21,12 @@ def test_every_planted_identifier_type_is_removed() -> None:
     cases = []
     for index in range(400):
         drill = identifier_drill(index, seed=7)
-        after = deidentify_report(
-            drill.draft.text,
-            names=[drill.patient_name],
-            identifiers=[drill.patient_id, drill.accession_number],
-            date_shift_days=30,
+        known = [
+            KnownIdentifier(IdentifierKind.PATIENT_ID, drill.patient_id),
+            KnownIdentifier(IdentifierKind.ORDER_ID, drill.accession_number),
+        ]
+        after = deidentify_text(
+            drill.draft.text, known, names=[drill.patient_name], date_shift_days=30
         )
         cases.append(DeidCase(drill.draft.text, after, drill.draft.planted))
     recall = identifier_recall(cases)

@@ -1,0 +1,298 @@
+"""De-identification of free text: report text, SR content, and the header's free-text
+attributes that the profile keeps cleaned.
+
+Two layers, applied in this order:
+
+1. **Known identifiers** (:mod:`pacsbridge.deid.identifiers`: every identifying
+   string of the study's headers) are removed wherever they appear, in any case,
+   with or without accents, with any separators (``Dell’Orto``, ``DELL ORTO``,
+   ``dellorto``; ``0331 449872``, ``+39 0331-449872``; ``PZ-0048213``,
+   ``pz0048213``), the birth date in every usual spelling.
+2. **Pattern families** catch what no header says: codici fiscali (omocodia
+   included), e-mail addresses, Italian and international telephone numbers,
+   street addresses, record- and accession-like codes, names after a title
+   (Sig., Dott.ssa, Prof., Dr.) or a label ("Paziente:"); dates (``12/03/2016``,
+   ``12.03.16``, ``2016-03-12``, ``12 marzo 2016``) are shifted by the patient's
+   offset keeping their format (or replaced when no offset is given), so
+   intervals between exams survive.
+
+:func:`find_identifiers` is the same matcher used as a check: the anonymiser
+removes a value it cannot clean (fail closed), and ``pacslabel audit-phi``
+searches the research side with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from pacsbridge.deid.identifiers import IdentifierKind, KnownIdentifier, name_parts
+
+__all__ = ["deidentify_text", "find_identifiers", "fold"]
+
+_K = IdentifierKind
+_TAG = {
+    _K.PERSON_NAME: "[NOME]",
+    _K.PATIENT_ID: "[ID]",
+    _K.ORDER_ID: "[ID]",
+    _K.ADDRESS: "[INDIRIZZO]",
+    _K.TELECOM: "[TEL]",
+    _K.INSTITUTION: "[STRUTTURA]",
+    _K.DEVICE: "[ID]",
+    _K.BIRTH_DATE: "[DATA]",
+}
+_MONTHS = [
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+]
+_ENGLISH_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+_SAME = {"’": "'", "‘": "'", "`": "'", "´": "'", "‐": "-", "‑": "-", "–": "-", "—": "-"}
+
+
+def _fold_char(char: str) -> str:
+    char = _SAME.get(char, char)
+    if char.isspace():
+        return " "
+    base = unicodedata.normalize("NFKD", char)[:1] or char
+    lowered = base.lower()
+    return lowered if len(lowered) == 1 else base
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased, accents and typographic quotes and dashes flattened, one
+    character for one, so that positions in the folded text are positions in ``text``."""
+    return "".join(_fold_char(char) for char in text)
+
+
+_SEP = r"[\W_]*"  # between the tokens of an identifier: any punctuation, or none
+_BEFORE, _AFTER = r"(?<![^\W_])", r"(?![^\W_])"  # not inside a longer word
+
+
+def _tokens(value: str) -> list[str]:
+    return [t for t in re.split(r"[\W_]+", fold(value)) if t]
+
+
+def _date_pattern(value: str) -> str | None:
+    """Every usual spelling of a DA birth date (``19610812``)."""
+    try:
+        date = dt.datetime.strptime(value.strip()[:8], "%Y%m%d").date()
+    except ValueError:
+        return None
+    day, month, year = date.day, date.month, date.year
+    numeric = rf"0?{day}[/.\-\s]0?{month}[/.\-\s](?:{year}|{year % 100:02d})"
+    iso = rf"{year}[/.\-]?0?{month}[/.\-]?0?{day}"
+    words = rf"0?{day}\s+(?:{_MONTHS[month - 1]}|{_ENGLISH_MONTHS[month - 1]})\s+{year}"
+    return rf"(?<!\d)(?:{numeric}|{iso}|{words})(?!\d)"
+
+
+def _telecom_pattern(value: str) -> str | None:
+    if "@" in value:
+        return _BEFORE + re.escape(fold(value.strip())) + _AFTER
+    digits = re.sub(r"\D", "", value)
+    bodies = [digits]
+    if value.strip().startswith(("+", "00")):  # a country code: the number may be written without
+        national = digits.removeprefix("00") if value.strip().startswith("00") else digits
+        bodies = [national] + [national[n:] for n in (1, 2, 3) if len(national) - n >= 6]
+    separated = [r"[\s./()\-]*".join(body) for body in bodies if len(body) >= 6]
+    if not separated:
+        return None
+    body = "|".join(sorted(separated, key=len, reverse=True))
+    return rf"(?<!\d)(?:(?:\+|00)\d{{1,3}}[\s./\-]*)?\(?(?:{body})(?!\d)"
+
+
+def _pattern(known: KnownIdentifier) -> str | None:
+    """The regular expression (on folded text) of one known identifier."""
+    if known.kind is _K.BIRTH_DATE:
+        return _date_pattern(known.value)
+    if known.kind is _K.TELECOM:
+        return _telecom_pattern(known.value)
+    segments = [known.value]
+    if known.kind in (_K.ADDRESS, _K.INSTITUTION):
+        segments += [s for s in re.split(r"[,;\n^]+", known.value) if s.strip()]
+    alternatives = []
+    for segment in segments:
+        tokens = _tokens(segment)
+        if not tokens or len("".join(tokens)) < 3:
+            continue
+        joined = _SEP.join(re.escape(t) for t in tokens)
+        if known.kind in (_K.PATIENT_ID, _K.ORDER_ID, _K.DEVICE) and len("".join(tokens)) >= 6:
+            alternatives.append(joined)  # inside a longer code too
+        else:
+            alternatives.append(_BEFORE + joined + _AFTER)
+    if not alternatives:
+        return None
+    return "|".join(sorted(set(alternatives), key=len, reverse=True))
+
+
+@lru_cache(maxsize=4096)
+def _compiled(known: KnownIdentifier) -> re.Pattern[str] | None:
+    pattern = _pattern(known)
+    return re.compile(pattern) if pattern else None
+
+
+def _spans(text: str, known: Iterable[KnownIdentifier]) -> list[tuple[int, int, KnownIdentifier]]:
+    folded = fold(text)
+    found = []
+    for item in known:
+        compiled = _compiled(item)
+        if compiled is not None:
+            found += [(m.start(), m.end(), item) for m in compiled.finditer(folded) if m.group()]
+    return found
+
+
+def find_identifiers(text: str, known: Iterable[KnownIdentifier]) -> list[KnownIdentifier]:
+    """The known identifiers present in ``text`` (each once)."""
+    return list(dict.fromkeys(item for _, _, item in _spans(text, known)))
+
+
+def _remove_known(text: str, known: Sequence[KnownIdentifier]) -> str:
+    spans = sorted(_spans(text, known), key=lambda s: (s[0], -(s[1] - s[0])))
+    out, position = [], 0
+    for start, end, item in spans:
+        if start < position:
+            continue  # inside a longer match already replaced
+        out += [text[position:start], _TAG[item.kind]]
+        position = end
+    return "".join([*out, text[position:]])
+
+
+_WORD = r"[A-ZÀ-Ý][A-Za-zÀ-ÿ'’]+"
+_NAME = rf"{_WORD}(?:\s+{_WORD})?"
+_TITLED = re.compile(
+    r"\b(Sig\.ra|Sig\.na|Sig\.|Sig|Signora|Signor|Dott\.ssa|Dott\.|Dott|Dr\.ssa|Dr\.|Dr|"
+    r"Prof\.ssa|Prof\.|Prof|Ing\.|Avv\.)\s+" + _NAME,
+    re.IGNORECASE,
+)
+_LABELLED = re.compile(
+    r"\b(Paziente|Pz\.?|Nome|Cognome|Richiedente|Medico|Refertante|Tecnico)\s*:\s*" + _NAME,
+    re.IGNORECASE,
+)
+_OMOCODIA = "0-9LMNP-V"  # a digit of a codice fiscale may be replaced by one of these letters
+_CODICE_FISCALE = re.compile(
+    rf"\b[A-Z]{{6}}[{_OMOCODIA}]{{2}}[A-EHLMPR-T][{_OMOCODIA}]{{2}}[A-Z][{_OMOCODIA}]{{3}}[A-Z]\b",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_PHONE = re.compile(
+    # Italian: 0 + area code or 3xx mobile, then 6-8 digits in groups (not a date's tail)
+    r"(?<![\w+])(?<!\d[/.-])(?:(?:\+|00)\d{1,3}[\s./-]?)?\(?(?:0\d{1,3}|3\d{2})\)?[\s./-]?"
+    r"(?:\d{3,4}[\s.-]?\d{3,4}|\d{2}(?:[\s.-]?\d{2}){2,3})(?!\w)"
+    # international: a country code, then at least three groups
+    r"|(?<![\w+])(?:\+|00)\d{1,3}[\s./-]?\(?\d{1,4}\)?(?:[\s./-]?\d{2,4}){2,4}(?!\w)"
+)
+_ADDRESS = re.compile(
+    r"\b(?:via|viale|v\.le|piazza|p\.zza|piazzale|corso|c\.so|largo|vicolo|strada|localit[àa])"
+    r"\s+(?:[^\W\d_][\w'.]*\s+){0,4}?\d{1,4}[a-z]?\b(?:\s*,?\s*\d{5}(?:\s+[^\W\d_]+)*)?",
+    re.IGNORECASE,
+)
+_CODE = re.compile(
+    r"\b[A-Z]{1,5}[-/.]?\d{5,}[A-Z]?\b|\b\d{7,}\b"
+    r"|(?<!\d[/.-])\b\d{2,4}/\d{4,}(?:-[A-Z0-9]+)?\b",  # 2019/4471-B, not a date's tail
+    re.IGNORECASE,
+)
+_DATE = re.compile(r"\b(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})\b")
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_WRITTEN_DATE = re.compile(rf"\b(\d{{1,2}})\s+({'|'.join(_MONTHS)})\s+(\d{{4}})\b", re.IGNORECASE)
+
+
+def _year(text: str) -> int:
+    year = int(text)
+    if len(text) == 2:
+        year += 2000 if year < 50 else 1900
+    return year
+
+
+def _shifted(date_parts: tuple[int, int, int], days: int | None) -> dt.date | None:
+    if days is None:
+        return None
+    try:
+        return dt.date(*date_parts) - dt.timedelta(days=days)
+    except ValueError:
+        return None
+
+
+def _shift_date(match: re.Match[str], days: int | None) -> str:
+    day, sep, month, year = match.group(1), match.group(2), match.group(3), match.group(4)
+    shifted = _shifted((_year(year), int(month), int(day)), days)
+    if shifted is None:
+        return "[DATA]"
+    year_text = f"{shifted.year:04d}" if len(year) == 4 else f"{shifted.year % 100:02d}"
+    return f"{shifted.day:02d}{sep}{shifted.month:02d}{sep}{year_text}"
+
+
+def _shift_iso(match: re.Match[str], days: int | None) -> str:
+    shifted = _shifted((int(match.group(1)), int(match.group(2)), int(match.group(3))), days)
+    return "[DATA]" if shifted is None else shifted.isoformat()
+
+
+def _shift_written(match: re.Match[str], days: int | None) -> str:
+    month = _MONTHS.index(match.group(2).lower()) + 1
+    shifted = _shifted((int(match.group(3)), month, int(match.group(1))), days)
+    if shifted is None:
+        return "[DATA]"
+    return f"{shifted.day} {_MONTHS[shifted.month - 1]} {shifted.year}"
+
+
+def _names_as_known(names: Iterable[str]) -> list[KnownIdentifier]:
+    return [KnownIdentifier(_K.PERSON_NAME, part) for name in names for part in name_parts(name)]
+
+
+def deidentify_text(
+    text: str,
+    known: Iterable[KnownIdentifier] = (),
+    *,
+    date_shift_days: int | None = None,
+    names: Iterable[str] = (),
+) -> str:
+    """Remove identifying information from free text (see the module doc).
+
+    Parameters
+    ----------
+    text
+        The text as written.
+    known
+        Identifiers known from the study's headers (:func:`header_identifiers`).
+    date_shift_days
+        Move dates back by this many days; ``None`` replaces them with ``[DATA]``.
+    names
+        Further person names (``ROSSI^MARIO`` or ``Mario Rossi``) to remove.
+    """
+    identifiers = [*known, *_names_as_known(names)]
+    out = _CODICE_FISCALE.sub("[CF]", text)  # whole codes first: they contain name letters
+    out = _EMAIL.sub("[EMAIL]", out)
+    out = _remove_known(out, identifiers)
+    out = _DATE.sub(lambda m: _shift_date(m, date_shift_days), out)
+    out = _ISO_DATE.sub(lambda m: _shift_iso(m, date_shift_days), out)
+    out = _WRITTEN_DATE.sub(lambda m: _shift_written(m, date_shift_days), out)
+    out = _PHONE.sub("[TEL]", out)
+    out = _ADDRESS.sub("[INDIRIZZO]", out)
+    out = _CODE.sub("[ID]", out)
+    out = _TITLED.sub(lambda m: f"{m.group(1)} [NOME]", out)
+    out = _LABELLED.sub(lambda m: f"{m.group(1)}: [NOME]", out)
+    return re.sub(r"\[(NOME|ID)\](?:\s+\[\1\])+", r"[\1]", out)
