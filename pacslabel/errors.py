@@ -65,6 +65,8 @@ class ExitCode(enum.IntEnum):
     """An annotation file, a report labeller or a model checkpoint cannot be used."""
     NOT_READY = 9
     """The corpus cannot answer yet: no image model is trained, or the pair is not cached."""
+    AUDIT_INCOMPLETE = 10
+    """``audit-phi`` found nothing but could not read everything (the message says what)."""
     INTERRUPTED = 130
     """Ctrl-C; every stage resumes where it stopped."""
 

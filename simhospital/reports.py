@@ -530,6 +530,9 @@ class IdentifierDrill:
     patient_name: str
     patient_id: str
     accession_number: str
+    header: tuple[tuple[str, str], ...] = ()
+    """(DICOM keyword, value) of the other identifiers the study's header holds, each of
+    which the report also mentions (``draft.planted`` names them by category)."""
 
 
 _DRILL_FAMILIES = ["ROSSI", "BIANCHI", "ESPOSITO", "DE LUCA", "GALLO", "COSTA", "LEONE", "RIZZO"]
@@ -558,4 +561,63 @@ def identifier_drill(index: int, seed: int = 99) -> IdentifierDrill:
         patient_id=patient_id,
         accession_number=accession,
     )
-    return IdentifierDrill(draft, f"{family}^{given}", patient_id, accession)
+    header, mentions, planted = _header_mentions(rng)
+    text = draft.text + "\n" + " ".join(mentions)
+    draft = ReportDraft(text=text, states=draft.states, planted=draft.planted + planted)
+    return IdentifierDrill(draft, f"{family}^{given}", patient_id, accession, header)
+
+
+_DRILL_INSTITUTIONS = [
+    ("Presidio Ospedaliero San Gerardo", "San Gerardo"),
+    ("Azienda Ospedaliera Niguarda Ca' Granda", "Niguarda"),
+    ("IRCCS Istituto Ortopedico Galeazzi", "Galeazzi"),
+    ("Ospedale Civile di Legnano", "Civile di Legnano"),
+]
+_DRILL_DEPARTMENTS = ["UOC Radiologia Ortopedica", "Diagnostica per Immagini PS", "UOS RX Sala 4"]
+_DRILL_PHYSICIANS = ["FUMAGALLI^ERNESTO", "BRAMBILLA^ILARIA", "DELLA VALLE^GIORGIO", "NERI^SARA"]
+
+
+def _header_mentions(
+    rng: np.random.Generator,
+) -> tuple[tuple[tuple[str, str], ...], list[str], tuple[tuple[str, str], ...]]:
+    """Identifiers a header holds besides the patient's, and the sentences that mention them
+    in a report the way people write them (the header's spelling or a shorter one)."""
+    institution, short = _DRILL_INSTITUTIONS[int(rng.integers(len(_DRILL_INSTITUTIONS)))]
+    department = _pick(rng, _DRILL_DEPARTMENTS)
+    physician = _pick(rng, _DRILL_PHYSICIANS)
+    family, _, given = physician.partition("^")
+    station = f"RX{rng.integers(1, 9)}{_pick(rng, ['SALA', 'PS', 'ORTO'])}"
+    serial = f"SN{rng.integers(10**6, 10**7)}{_pick(rng, ['A', 'B', 'X'])}"
+    other_id = f"TS{rng.integers(10**9, 10**10)}"  # tessera sanitaria
+    phone = f"0{rng.integers(2, 99)} {rng.integers(100, 999)} {rng.integers(1000, 9999)}"
+    street = f"{_pick(rng, _STREETS)} {rng.integers(1, 200)}"
+    written_physician = _pick(
+        rng, [f"Dott. {given.title()} {family.title()}", f"dr. {family.lower()}", family]
+    )
+    mentions = [
+        f"Richiesta del {written_physician}.",
+        f"Esame eseguito presso {_pick(rng, [institution, short])}, {department},",
+        f"apparecchio {station} (matricola {serial}).",
+        f"Tessera sanitaria {other_id}; recapito {phone}; domicilio {street}.",
+    ]
+    header = (
+        ("ReferringPhysicianName", physician),
+        ("InstitutionName", institution),
+        ("InstitutionalDepartmentName", department),
+        ("StationName", station),
+        ("DeviceSerialNumber", serial),
+        ("OtherPatientIDs", other_id),
+        ("PatientTelephoneNumbers", phone.replace(" ", "")),
+        ("PatientAddress", f"{street}, {_pick(rng, _CITIES)}"),
+    )
+    planted = (
+        ("referring_physician", family),
+        ("institution", short),
+        ("department", department),
+        ("station", station),
+        ("device_serial", serial),
+        ("other_patient_id", other_id),
+        ("header_phone", phone),
+        ("header_address", street),
+    )
+    return header, mentions, planted

@@ -42,6 +42,8 @@ class IdentifierKind(enum.StrEnum):
     INSTITUTION = "institution"
     DEVICE = "station or device"
     BIRTH_DATE = "birth date"
+    ORIGINAL_UID = "original UID"
+    """A clinical Study/Series/SOP Instance UID (remapped in headers; looked for by audits)."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -7,6 +7,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pacsbridge.deid.identifiers import _NAME_PARTICLES
+from pacsbridge.deid.text import _GENERIC, _JOINING
+
 __all__ = ["DeidCase", "identifier_recall"]
 
 
@@ -20,17 +23,21 @@ class DeidCase:
     """(type, value) of each identifier written into ``before``."""
 
 
+#: Words of an identifier that identify no one on their own (titles, particles, "per",
+#: "Radiologia"): their staying in the text is not a leak.
+_COMMON = {"SIG", "SIG.RA", "VIA"} | {
+    word.upper() for word in (*_GENERIC, *_JOINING, *_NAME_PARTICLES)
+}
+
+
 def _removed(value: str, after: str) -> bool:
-    """Whether no identifying part of ``value`` (words of 3+ letters, or the whole) is left."""
+    """Whether no identifying part of ``value`` (its words of 3+ letters that identify on
+    their own, or the whole when it holds digits) is left in ``after``."""
     text = after.upper()
-    words = [w for w in re.split(r"[\s,.]+", value.upper()) if len(w) >= 3]
-    if not words or any(ch.isdigit() for ch in value):
+    words = [w for w in re.split(r"[\s,.]+", value.upper()) if len(w) >= 3 and w not in _COMMON]
+    if not words or any(ch.isdigit() for ch in value):  # then only the whole identifies
         return value.upper() not in text
-    return not any(
-        re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text)
-        for w in words
-        if w not in ("SIG", "SIG.RA", "VIA")
-    )
+    return not any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text) for w in words)
 
 
 def identifier_recall(cases: Iterable[DeidCase]) -> dict[str, tuple[int, int]]:

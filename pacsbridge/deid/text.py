@@ -31,7 +31,7 @@ from functools import lru_cache
 
 from pacsbridge.deid.identifiers import IdentifierKind, KnownIdentifier, name_parts
 
-__all__ = ["deidentify_text", "find_identifiers", "fold"]
+__all__ = ["deidentify_text", "find_identifiers", "fold", "search_keys"]
 
 _K = IdentifierKind
 _TAG = {
@@ -43,6 +43,7 @@ _TAG = {
     _K.INSTITUTION: "[STRUTTURA]",
     _K.DEVICE: "[ID]",
     _K.BIRTH_DATE: "[DATA]",
+    _K.ORIGINAL_UID: "[UID]",
 }
 _MONTHS = [
     "gennaio",
@@ -84,10 +85,21 @@ def _fold_char(char: str) -> str:
     return lowered if len(lowered) == 1 else base
 
 
+@lru_cache(maxsize=1)
+def _fold_table() -> dict[int, str]:
+    points = [*range(0x3000), *range(0xFF00, 0xFFF0)]  # scripts with case and accents; fullwidth
+    table = {}
+    for point in points:
+        folded = _fold_char(chr(point))
+        if folded != chr(point):
+            table[point] = folded
+    return table
+
+
 def fold(text: str) -> str:
     """``text`` lower-cased, accents and typographic quotes and dashes flattened, one
     character for one, so that positions in the folded text are positions in ``text``."""
-    return "".join(_fold_char(char) for char in text)
+    return text.translate(_fold_table())
 
 
 _SEP = r"[\W_]*"  # between the tokens of an identifier: any punctuation, or none
@@ -126,28 +138,172 @@ def _telecom_pattern(value: str) -> str | None:
     return rf"(?<!\d)(?:(?:\+|00)\d{{1,3}}[\s./\-]*)?\(?(?:{body})(?!\d)"
 
 
+#: Words an institution's name shares with every other: a part of a name made only of these
+#: ("Radiologia Diagnostica") names no one; with a word of its own ("Santa Caterina") it does.
+_GENERIC = frozenset(
+    [
+        "presidio",
+        "ospedaliero",
+        "ospedaliera",
+        "ospedale",
+        "ospedali",
+        "azienda",
+        "aziendale",
+        "sanitaria",
+        "sanitario",
+        "locale",
+        "asl",
+        "asst",
+        "ats",
+        "aou",
+        "ao",
+        "irccs",
+        "uoc",
+        "uos",
+        "unita",
+        "operativa",
+        "complessa",
+        "semplice",
+        "servizio",
+        "reparto",
+        "dipartimento",
+        "radiologia",
+        "radiologica",
+        "radiologico",
+        "diagnostica",
+        "diagnostico",
+        "immagini",
+        "clinica",
+        "istituto",
+        "policlinico",
+        "universitaria",
+        "universitario",
+        "centro",
+        "casa",
+        "cura",
+        "hospital",
+        "department",
+        "radiology",
+        "imaging",
+        "university",
+        "medical",
+        "center",
+        "centre",
+        "ortopedico",
+        "ortopedica",
+        "ortopedia",
+        "traumatologia",
+        "civile",
+        "generale",
+        "regionale",
+        "provinciale",
+        "maggiore",
+        "nuovo",
+        "nuova",
+        "san",
+        "santa",
+        "santo",
+        "sant",
+        "sala",
+        "rx",
+        "ps",
+        "pronto",
+        "soccorso",
+        "medicina",
+        "interna",
+        "chirurgia",
+        "sezione",
+        "struttura",
+    ]
+)
+_JOINING = frozenset(
+    [
+        "da",
+        "di",
+        "del",
+        "della",
+        "dello",
+        "dei",
+        "degli",
+        "e",
+        "ed",
+        "and",
+        "of",
+        "the",
+        "de",
+        "la",
+        "le",
+        "per",
+    ]
+)
+
+
+def _sub_phrases(tokens: list[str]) -> list[list[str]]:
+    """Runs of words of an institution's name that name it on their own: a word of its
+    own of four letters or more ("Niguarda"), or two or more words one of which is not
+    common to every institution ("Santa Caterina")."""
+    runs = [[t] for t in tokens if len(t) >= 4 and t not in _GENERIC and not t.isdigit()]
+    for start in range(len(tokens)):
+        for end in range(start + 2, len(tokens) + 1):
+            run = tokens[start:end]
+            if run[0] in _JOINING or run[-1] in _JOINING or run == tokens:
+                continue
+            if any(t not in _GENERIC and t not in _JOINING and not t.isdigit() for t in run):
+                runs.append(run)
+    return runs
+
+
+def _segments(known: KnownIdentifier) -> list[list[str]]:
+    """The folded token runs that, each alone, spell ``known``: the whole value; for an
+    address or institution each part between commas; for an institution each run of
+    words that names it (:func:`_sub_phrases`)."""
+    texts = [known.value]
+    if known.kind in (_K.ADDRESS, _K.INSTITUTION):
+        texts += [part for part in re.split(r"[,;\n^]+", known.value) if part.strip()]
+    runs = [_tokens(text) for text in texts]
+    if known.kind is _K.INSTITUTION:
+        runs += _sub_phrases(_tokens(known.value))
+    unique = {tuple(run): None for run in runs if run and len("".join(run)) >= 3}
+    return [list(run) for run in unique]
+
+
 def _pattern(known: KnownIdentifier) -> str | None:
     """The regular expression (on folded text) of one known identifier."""
+    if known.kind is _K.ORIGINAL_UID:
+        return rf"(?<![\d.]){re.escape(known.value.strip())}(?![\d.])"
     if known.kind is _K.BIRTH_DATE:
         return _date_pattern(known.value)
     if known.kind is _K.TELECOM:
         return _telecom_pattern(known.value)
-    segments = [known.value]
-    if known.kind in (_K.ADDRESS, _K.INSTITUTION):
-        segments += [s for s in re.split(r"[,;\n^]+", known.value) if s.strip()]
     alternatives = []
-    for segment in segments:
-        tokens = _tokens(segment)
-        if not tokens or len("".join(tokens)) < 3:
-            continue
+    for tokens in _segments(known):
         joined = _SEP.join(re.escape(t) for t in tokens)
-        if known.kind in (_K.PATIENT_ID, _K.ORDER_ID, _K.DEVICE) and len("".join(tokens)) >= 6:
-            alternatives.append(joined)  # inside a longer code too
+        code = "".join(tokens)
+        if known.kind in (_K.PATIENT_ID, _K.ORDER_ID, _K.DEVICE) and len(code) >= 6:
+            # a code with letters, inside a longer code too; a number, not inside a longer one
+            alternatives.append(joined if not code.isdigit() else rf"(?<!\d){joined}(?!\d)")
         else:
             alternatives.append(_BEFORE + joined + _AFTER)
     if not alternatives:
         return None
     return "|".join(sorted(set(alternatives), key=len, reverse=True))
+
+
+def search_keys(known: KnownIdentifier) -> list[tuple[str, bool]]:
+    """Literals of which every spelling :func:`find_identifiers` matches contains one, for a
+    fast first pass over much text: ``(key, digits)``. With ``digits`` the key is to be
+    looked for in the text's digits alone (a telephone number, whatever its separators);
+    otherwise in the folded text. Empty: nothing to look for."""
+    if known.kind is _K.ORIGINAL_UID:
+        return [(known.value.strip(), False)]
+    if known.kind is _K.BIRTH_DATE:
+        year = known.value.strip()[2:4]  # in every spelling, the written "61" of 1961 too
+        return [(year, False)] if _date_pattern(known.value) else []
+    if known.kind is _K.TELECOM and "@" not in known.value:
+        digits = re.sub(r"\D", "", known.value)
+        return [(digits[-6:], True)] if len(digits) >= 6 else []
+    keys = {max(run, key=len) for run in _segments(known)}
+    return [(key, False) for key in sorted(keys) if len(key) >= 2]
 
 
 @lru_cache(maxsize=4096)
@@ -213,6 +369,7 @@ _ADDRESS = re.compile(
 )
 _CODE = re.compile(
     r"\b[A-Z]{1,5}[-/.]?\d{5,}[A-Z]?\b|\b\d{7,}\b"
+    r"|\b[A-Z]{1,5}[-/.]?\d{2,}(?:[-/.]\d{2,})+[A-Z]?\b"  # A2021-009931, RIC-2023-00917
     r"|(?<!\d[/.-])\b\d{2,4}/\d{4,}(?:-[A-Z0-9]+)?\b",  # 2019/4471-B, not a date's tail
     re.IGNORECASE,
 )

@@ -16,7 +16,8 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser(
-        "audit-phi", help="look for patient identifiers in the database, cache and logs"
+        "audit-phi",
+        help="look for patient identifiers everywhere pacslabel writes (database, files, logs)",
     )
     parser.add_argument(
         "--identifiers", type=Path, help="a file of further identifiers, one a line"
@@ -26,9 +27,18 @@ def add_parser(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
-    with open_context(settings) as ctx:
-        looked_for, hits = audit_phi(ctx, identifiers_file=args.identifiers, logs=args.logs)
-    for hit in hits:
-        out.print(f"{hit.where}: {hit.kind} {hit.masked}", markup=False)
-    out.print(f"{len(hits)} hits for {looked_for} known identifiers")
-    return ExitCode.IDENTIFIERS_FOUND if hits else ExitCode.OK
+    with open_context(settings, out.progress) as ctx:
+        result = audit_phi(ctx, identifiers_file=args.identifiers, logs=args.logs)
+    for hit in result.hits:
+        out.print(f"{hit.where}: {hit.kind}", markup=False)
+    for problem in result.unreadable:
+        out.print(f"not read: {problem}", markup=False)
+    if result.not_searched:
+        out.print(f"not searched (clinical side): {', '.join(result.not_searched)}")
+    out.print(
+        f"{len(result.hits)} hits for {result.identifiers} known identifiers; "
+        f"{len(result.unreadable)} things could not be read"
+    )
+    if result.hits:
+        return ExitCode.IDENTIFIERS_FOUND
+    return ExitCode.AUDIT_INCOMPLETE if result.unreadable else ExitCode.OK

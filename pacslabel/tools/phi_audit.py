@@ -1,83 +1,175 @@
-"""``pacslabel audit-phi``: look for patient identifiers where none should be.
+"""``pacslabel audit-phi``: look for patient identifiers wherever pacslabel writes.
 
-The identifiers are those the linkage table knows (patient name parts, patient
-ID, birth date, accession number, original UIDs), plus any given in a file.
-The research side is scanned token by token: every value of every table
-(the encrypted linkage payload excepted), every file of the pixel cache and of
-the de-identified DICOM folder (their printable runs), and log files. A hit
-reports where, what kind of identifier, and the identifier masked.
+What to look for: every identifier the linkage table knows (the patient's
+name, IDs, birth date, accession number and original UIDs, and every other
+identifying string of the study's headers: physicians, operators,
+institution, addresses, telephones…), plus any given in a file. A linkage row
+no configured key can read is an identifier the audit cannot know: the audit
+counts it as something it could not read.
+
+Where (the research side): every text and JSON column of every table (the
+encrypted linkage payload excepted); every file under the data folder's
+``dicom/``, ``cache/``, ``models/``, ``reports/``, ``exports/`` and ``logs/``,
+each read as what it is — DICOM (every value at any depth, private ones too),
+NumPy arrays (the strings of a text array; a pixel array holds none), PyTorch
+checkpoints and safetensors (everything but the tensors' numbers), text (UTF-8,
+Latin-1, UTF-16, JSON escapes), other binary files (their printable runs, as
+``strings`` finds them); and the log files given. The clinical side
+(``incoming/``, ``quarantine/``, ``secrets/``, a demo's ``simulated-pacs/``) is
+not searched, and the report says so.
+
+Matching is the de-identifier's own (:func:`pacsbridge.find_identifiers`: any
+case, accents, separators), after a first pass with an Aho–Corasick automaton
+over one literal key per identifier, so a large corpus is searched once. A hit
+names the place and the kind of identifier, never the identifier.
+
+The printable runs of binary files are searched only for identifiers that
+cannot turn up by chance in binary data: six letters or digits at least, and
+numbers of eight digits or more. Shorter ones are looked for everywhere else.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import ahocorasick
+import numpy as np
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Base, Linkage
+from pacsbridge import IdentifierKind, KnownIdentifier, OriginalIdentity, find_identifiers
+from pacsbridge.deid.text import fold, search_keys
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
 
-__all__ = ["Hit", "audit_phi", "known_identifiers"]
+__all__ = ["AuditResult", "Hit", "IdentifierIndex", "audit_phi", "known_identifiers"]
 
-_TOKENS = re.compile(r"[A-Za-z0-9À-ÿ.\-]{3,}")
-_PRINTABLE = re.compile(rb"[\x20-\x7e]{3,}")
+#: Folders of the data folder on the research side, searched file by file.
+RESEARCH_FOLDERS = ("dicom", "cache", "models", "reports", "exports", "logs")
+#: Folders of the data folder that hold clinical data by design: not searched.
+CLINICAL_FOLDERS = ("incoming", "quarantine", "secrets", "simulated-pacs")
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
+    """An identifier found: where, and what kind (never the identifier itself)."""
+
     where: str
     kind: str
-    masked: str
 
 
-def _mask(value: str) -> str:
-    return value[:2] + "*" * max(len(value) - 2, 1)
+@dataclass
+class AuditResult:
+    """What :func:`audit_phi` looked for, found, and could not read."""
+
+    identifiers: int
+    hits: list[Hit] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    """What could not be read, each with the reason: the audit is incomplete."""
+    not_searched: list[str] = field(default_factory=list)
+    """Folders of the clinical side, named so the reader knows they were left out."""
 
 
-def known_identifiers(ctx: Context, extra_file: Path | None = None) -> dict[str, str]:
-    """Identifier (upper case) → its kind, from every readable linkage row (and a file)."""
-    found: dict[str, str] = {}
+def _distinctive(identifier: KnownIdentifier) -> bool:
+    """Long enough not to be found by chance in binary data."""
+    code = re.sub(r"[\W_]", "", identifier.value)
+    return len(code) >= 6 and (not code.isdigit() or len(code) >= 8)
+
+
+class IdentifierIndex:
+    """Known identifiers, searchable in much text at once."""
+
+    def __init__(self, known: Iterable[tuple[KnownIdentifier, str]]) -> None:
+        self._known = dict(known)
+        self._text = ahocorasick.Automaton()
+        self._digits = ahocorasick.Automaton()
+        self.size = 0
+        for identifier, description in self._known.items():
+            keys = search_keys(identifier)
+            for key, digits in keys:
+                automaton = self._digits if digits else self._text
+                entries = automaton.get(key, [])
+                entries.append((identifier, description))
+                automaton.add_word(key, entries)
+            self.size += bool(keys)
+        for automaton in (self._text, self._digits):
+            if len(automaton):
+                automaton.make_automaton()
+
+    def distinctive(self) -> IdentifierIndex:
+        """The index of the identifiers fit for searching binary data (see the module doc)."""
+        return IdentifierIndex((k, d) for k, d in self._known.items() if _distinctive(k))
+
+    def find(self, text: str) -> list[tuple[KnownIdentifier, str]]:
+        """The known identifiers in ``text``, with their descriptions."""
+        folded = fold(text)
+        candidates: dict[KnownIdentifier, str] = {}
+        for automaton, haystack in ((self._text, folded), (self._digits, re.sub(r"\D", "", text))):
+            if automaton.kind != ahocorasick.AHOCORASICK or not haystack:
+                continue
+            for _, entries in automaton.iter(haystack):
+                candidates.update(entries)
+        return [(item, candidates[item]) for item in find_identifiers(text, candidates)]
+
+
+def _described(identity: OriginalIdentity) -> Iterator[tuple[KnownIdentifier, str]]:
+    own = {
+        identity.patient_id: "patient ID",
+        identity.patient_birth_date: "birth date",
+        identity.accession_number: "accession number",
+    }
+    names = set(re.split(r"[\^=\s]+", identity.patient_name.upper()))
+    for item in identity.known():
+        if item.kind is IdentifierKind.PERSON_NAME and item.value.upper() in names:
+            yield item, "patient name"
+        else:
+            yield item, own.get(item.value, item.kind.value)
+    for kind, uid in (
+        ("study UID", identity.study_instance_uid),
+        ("series UID", identity.series_instance_uid),
+        ("SOP instance UID", identity.sop_instance_uid),
+    ):
+        if uid:
+            yield KnownIdentifier(IdentifierKind.ORIGINAL_UID, uid), kind
+
+
+def known_identifiers(
+    ctx: Context, extra_file: Path | None = None
+) -> tuple[dict[KnownIdentifier, str], int]:
+    """Identifier → its description, from every readable linkage row and ``extra_file``
+    (one identifier a line); and how many linkage rows no configured key could read."""
+    found: dict[KnownIdentifier, str] = {}
+    unreadable = 0
     with Session(ctx.engine) as session:
         for uid in session.scalars(select(Linkage.pseudonymous_uid)):
             try:
                 identity = ctx.vault.get(session, uid)
             except LinkageError:
+                unreadable += 1
                 continue
-            for part in re.split(r"[\^\s]+", identity.patient_name):
-                if len(part) >= 3:
-                    found[part.upper()] = "patient name"
-            for kind, value in (
-                ("patient ID", identity.patient_id),
-                ("birth date", identity.patient_birth_date),
-                ("accession number", identity.accession_number),
-                ("study UID", identity.study_instance_uid),
-                ("series UID", identity.series_instance_uid),
-                ("SOP instance UID", identity.sop_instance_uid),
-            ):
-                if value and len(value) >= 3:
-                    found[value.upper()] = kind
+            for item, description in _described(identity):
+                found.setdefault(item, description)
     if extra_file is not None:
         for line in extra_file.read_text(encoding="utf-8").splitlines():
             if len(line.strip()) >= 3:
-                found.setdefault(line.strip().upper(), "given identifier")
-    return found
+                item = KnownIdentifier(IdentifierKind.PATIENT_ID, line.strip())
+                found.setdefault(item, "given identifier")
+    return found, unreadable
 
 
-def _text_hits(text: str, where: str, identifiers: dict[str, str]) -> Iterator[Hit]:
-    for token in _TOKENS.findall(text):
-        for candidate in {token, token.strip(".-")}:
-            kind = identifiers.get(candidate.upper())
-            if kind is not None:
-                yield Hit(where, kind, _mask(candidate))
+def _hits(index: IdentifierIndex, text: str, where: str) -> list[Hit]:
+    return [Hit(where, description) for _, description in index.find(text)]
 
 
-def _database_hits(ctx: Context, identifiers: dict[str, str]) -> Iterator[Hit]:
+def _database_hits(ctx: Context, index: IdentifierIndex) -> Iterator[Hit]:
     with ctx.engine.connect() as connection:
         for table in Base.metadata.sorted_tables:
             key = next(iter(table.primary_key.columns))
@@ -89,32 +181,138 @@ def _database_hits(ctx: Context, identifiers: dict[str, str]) -> Iterator[Hit]:
                     value = mapping[column]
                     if value is None or isinstance(value, bytes | int | float):
                         continue
-                    text = value if isinstance(value, str) else json.dumps(value, default=str)
-                    yield from _text_hits(
-                        text,
-                        f"db {table.name}.{column.name} ({key.name}={mapping[key]})",
-                        identifiers,
-                    )
+                    if not isinstance(value, str):
+                        value = json.dumps(value, default=str, ensure_ascii=False)
+                    text = value
+                    where = f"db {table.name}.{column.name} ({key.name}={mapping[key]})"
+                    yield from _hits(index, text, where)
 
 
-def _file_hits(paths: Iterable[Path], identifiers: dict[str, str]) -> Iterator[Hit]:
-    for path in paths:
-        data = path.read_bytes()
-        text = b" ".join(_PRINTABLE.findall(data)).decode("ascii").replace("^", " ")
-        yield from _text_hits(text, f"file {path}", identifiers)
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_ASCII_RUN = re.compile(rb"[\x20-\x7e\t\r\n]{8,}")
+_UTF16_RUN = re.compile(rb"(?:[\x20-\x7e]\x00){8,}")
+
+
+def _decoded(data: bytes) -> Iterator[str]:
+    """Text bytes as text (UTF-8, else Latin-1; UTF-16 with its mark), and again with the
+    JSON escapes of what is not ASCII (``Cant\\u00f9``) read back."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16", errors="ignore")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    yield text
+    if "\\u" in text:
+        yield _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def _strings(data: bytes) -> Iterator[str]:
+    """The runs of printable text in binary data, ASCII and UTF-16 (as ``strings`` finds)."""
+    for match in _ASCII_RUN.finditer(data):
+        yield match.group().decode("ascii")
+    for match in _UTF16_RUN.finditer(data):
+        yield match.group().decode("utf-16-le")
+
+
+def _archive_texts(path: Path) -> Iterator[str]:
+    """A PyTorch checkpoint (a zip): every member but the tensors' storage."""
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if "/data/" in member and not member.endswith(".pkl"):
+                continue  # raw tensor bytes: numbers, not text
+            yield from _strings(archive.read(member))
+
+
+def _array_texts(path: Path) -> Iterator[str]:
+    """A NumPy array: the strings of a text array; nothing of a numeric one (pixels)."""
+    array = np.load(path, allow_pickle=False)
+    if array.dtype.kind in "US":
+        yield " ".join(str(value) for value in array.ravel())
+
+
+def _safetensors_texts(data: bytes) -> Iterator[str]:
+    """A safetensors file: its JSON header (names and metadata), not the tensors."""
+    size = int.from_bytes(data[:8], "little")
+    yield data[8 : 8 + size].decode("utf-8", errors="replace")
+
+
+def _dicom_hits(path: Path, index: IdentifierIndex, where: str) -> list[Hit]:
+    """Every value of a DICOM file, at any depth, private ones included."""
+    ds = dcmread(path, force=True)
+    hits = []
+    for elem in ds.iterall():
+        if elem.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ") or elem.value is None:
+            continue
+        values = elem.value if elem.VM > 1 else [elem.value]
+        text = " ".join(str(value) for value in values)
+        hits += _hits(index, text, f"{where} {elem.tag} {elem.keyword or 'private'}")
+    return hits
+
+
+def _file_texts(path: Path, data: bytes) -> tuple[Iterator[str], bool]:
+    """What a file says, read as what it is; and whether that is binary data, searched for
+    distinctive identifiers only (see the module doc)."""
+    if path.suffix == ".npy":
+        return _array_texts(path), False
+    if path.suffix == ".safetensors":
+        return _safetensors_texts(data), False
+    if zipfile.is_zipfile(path):
+        return _archive_texts(path), True
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _strings(data), True
+    return _decoded(data), False
+
+
+def _file_hits(
+    paths: Iterable[tuple[Path, str]], index: IdentifierIndex, result: AuditResult
+) -> None:
+    distinctive = index.distinctive()
+    for path, where in paths:
+        try:
+            data = path.read_bytes()
+            if path.suffix == ".dcm":
+                result.hits += _dicom_hits(path, index, where)
+                continue
+            texts, binary = _file_texts(path, data)
+            kinds = {
+                hit.kind
+                for text in texts
+                for hit in _hits(distinctive if binary else index, text, where)
+            }
+        except (InvalidDicomError, OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+            result.unreadable.append(f"{where}: not readable ({exc})")
+            continue
+        result.hits += [Hit(where, kind) for kind in sorted(kinds)]
+
+
+def _research_files(root: Path) -> Iterator[tuple[Path, str]]:
+    for name in RESEARCH_FOLDERS:
+        folder = root / name
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    yield path, f"file {path.relative_to(root)}"
 
 
 def audit_phi(
     ctx: Context, *, identifiers_file: Path | None = None, logs: Iterable[Path] = ()
-) -> tuple[int, list[Hit]]:
-    """Scan the research side; returns (identifiers looked for, hits)."""
-    identifiers = known_identifiers(ctx, identifiers_file)
-    if not identifiers:
-        return 0, []
-    hits = list(_database_hits(ctx, identifiers))
-    folders = [ctx.paths.cache, ctx.paths.dicom]
-    files = [
-        p for folder in folders if folder.is_dir() for p in sorted(folder.rglob("*")) if p.is_file()
-    ]
-    hits += _file_hits([*files, *logs], identifiers)
-    return len(identifiers), hits
+) -> AuditResult:
+    """Search the research side for every known identifier (see the module doc)."""
+    known, unreadable_rows = known_identifiers(ctx, identifiers_file)
+    index = IdentifierIndex(known.items())
+    result = AuditResult(identifiers=index.size)
+    if unreadable_rows:
+        result.unreadable.append(
+            f"{unreadable_rows} linkage rows are encrypted with a key that is not configured: "
+            "their identifiers are unknown to this audit"
+        )
+    root = ctx.paths.root
+    result.not_searched = [name for name in CLINICAL_FOLDERS if (root / name).is_dir()]
+    if not index.size:
+        return result
+    result.hits += _database_hits(ctx, index)
+    _file_hits(_research_files(root), index, result)
+    _file_hits(((path, f"file {path}") for path in logs), index, result)
+    return result

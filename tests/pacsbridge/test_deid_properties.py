@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from pacsbridge import InvalidInstance, Pseudonymiser, anonymise
+from pacsbridge import DeidOptions, InvalidInstance, Pseudonymiser, anonymise
 
 PSEUDONYMISER = Pseudonymiser(b"property-test-key-0123")
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -107,3 +108,111 @@ def test_no_identifier_survives(case: tuple[Dataset, list[str]]) -> None:
         text = str(elem.value).upper()
         for secret in secrets:
             assert secret.upper() not in text, f"{secret} survived in {elem.keyword}"
+
+
+# Identifiers of every kind, each in the attribute a hospital keeps it in; copies are then
+# hidden in free text anywhere. The option that would keep each attribute is named: an
+# identifier the options keep is not one the de-identification removes.
+_KINDS = [
+    ("ReferringPhysicianName", "PN", None),
+    ("OperatorsName", "PN", None),
+    ("PerformingPhysicianName", "PN", None),
+    ("InstitutionName", "LO", "retain_institution_identity"),
+    ("InstitutionalDepartmentName", "LO", "retain_institution_identity"),
+    ("StationName", "SH", "retain_device_identity"),
+    ("DeviceSerialNumber", "LO", "retain_device_identity"),
+    ("PatientTelephoneNumbers", "SH", None),
+    ("PatientAddress", "LO", None),
+    ("OtherPatientIDs", "LO", None),
+    ("StudyID", "SH", None),
+]
+_FREE_TEXT = [
+    ("ImageComments", "LT"),
+    ("PatientComments", "LT"),
+    ("AdditionalPatientHistory", "LT"),
+    ("StudyDescription", "LO"),
+    ("SeriesDescription", "LO"),
+    ("ProtocolName", "LO"),
+    ("DerivationDescription", "ST"),
+    ("TextValue", "UT"),
+    ("ReasonForTheRequestedProcedure", "LO"),
+    ("RequestedProcedureComments", "LT"),
+]
+words = st.text(alphabet=_LETTERS, min_size=5, max_size=9)
+phones = st.text(alphabet="0123456789", min_size=7, max_size=8).map(lambda s: f"0{s}")
+options = st.builds(
+    DeidOptions,
+    retain_longitudinal_modified_dates=st.booleans(),
+    retain_patient_characteristics=st.booleans(),
+    retain_device_identity=st.booleans(),
+    retain_institution_identity=st.booleans(),
+    clean_descriptors=st.booleans(),
+)
+
+
+def _value(keyword: str, draw: st.DrawFn) -> str:
+    if keyword == "PatientTelephoneNumbers":
+        return draw(phones)
+    if keyword in ("ReferringPhysicianName", "OperatorsName", "PerformingPhysicianName"):
+        return f"{draw(words)}^{draw(words)}"
+    if keyword in ("StudyID", "StationName"):
+        return draw(words)[:8] + draw(st.text(alphabet="0123456789", min_size=2, max_size=4))
+    return f"{draw(words)} {draw(words)}"
+
+
+@st.composite
+def hospital_headers(
+    draw: st.DrawFn,
+) -> tuple[Dataset, DeidOptions, list[str]]:
+    """A header with identifiers of every kind, copies of them hidden in free text at
+    random depths and in private attributes, and the options to de-identify it with."""
+    chosen = draw(options)
+    ds = Dataset()
+    ds.PatientName = f"{draw(words)}^{draw(words)}"
+    ds.PatientID = draw(patient_ids)
+    ds.AccessionNumber = "ACC" + draw(st.text(alphabet="0123456789", min_size=6, max_size=8))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3.4.5", "1.2.3.4.5.6"
+    ds.SOPInstanceUID, ds.SOPClassUID = "1.2.3.4.5.6.7", "1.2.840.10008.5.1.4.1.1.1.1"
+    secrets = [str(ds.PatientName).split("^")[0], ds.PatientID, ds.AccessionNumber]
+    for keyword, _, option in draw(st.lists(st.sampled_from(_KINDS), min_size=1, unique=True)):
+        value = _value(keyword, draw)
+        setattr(ds, keyword, value)
+        if option is None or not getattr(chosen, option):
+            secrets.append(value.split("^")[0])
+
+    def hide(target: Dataset, depth: int) -> None:
+        for keyword, vr in draw(st.lists(st.sampled_from(_FREE_TEXT), max_size=3, unique=True)):
+            secret = draw(st.sampled_from(secrets))
+            spelling = draw(st.sampled_from([secret, secret.lower(), secret.title()]))
+            value = f"nota {spelling} fine"
+            setattr(target, keyword, value[:64] if vr == "LO" else value)
+        if draw(st.booleans()):
+            block = target.private_block(0x0019, "HIDDEN CREATOR", create=True)
+            block.add_new(0x10, "LO", draw(st.sampled_from(secrets))[:64])
+        if depth < 3 and draw(st.booleans()):
+            item = Dataset()
+            hide(item, depth + 1)
+            setattr(target, draw(st.sampled_from(_SEQUENCES)), Sequence([item]))
+
+    hide(ds, 0)
+    return ds, chosen, secrets
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hospital_headers())
+def test_no_header_identifier_survives_under_any_options(
+    case: tuple[Dataset, DeidOptions, list[str]],
+) -> None:
+    ds, chosen, secrets = case
+    try:
+        out = anonymise(ds, PSEUDONYMISER, chosen).dataset
+    except InvalidInstance:
+        event("refused (quarantined)")
+        return
+    for elem in out.iterall():
+        if elem.VR in ("SQ", "OB", "OW", "UI") or elem.value in (None, ""):
+            continue
+        text = str(elem.value).upper()
+        for secret in secrets:  # as a word: "ROSSI01", a station, does not name Rossi
+            word = rf"(?<![A-Z0-9]){re.escape(secret.upper())}(?![A-Z0-9])"
+            assert not re.search(word, text), f"{secret} survived in {elem.keyword} ({chosen})"

@@ -1,8 +1,11 @@
-"""Report-text de-identification recall on the simulator's planted identifiers, per type."""
+"""Free-text de-identification recall on the simulator's planted identifiers, per type:
+the patient's, and those of the rest of the header."""
 
 from __future__ import annotations
 
-from pacsbridge import DeidCase, IdentifierKind, KnownIdentifier, deidentify_text, identifier_recall
+from pydicom.dataset import Dataset
+
+from pacsbridge import DeidCase, deidentify_text, header_identifiers, identifier_recall
 from simhospital.reports import identifier_drill
 
 KINDS = {
@@ -14,6 +17,14 @@ KINDS = {
     "address",
     "patient_id",
     "accession_number",
+    "referring_physician",
+    "institution",
+    "department",
+    "station",
+    "device_serial",
+    "other_patient_id",
+    "header_phone",
+    "header_address",
 }
 
 
@@ -21,13 +32,13 @@ def test_every_planted_identifier_type_is_removed() -> None:
     cases = []
     for index in range(400):
         drill = identifier_drill(index, seed=7)
-        known = [
-            KnownIdentifier(IdentifierKind.PATIENT_ID, drill.patient_id),
-            KnownIdentifier(IdentifierKind.ORDER_ID, drill.accession_number),
-        ]
-        after = deidentify_text(
-            drill.draft.text, known, names=[drill.patient_name], date_shift_days=30
-        )
+        header = Dataset()
+        header.PatientName = drill.patient_name
+        header.PatientID = drill.patient_id
+        header.AccessionNumber = drill.accession_number
+        for keyword, value in drill.header:
+            setattr(header, keyword, value)
+        after = deidentify_text(drill.draft.text, header_identifiers(header), date_shift_days=30)
         cases.append(DeidCase(drill.draft.text, after, drill.draft.planted))
     recall = identifier_recall(cases)
     assert set(recall) == KINDS
