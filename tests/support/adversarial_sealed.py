@@ -73,7 +73,7 @@ def _header(ds: Dataset) -> None:
     ds.PatientSex = "M"
     ds.OtherPatientIDs = "DLCGMR57M12F839Q"
     ds.PatientAddress = "Corso Vittorio Emanuele 311 - 80122 Napoli"
-    ds.PatientTelephoneNumbers = "+39 (081) 555 0192"
+    ds.PatientTelephoneNumbers = "+39 081 5550192"  # SH: 16 characters at most
     ds.PatientTelecomInformation = "G.DELUCA@LIBERO.IT"
     ds.PatientComments = "Accompagnato dalla moglie, sig.ra Assunta Di Maio"
     ds.ResponsiblePerson = "DI MAIO^ASSUNTA"
