@@ -92,8 +92,14 @@ class StudyState(enum.StrEnum):
     CACHED = "cached"
     PREDICTED = "predicted"
     REPORTED = "reported"
+    WAITING_REPORT = "waiting_report"
+    """Images are in, the report is not (yet): checked again each pass, up to an age."""
+    WAITING_PAIR = "waiting_pair"
+    """No standing AP + lateral pair (yet): checked again each pass, up to an age."""
     FAILED = "failed"
     QUARANTINED = "quarantined"
+    RELEASED = "released"
+    """Set aside by an operator (``pacslabel quarantine release``): no longer retried."""
 
 
 class LabelState(enum.StrEnum):
@@ -177,6 +183,12 @@ class Study(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     pairing_note: Mapped[str | None] = mapped_column(Text)
     expected_instances: Mapped[int | None] = mapped_column(Integer)
+    """What the PACS counted when the study was found."""
+    instances_received: Mapped[int | None] = mapped_column(Integer)
+    """How many instances the last retrieval brought (a waiting study is retrieved again
+    when the PACS counts more)."""
+    waiting_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the study started waiting for a report or a second view."""
     discovered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -223,6 +235,12 @@ class Report(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), unique=True)
     text: Mapped[str] = mapped_column(Text)
     source: Mapped[ReportSource] = mapped_column(_enum(ReportSource, "report_source", 16))
+    document_class: Mapped[str | None] = mapped_column(String(64))
+    """SOP Class UID of the document the text came from (``ris`` for the RIS drop)."""
+    document_uid: Mapped[str | None] = mapped_column(String(64))
+    """Pseudonymous SOP Instance UID of that document."""
+    document_title: Mapped[str | None] = mapped_column(String(80))
+    """Its title, ``SCHEME:CODE`` (LN:18748-4)."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="report")
@@ -302,6 +320,8 @@ class Prediction(Base):
     finding: Mapped[str] = mapped_column(String(40))
     probability: Mapped[float] = mapped_column(Float)
     positive: Mapped[bool] = mapped_column(Boolean)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    """The model's cut-off ``positive`` was judged with (re-judged when it changes)."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -318,6 +338,11 @@ class SRExport(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    """What the last SR sent said (findings, probabilities, flags): unchanged, nothing is sent."""
+    sop_uid: Mapped[str | None] = mapped_column(String(64))
+    """The SOP Instance UID it was sent as; a new content supersedes it (predecessor)."""
+    series_uid: Mapped[str | None] = mapped_column(String(64))
 
 
 class Linkage(Base):

@@ -25,6 +25,7 @@ from pacsbridge.deid import (
     load_profile,
 )
 from pacsbridge.errors import (
+    AmbiguousReport,
     AssociationAborted,
     AssociationError,
     AssociationRejected,
@@ -42,8 +43,25 @@ from pacsbridge.errors import (
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.pairing import Pair, ViewInfo, ViewRules, classify_view, pair_views
 from pacsbridge.pixels import display_pixels
-from pacsbridge.query import StudyFilter, StudyRecord, find_images, find_series, find_studies
-from pacsbridge.report import ReportDrop, is_report, report_text
+from pacsbridge.query import (
+    StudyFilter,
+    StudyRecord,
+    find_images,
+    find_series,
+    find_studies,
+    find_study,
+)
+from pacsbridge.report import (
+    REPORT_TITLES,
+    DocumentKind,
+    ReportCandidate,
+    ReportDrop,
+    choose_report,
+    classify_document,
+    is_report,
+    report_candidate,
+    report_text,
+)
 from pacsbridge.retrieve import MoveResult, get_study, is_transient, move_study
 from pacsbridge.sr import FindingCode, FindingResult, build_prediction_sr
 from pacsbridge.status import Service
@@ -52,6 +70,8 @@ from pacsbridge.store import StoreReport, store_files, store_instance
 from pacsbridge.uids import uid_from
 
 __all__ = [
+    "REPORT_TITLES",
+    "AmbiguousReport",
     "AnonymisedInstance",
     "AssociationAborted",
     "AssociationError",
@@ -59,6 +79,7 @@ __all__ = [
     "DeidCase",
     "DeidOptions",
     "DimseError",
+    "DocumentKind",
     "FindingCode",
     "FindingResult",
     "IdentifierKind",
@@ -77,6 +98,7 @@ __all__ = [
     "Pseudonymiser",
     "QueryFailed",
     "Receiver",
+    "ReportCandidate",
     "ReportDrop",
     "ReportNotFound",
     "Service",
@@ -90,6 +112,8 @@ __all__ = [
     "anonymise",
     "application_entity",
     "build_prediction_sr",
+    "choose_report",
+    "classify_document",
     "classify_view",
     "deidentify_text",
     "display_pixels",
@@ -97,6 +121,7 @@ __all__ = [
     "find_images",
     "find_series",
     "find_studies",
+    "find_study",
     "get_study",
     "header_identifiers",
     "identifier_recall",
@@ -106,6 +131,7 @@ __all__ = [
     "move_study",
     "pair_views",
     "quiet_identifier_logging",
+    "report_candidate",
     "report_text",
     "store_files",
     "store_instance",

@@ -14,12 +14,14 @@ No caller above :mod:`pacsbridge` sees a raw status code::
     │   └── StoreFailed                  C-STORE
     ├── InvalidInstance                  a file or instance we cannot use (quarantine it)
     ├── PairingError                     no standing AP + lateral pair in a study
-    └── ReportNotFound                   no report text in a study
+    ├── ReportNotFound                   no report text in a study
+    └── AmbiguousReport                  several reports, and no rule can choose
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousReport",
     "AssociationAborted",
     "AssociationError",
     "AssociationRejected",
@@ -146,3 +148,7 @@ class PairingError(PacsBridgeError):
 
 class ReportNotFound(PacsBridgeError):
     """A study carries no report text we can read."""
+
+
+class AmbiguousReport(PacsBridgeError):
+    """A study holds report documents that differ and that no rule tells apart."""

@@ -25,6 +25,7 @@ __all__ = [
     "find_images",
     "find_series",
     "find_studies",
+    "find_study",
 ]
 
 logger = logging.getLogger(__name__)
@@ -147,32 +148,49 @@ def find_studies(
     query.AccessionNumber = ""
     query.ModalitiesInStudy = list(study_filter.modalities)
     query.NumberOfStudyRelatedInstances = ""
-    records = []
-    for answer in _find(local, node, query):
-        uid = str(answer.get("StudyInstanceUID", ""))
-        if not uid:
-            continue
-        description = str(answer.get("StudyDescription", ""))
-        modalities = answer.get("ModalitiesInStudy", [])
-        if isinstance(modalities, str):
-            modalities = [modalities]
-        if not study_filter.accepts_description(description):
-            continue
-        records.append(
-            StudyRecord(
-                study_instance_uid=uid,
-                study_date=str(answer.get("StudyDate", "")),
-                study_description=description,
-                accession_number=str(answer.get("AccessionNumber", "")),
-                modalities_in_study=tuple(str(m) for m in modalities),
-                number_of_study_related_instances=_int_or_none(
-                    answer, "NumberOfStudyRelatedInstances"
-                ),
-            )
-        )
+    records = [
+        _record(answer)
+        for answer in _find(local, node, query)
+        if answer.get("StudyInstanceUID")
+        and study_filter.accepts_description(str(answer.get("StudyDescription", "")))
+    ]
     records.sort(key=lambda r: (r.study_date, r.study_instance_uid))
     logger.info("C-FIND on %s: %d studies match the task", node, len(records))
     return records
+
+
+def _record(answer: Dataset) -> StudyRecord:
+    modalities = answer.get("ModalitiesInStudy", [])
+    if isinstance(modalities, str):
+        modalities = [modalities]
+    return StudyRecord(
+        study_instance_uid=str(answer.get("StudyInstanceUID", "")),
+        study_date=str(answer.get("StudyDate", "")),
+        study_description=str(answer.get("StudyDescription", "")),
+        accession_number=str(answer.get("AccessionNumber", "")),
+        modalities_in_study=tuple(str(m) for m in modalities),
+        number_of_study_related_instances=_int_or_none(answer, "NumberOfStudyRelatedInstances"),
+    )
+
+
+def find_study(local: LocalAE, node: Node, study_instance_uid: str) -> StudyRecord | None:
+    """One study by its UID (how many instances the PACS holds now, say); ``None`` when the
+    PACS does not know it.
+
+    Raises
+    ------
+    QueryFailed, AssociationRejected, AssociationAborted
+    """
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_instance_uid
+    query.StudyDate = ""
+    query.StudyDescription = ""
+    query.AccessionNumber = ""
+    query.ModalitiesInStudy = ""
+    query.NumberOfStudyRelatedInstances = ""
+    answers = [a for a in _find(local, node, query) if a.get("StudyInstanceUID")]
+    return _record(answers[0]) if answers else None
 
 
 def find_series(local: LocalAE, node: Node, study_instance_uid: str) -> list[SeriesRecord]:

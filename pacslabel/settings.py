@@ -90,6 +90,25 @@ class IngestSettings(_Section):
     """Each C-FIND reaches this many days before the newest study already seen."""
     report_drop: Path | None = None
     """A folder where the RIS drops reports: ``<AccessionNumber>.txt`` or ``reports.csv``."""
+    report_titles: list[str] = Field(["LN:18748-4", "LN:11528-7"], min_length=1)
+    """Document titles (``SCHEME:CODE`` of an SR's root concept name) that make an SR the
+    radiology report; add the site's own if its RIS titles reports otherwise."""
+    max_wait_days: float = Field(14.0, gt=0)
+    """How long a study may wait for its report or its second view, checked again each
+    pass, before it is quarantined."""
+
+    @field_validator("report_titles")
+    @classmethod
+    def _scheme_and_code(cls, titles: list[str]) -> list[str]:
+        for title in titles:
+            scheme, _, code = title.partition(":")
+            if not scheme or not code:
+                raise ValueError(f"{title!r}: a title is SCHEME:CODE, e.g. LN:18748-4")
+        return titles
+
+    def titles(self) -> set[tuple[str, str]]:
+        """``report_titles`` as (scheme, code) pairs."""
+        return {tuple(title.split(":", 1)) for title in self.report_titles}  # type: ignore[misc]
 
 
 class DeidSettings(_Section):

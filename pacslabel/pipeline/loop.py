@@ -1,4 +1,5 @@
-"""The loop, composed in one place: ingest → label → cache → train → predict → write back."""
+"""The loop, composed in one place: ingest (and a look at the waiting studies) → label →
+cache → train → predict → write back."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pacslabel.pipeline.stages import (
     anonymise_all,
     cache_all,
     discover,
+    expire_or_attach,
     in_window,
     label_all,
     predict_all,
+    recheck_waiting,
     retrieve,
     train,
     writeback_all,
@@ -80,6 +83,7 @@ def run_once(
     )
     found, retrieved = DiscoverResult(0, 0), 0
     ingest_error: PacsBridgeError | OSError | None = None
+    expire_or_attach(ctx)
     window = ctx.settings.ingest.window
     if not in_window(window):
         logger.info("outside the off-peak window %s: nothing is retrieved this run", window)
@@ -89,6 +93,7 @@ def run_once(
                 if on_listening is not None:
                     on_listening(scp)
                 found = discover(ctx, full=full_query)
+                recheck_waiting(ctx)
                 retrieved = retrieve(ctx, scp)
         except (PacsBridgeError, OSError) as exc:
             logger.error("ingest stopped: %s", exc)

@@ -8,6 +8,7 @@ from pacslabel.pipeline.stages.label import add_labels, label_all
 from pacslabel.pipeline.stages.predict import predict_all
 from pacslabel.pipeline.stages.retrieval import DiscoverResult, discover, in_window, retrieve
 from pacslabel.pipeline.stages.train import TrainOutcome, TrainStatus, corpus_targets, train
+from pacslabel.pipeline.stages.waiting import expire_or_attach, recheck_waiting
 from pacslabel.pipeline.stages.writeback import writeback_all
 
 __all__ = [
@@ -20,9 +21,11 @@ __all__ = [
     "cache_all",
     "corpus_targets",
     "discover",
+    "expire_or_attach",
     "in_window",
     "label_all",
     "predict_all",
+    "recheck_waiting",
     "retrieve",
     "train",
     "writeback_all",

@@ -1,4 +1,17 @@
-"""De-identification of retrieved studies: headers, pairing, report text."""
+"""De-identification of retrieved studies: headers, pairing, the report and its text.
+
+Each received instance is an image (de-identified and kept), a report document
+(a candidate for the study's report) or another document (a dose report, a
+CAD or measurement SR, a key object selection, an SR pacslabel wrote) which is
+left aside. The report is chosen among the candidates by
+:func:`pacsbridge.choose_report`, or taken from the RIS drop folder.
+
+A study without a standing AP + lateral pair, or without a report, *waits*
+(``waiting_pair``, ``waiting_report``): the next passes look again
+(:func:`pacslabel.pipeline.stages.retrieval.recheck_waiting`) until
+``ingest.max_wait_days``, then it is quarantined. Files that cannot be read or
+de-identified are quarantined one by one, with the reason.
+"""
 
 from __future__ import annotations
 
@@ -11,39 +24,48 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from db import Image, Report, ReportSource, Study, StudyState
-from db.queries import fail, move_to, quarantine, studies_in
+from db import FindingLabel, Image, LabelSource, Report, ReportSource, Study, StudyState, utcnow
+from db.queries import audit, fail, move_to, quarantine, studies_in
 from pacsbridge import (
+    AmbiguousReport,
     AnonymisedInstance,
+    DocumentKind,
     InvalidInstance,
     OriginalIdentity,
     PairingError,
+    ReportCandidate,
     ReportDrop,
     ReportNotFound,
     ViewInfo,
     anonymise,
+    choose_report,
+    classify_document,
     classify_view,
     deidentify_text,
     find_identifiers,
-    is_report,
     pair_views,
-    report_text,
+    report_candidate,
 )
 from pacslabel.context import Context
 
-__all__ = ["anonymise_all", "anonymise_study"]
+__all__ = ["anonymise_all", "anonymise_study", "attach_dropped_report", "wait"]
 
 logger = logging.getLogger(__name__)
+
+#: Where a study's report text came from, by the kind of document.
+_SOURCE = {DocumentKind.REPORT_SR: ReportSource.SR, DocumentKind.REPORT_PDF: ReportSource.PDF}
 
 
 @dataclass
 class _Received:
     images: list[AnonymisedInstance] = field(default_factory=list)
-    report: str | None = None
-    report_identity: OriginalIdentity | None = None
-    report_source: ReportSource = ReportSource.SR
+    reports: list[tuple[ReportCandidate, OriginalIdentity]] = field(default_factory=list)
+    left_aside: list[DocumentKind] = field(default_factory=list)
+    """Documents that are not reports (dose, CAD, measurement, KOS, pacslabel's SRs)."""
+    instances: int = 0
 
 
 def _quarantine_file(ctx: Context, session: Session, study: Study, path: Path, reason: str) -> None:
@@ -59,50 +81,68 @@ def _quarantine_file(ctx: Context, session: Session, study: Study, path: Path, r
     )
 
 
+def _read_one(ctx: Context, ds: Dataset, received: _Received) -> None:
+    """File one instance of the study under what it is.
+
+    Raises
+    ------
+    InvalidInstance, ReportNotFound
+        It cannot be de-identified, or it is a report that holds no text.
+    """
+    kind = classify_document(ds, ctx.settings.ingest.titles())
+    if kind is DocumentKind.NOT_A_DOCUMENT:
+        received.images.append(anonymise(ds, ctx.pseudonymiser, ctx.deid_options))
+        return
+    candidate = report_candidate(ds, ctx.settings.ingest.titles())
+    if candidate is None:
+        received.left_aside.append(kind)
+        return
+    received.reports.append((candidate, OriginalIdentity.from_dataset(ds, ctx.deid_options)))
+
+
 def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) -> _Received:
     received = _Received()
     for path in sorted(folder.glob("*.dcm")):
+        received.instances += 1
         try:
-            ds = dcmread(path)
+            _read_one(ctx, dcmread(path), received)
         except (InvalidDicomError, OSError, ValueError) as exc:
             _quarantine_file(ctx, session, study, path, f"not readable as DICOM: {exc}")
-            continue
-        if is_report(ds):
-            try:
-                received.report = report_text(ds)
-            except ReportNotFound as exc:
-                _quarantine_file(ctx, session, study, path, str(exc))
-                continue
-            received.report_identity = OriginalIdentity.from_dataset(ds, ctx.deid_options)
-            received.report_source = (
-                ReportSource.PDF if str(ds.Modality) == "DOC" else ReportSource.SR
-            )
-            continue
-        try:
-            received.images.append(anonymise(ds, ctx.pseudonymiser, ctx.deid_options))
         except InvalidInstance as exc:
             _quarantine_file(ctx, session, study, path, exc.reason)
+        except ReportNotFound as exc:
+            _quarantine_file(ctx, session, study, path, str(exc))
+    if received.left_aside:
+        left = ", ".join(sorted({str(kind) for kind in received.left_aside}))
+        logger.info("study %s: left aside (not reports): %s", study.study_uid, left)
     return received
 
 
-def _write_images(ctx: Context, session: Session, study: Study, received: _Received) -> None:
-    rules = ctx.task.view_rules()
+def _pair(ctx: Context, study: Study, received: _Received) -> tuple[set[str], dict[str, ViewInfo]]:
     views = {a.sop_instance_uid: ViewInfo.from_dataset(a.dataset) for a in received.images}
     try:
-        pair = pair_views(list(views.values()), rules)
+        pair = pair_views(list(views.values()), ctx.task.view_rules())
         study.pairing_note = "; ".join(pair.reasons)
-        paired = {pair.ap_sop_instance_uid, pair.lateral_sop_instance_uid}
+        return {pair.ap_sop_instance_uid, pair.lateral_sop_instance_uid}, views
     except PairingError as exc:
         study.pairing_note = str(exc)
-        paired = set()
-    existing = {image.sop_uid for image in study.images}
+        return set(), views
+
+
+def _write_images(ctx: Context, session: Session, study: Study, received: _Received) -> None:
+    if not received.images:
+        return
+    rules = ctx.task.view_rules()
+    paired, views = _pair(ctx, study, received)
+    existing = {image.sop_uid: image for image in study.images}
     for anon in received.images:
         ds = anon.dataset
         out = ctx.paths.dicom / study.study_uid / f"{anon.sop_instance_uid}.dcm"
         out.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(out, enforce_file_format=True)
         ctx.vault.put(session, anon.sop_instance_uid, "image", anon.original)
-        if anon.sop_instance_uid in existing:
+        if anon.sop_instance_uid in existing:  # received again: paired anew
+            existing[anon.sop_instance_uid].is_paired = anon.sop_instance_uid in paired
             continue
         role, reason = classify_view(views[anon.sop_instance_uid], rules)
         study.images.append(
@@ -133,10 +173,9 @@ def _describe_study(study: Study, ds: Dataset) -> None:
 
 def _study_identity(received: _Received) -> OriginalIdentity | None:
     """The study's clinical identity: its first instance's, with the identifiers of every
-    instance's header (images and report) together."""
+    instance's header (images and reports) together."""
     identities = [image.original for image in received.images]
-    if received.report_identity is not None:
-        identities.append(received.report_identity)
+    identities += [identity for _, identity in received.reports]
     if not identities:
         return None
     known = tuple(dict.fromkeys(item for identity in identities for item in identity.known()))
@@ -155,11 +194,109 @@ def _deidentified_report(ctx: Context, report: str, identity: OriginalIdentity) 
     return None
 
 
+def wait(session: Session, study: Study, state: StudyState, stage: str, reason: str) -> None:
+    """Put a study in a waiting state (the clock starts the first time)."""
+    first = study.state is not state or study.waiting_since is None
+    study.state, study.failed_stage, study.failure_reason = state, stage, reason
+    study.attempts = 0
+    if first:
+        study.waiting_since = study.waiting_since or utcnow()
+        audit(session, f"{stage}.waiting", study.study_uid, reason=reason)
+        logger.info("study %s waits: %s", study.study_uid, reason)
+
+
+def _no_report_reason(ctx: Context, received: _Received) -> str:
+    reason = "no report in the study yet (checked again each pass for up to "
+    reason += f"ingest.max_wait_days = {ctx.settings.ingest.max_wait_days:g} days)"
+    if received.left_aside:
+        kinds = ", ".join(sorted({str(kind) for kind in received.left_aside}))
+        titles = ", ".join(ctx.settings.ingest.report_titles)
+        reason += f"; it holds {kinds}: a report SR needs one of the titles {titles} "
+        reason += "(ingest.report_titles)"
+    if ctx.settings.ingest.report_drop is None:
+        reason += "; if the RIS keeps reports outside the PACS, set ingest.report_drop"
+    return reason
+
+
+def _set_report(
+    session: Session, study: Study, text: str, source: ReportSource, document: tuple[str, str, str]
+) -> None:
+    """Store the report; a different document replaces the stored one, and the labels read
+    from the old text go (the label stage reads the new one)."""
+    document_class, document_uid, title = document
+    if study.report is not None:
+        if study.report.document_uid == document_uid and study.report.text == text:
+            return
+        session.execute(
+            delete(FindingLabel).where(
+                FindingLabel.study_id == study.id, FindingLabel.source != LabelSource.HUMAN
+            )
+        )
+        audit(session, "report.replaced", study.study_uid, document=document_class)
+        study.report.text, study.report.source = text, source
+        study.report.document_class, study.report.document_uid = document_class, document_uid
+        study.report.document_title = title
+        return
+    study.report = Report(
+        text=text,
+        source=source,
+        document_class=document_class,
+        document_uid=document_uid,
+        document_title=title,
+    )
+
+
+def _take_report(
+    ctx: Context, session: Session, study: Study, received: _Received, identity: OriginalIdentity
+) -> str | None:
+    """Choose, de-identify and store the study's report; returns why it could not."""
+    try:
+        candidate = choose_report([c for c, _ in received.reports])
+        text, source = candidate.text, _SOURCE[candidate.kind]
+        uid = ctx.pseudonymiser.uid(candidate.sop_instance_uid)
+        document = (candidate.sop_class_uid, uid, candidate.title)
+    except AmbiguousReport as exc:
+        return str(exc)
+    except ReportNotFound:
+        drop = ctx.settings.ingest.report_drop
+        dropped = ReportDrop(drop).text_for(identity.accession_number) if drop else None
+        if dropped is None:
+            return _no_report_reason(ctx, received)
+        text, source, document = dropped, ReportSource.RIS, ("ris", "", "")
+    clean = _deidentified_report(ctx, text, identity)
+    if clean is None:
+        quarantine(session, study, "report", "identifiers could not be removed from the report")
+        return None
+    _set_report(session, study, clean, source, document)
+    return None
+
+
+def attach_dropped_report(ctx: Context, session: Session, study: Study) -> bool:
+    """Take a waiting study's report from the RIS drop folder, if it is there now; returns
+    whether the study has its report (and moves on)."""
+    drop = ctx.settings.ingest.report_drop
+    if drop is None:
+        return False
+    identity = ctx.vault.get(session, study.study_uid)
+    text = ReportDrop(drop).text_for(identity.accession_number)
+    if text is None:
+        return False
+    clean = _deidentified_report(ctx, text, identity)
+    if clean is None:
+        quarantine(session, study, "report", "identifiers could not be removed from the report")
+        return False
+    _set_report(session, study, clean, ReportSource.RIS, ("ris", "", ""))
+    if any(image.is_paired for image in study.images):
+        move_to(study, StudyState.ANONYMISED)
+        study.waiting_since = None
+    return True
+
+
 def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
-    """De-identify a retrieved study's instances, pair its views, keep its report text.
+    """De-identify a retrieved study's instances, pair its views, take its report.
 
     Unreadable or unusable files go to quarantine with the reason; a study
-    without an AP + lateral pair or without a report is quarantined.
+    without an AP + lateral pair or without a report waits (see the module doc).
     """
     folder = ctx.paths.incoming / study.study_uid
     if not folder.is_dir() or not any(folder.glob("*.dcm")):
@@ -173,31 +310,24 @@ def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
         )
         return
     received = _read_instances(ctx, session, study, folder)
+    study.instances_received = received.instances
     if received.images:
         _describe_study(study, received.images[0].dataset)
     _write_images(ctx, session, study, received)
-    drop = ctx.settings.ingest.report_drop
-    if received.report is None and drop is not None and received.images:
-        first = received.images[0].original  # the RIS knows the study by accession number
-        dropped = ReportDrop(drop).text_for(first.accession_number)
-        if dropped is not None:
-            received.report, received.report_identity = dropped, first
-            received.report_source = ReportSource.RIS
     identity = _study_identity(received)
     if identity is not None:  # the study's linkage knows every identifier of its headers
         ctx.vault.put(session, study.study_uid, "study", identity, replace=True)
-    if received.report is not None and identity is not None and study.report is None:
-        text = _deidentified_report(ctx, received.report, identity)
-        if text is None:
-            quarantine(session, study, "report", "identifiers could not be removed from the report")
-            return
-        study.report = Report(text=text, source=received.report_source)
+    missing_report = _take_report(ctx, session, study, received, identity) if identity else None
+    if study.state is StudyState.QUARANTINED:
+        return
     if not any(image.is_paired for image in study.images):
-        quarantine(session, study, "pair", study.pairing_note or "no images")
+        wait(session, study, StudyState.WAITING_PAIR, "pair", study.pairing_note or "no images")
     elif study.report is None:
-        quarantine(session, study, "report", "no report text in the study")
+        reason = missing_report or "no report in the study"
+        wait(session, study, StudyState.WAITING_REPORT, "report", reason)
     else:
         move_to(study, StudyState.ANONYMISED)
+        study.waiting_since = None
 
 
 def anonymise_all(ctx: Context) -> int:
