@@ -14,7 +14,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AuditEvent, Model, ModelMode, QuarantineEntry, Study, StudyState
+from db.models import (
+    AuditEvent,
+    Model,
+    ModelMode,
+    Prediction,
+    QuarantineEntry,
+    Study,
+    StudyState,
+)
 
 __all__ = [
     "audit",
@@ -24,6 +32,7 @@ __all__ = [
     "move_to",
     "newest_labeller",
     "quarantine",
+    "rejudge_predictions",
     "studies_in",
 ]
 
@@ -122,3 +131,16 @@ def newest_labeller(session: Session, task: str, version: str | None = None) -> 
     if version is not None:
         query = query.where(Model.version == version)
     return session.scalar(query.order_by(Model.id.desc()).limit(1))
+
+
+def rejudge_predictions(session: Session, model: Model) -> set[int]:
+    """Judge ``model``'s stored predictions again at its current thresholds; returns the ids
+    of the studies whose positive flags changed (their SRs say something else now)."""
+    changed: set[int] = set()
+    for prediction in session.scalars(select(Prediction).where(Prediction.model_id == model.id)):
+        threshold = float(model.thresholds.get(prediction.finding, 0.5))
+        positive = prediction.probability >= threshold
+        if positive != prediction.positive:
+            changed.add(prediction.study_id)
+        prediction.threshold, prediction.positive = threshold, positive
+    return changed

@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import highdicom as hd
+from pydicom import uid
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from pacsbridge.deid.anonymise import OriginalIdentity
+from pacsbridge.report import OWN_MANUFACTURER
 from pacsbridge.uids import uid_from
 
 __all__ = ["FindingCode", "FindingResult", "build_prediction_sr"]
@@ -103,6 +105,17 @@ def _finding_group(
     )
 
 
+def _predecessor(study_uid: str, supersedes: tuple[str, str] | None) -> list[Dataset] | None:
+    """The SR a new version replaces, as highdicom takes it (its UIDs and class)."""
+    if supersedes is None:
+        return None
+    old = Dataset()
+    old.StudyInstanceUID = study_uid
+    old.SeriesInstanceUID, old.SOPInstanceUID = supersedes
+    old.SOPClassUID = uid.Comprehensive3DSRStorage
+    return [old]
+
+
 def build_prediction_sr(
     images: Sequence[OriginalIdentity],
     results: Sequence[FindingResult],
@@ -112,7 +125,8 @@ def build_prediction_sr(
     sop_instance_uid: str | None = None,
     series_instance_uid: str | None = None,
     series_number: int = 990,
-    manufacturer: str = "pacslabel",
+    manufacturer: str = OWN_MANUFACTURER,
+    supersedes: tuple[str, str] | None = None,
 ) -> Dataset:
     """Build the Comprehensive 3D SR (TID 1500) with the model's findings for one study.
 
@@ -126,6 +140,10 @@ def build_prediction_sr(
         Identify the model (PS3.16 TID 4019).
     sop_instance_uid, series_instance_uid
         Give them to make retries idempotent; new UIDs otherwise.
+    supersedes
+        (series, SOP instance UID) of an SR of ours this one replaces: it is named in
+        the Predecessor Documents Sequence (PS3.3 C.17.2.3), so a reader takes this one
+        as the current version.
 
     Raises
     ------
@@ -172,4 +190,5 @@ def build_prediction_sr(
         is_final=False,
         is_verified=False,
         series_description="pacslabel AI findings",
+        previous_versions=_predecessor(images[0].study_instance_uid, supersedes),
     )

@@ -172,6 +172,16 @@ class SimulatedPACS:
             with self._lock:
                 self._index.add(path, ds)
 
+    def add_instance(self, ds: Dataset) -> None:
+        """Store one more instance (a report written after its study's images, a second
+        view taken later)."""
+        folder = self.storage_dir / str(ds.StudyInstanceUID)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{ds.SOPInstanceUID}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        with self._lock:
+            self._index.add(path, ds)
+
     def study_uids(self) -> set[str]:
         """The Study Instance UIDs the PACS holds."""
         with self._lock:

@@ -122,10 +122,14 @@ def _evaluate(
 
 
 def _train(args: argparse.Namespace, ctx: Context, out: Output) -> None:
+    """Read and check every input first: a bad file stops the command before anything is
+    trained, stored or registered."""
     findings = ctx.task.finding_keys
+    annotations = read_annotations(args.annotations, findings) if args.annotations else None
+    test = _resolved(ctx, args.test) if args.test is not None else None
+    extra = _texts(args.corpus) if args.corpus else []
     with Session(ctx.engine) as session:
-        if args.annotations is not None:
-            annotations = read_annotations(args.annotations, findings)
+        if annotations is not None:
             items = resolve_annotations(session, annotations, ctx.pseudonymiser.uid)
             added = store_human_labels(session, items)
             session.commit()
@@ -144,18 +148,21 @@ def _train(args: argparse.Namespace, ctx: Context, out: Output) -> None:
         learning_rate=args.learning_rate,
         seed=args.seed,
     )
-    extra = _texts(args.corpus) if args.corpus else []
 
     def on_epoch(phase: str, epoch: int, epochs: int) -> None:
         out.print(f"{phase}: epoch {epoch}/{epochs}")
 
     row, report = train_labeller(ctx, items, plan, extra, on_epoch)
+    loss = report.best_validation_loss
     out.print(
         f"registered labeller {row.version} ({row.architecture}) in {row.path}; "
-        f"best validation loss {report.best_validation_loss}"
+        + (
+            f"best validation loss {loss:.4f}"
+            if loss is not None
+            else "no validation split (fewer than 10 human-annotated reports)"
+        )
     )
-    if args.test is not None:
-        test = _resolved(ctx, args.test)
+    if test is not None:
         trained = load_labeller(ctx.engine, ctx.task.name, row.version)
         folder = _evaluate(out, ctx, None, test, [ctx.rules, trained])
         out.print(f"tables and confusion figures in {folder}")

@@ -35,4 +35,9 @@ def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         result = evaluate_image_model(ctx, args.test, tuning=args.tuning, out_dir=args.out)
     out.print(result.table.read_text(encoding="utf-8"), markup=False)
     out.print(f"wrote {result.table} and {result.roc}")
+    if args.tuning is not None:
+        out.print(
+            f"cut-offs changed: stored predictions judged again; {result.srs_to_resend} SRs "
+            "say something else now and are sent again by the next pass"
+        )
     return ExitCode.OK

@@ -127,8 +127,12 @@ def _states(summary: CorpusSummary) -> str:
 
 
 def print_status(out: Output, summary: CorpusSummary) -> None:
-    """Studies by state and the corpus table."""
+    """Studies by state, why studies are held, and the corpus table."""
     out.print(_states(summary))
+    if summary.held:
+        out.print("Held out of the corpus (pacslabel quarantine list):")
+        for why, count in summary.held.items():
+            out.print(f"  {count:5d}  {why}", markup=False)
     out.console.print(_summary_table(summary))
 
 

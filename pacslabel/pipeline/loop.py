@@ -22,7 +22,7 @@ from pacslabel.pipeline.stages import (
     predict_all,
     recheck_waiting,
     retrieve,
-    train,
+    train_model,
     writeback_all,
 )
 
@@ -101,7 +101,9 @@ def run_once(
     anonymised = anonymise_all(ctx)
     labelled = label_all(ctx)
     cached = cache_all(ctx)
-    training = train(ctx) if retrain else TrainOutcome(TrainStatus.SKIPPED, "not asked to train")
+    training = (
+        train_model(ctx) if retrain else TrainOutcome(TrainStatus.SKIPPED, "not asked to train")
+    )
     predicted = predict_all(ctx)
     reported = writeback_all(ctx)
     report = RunReport(

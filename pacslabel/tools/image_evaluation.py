@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.queries import audit, current_image_model, find_study
+from db import Model, Study, StudyState
+from db.queries import audit, current_image_model, find_study, rejudge_predictions
 from pacslabel.annotations import read_image_labels
 from pacslabel.context import Context
 from pacslabel.errors import InvalidAnnotations, NotReady
@@ -52,6 +54,9 @@ class ImageEvaluation:
     """Per finding: n, positives, auc, auc_low, auc_high, threshold, sensitivity, specificity."""
     table: Path
     roc: Path
+    srs_to_resend: int = 0
+    """Studies whose positive flags changed with the new cut-offs: the next pass sends
+    their SR again (replacing the one in the PACS)."""
 
 
 def _predicted(
@@ -177,18 +182,38 @@ def evaluate_image_model(
             "human_test": metrics,
             "human_test_studies": len(y),
         }
+        resend = 0
         if tuning is not None:
             model_row.thresholds = thresholds
             model_row.metrics = {
                 **model_row.metrics,
                 "thresholds_from": f"human tuning set of {tuning_n}",
             }
+            resend = _rejudge(session, model_row)
         audit(
-            session, "model.evaluate", None, model=model_row.version, tuning=tuning_n, test=len(y)
+            session,
+            "model.evaluate",
+            None,
+            model=model_row.version,
+            tuning=tuning_n,
+            test=len(y),
+            srs_to_resend=resend,
         )
         session.commit()
         version = model_row.version
-    return ImageEvaluation(version, tuning_n, len(y), thresholds, metrics, table, roc)
+    return ImageEvaluation(version, tuning_n, len(y), thresholds, metrics, table, roc, resend)
+
+
+def _rejudge(session: Session, model: Model) -> int:
+    """Judge the model's stored predictions at its new thresholds; a study whose SR in the
+    PACS now says something else goes back to be sent again. Returns how many."""
+    changed = rejudge_predictions(session, model)
+    studies = session.scalars(
+        select(Study).where(Study.id.in_(changed), Study.state == StudyState.REPORTED)
+    ).all()
+    for study in studies:
+        study.state = StudyState.PREDICTED
+    return len(studies)
 
 
 def _number(value: float | None) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from db import ExportStatus, FindingLabel, SRExport, Study
 from db.queries import current_image_model
 from pacslabel.context import Context
+from pacslabel.tools.quarantine import reasons
 from pacslabel.vocabulary import label_source
 
 __all__ = ["CorpusSummary", "corpus_summary"]
@@ -27,6 +28,8 @@ class CorpusSummary:
     held_out: dict[str, dict[str, Any]] = field(default_factory=dict)
     """finding → metrics of the current model on the held-out studies."""
     srs_sent: int = 0
+    held: dict[str, int] = field(default_factory=dict)
+    """``state — stage: reason`` → how many studies are held out of the corpus for it."""
 
     @property
     def studies(self) -> int:
@@ -69,4 +72,5 @@ def corpus_summary(ctx: Context) -> CorpusSummary:
             model_version=model.version if model else None,
             held_out=dict(model.metrics.get("held_out", {})) if model else {},
             srs_sent=int(sent),
+            held={f"{state} — {why}": n for (state, why), n in reasons(session).most_common()},
         )

@@ -196,3 +196,21 @@ def test_bert_chosen_but_none_trained(data: list[str], monkeypatch: pytest.Monke
         pytest.raises(LabellerError, match="neither a registered labeller"),
     ):
         _ = ctx.labeller
+
+
+def test_train_checks_its_inputs_before_it_trains_or_registers(
+    data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    states = dict.fromkeys(FINDINGS, "negative")
+    good = _annotations(tmp_path / "good.csv", [{"study_instance_uid": data[0], **states}])
+    unknown = _annotations(tmp_path / "unknown.csv", [{"study_instance_uid": "9.9", **states}])
+    command = ["labeller", "train", "--annotations", str(good), "--test", str(unknown), *TRAIN]
+    assert main(command) == ExitCode.UNUSABLE_INPUT
+    assert "none of the annotated reports is in the database" in capsys.readouterr().err
+    assert _count(database_url, FindingLabel.source == LabelSource.HUMAN) == 0  # nothing stored
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(Model)) == 0  # none registered
+    finally:
+        engine.dispose()

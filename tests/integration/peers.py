@@ -61,6 +61,12 @@ class Orthanc:
         )
         urllib.request.urlopen(request, timeout=10).close()
 
+    def delete(self, path: str) -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}", method="DELETE"
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -7,7 +7,18 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import Dataset
 
-from pacsbridge import ReportDrop, ReportNotFound, is_report, report_text
+from pacsbridge import (
+    AmbiguousReport,
+    DocumentKind,
+    ReportCandidate,
+    ReportDrop,
+    ReportNotFound,
+    choose_report,
+    classify_document,
+    is_report,
+    report_candidate,
+    report_text,
+)
 from simhospital import generate_study
 
 
@@ -48,3 +59,55 @@ def test_ris_drop_folder(tmp_path: Path) -> None:
     assert drop.text_for("ACC2") == "Non fratture, listesi."
     assert drop.text_for("ACC3") is None
     assert drop.text_for("../etc/passwd") is None
+
+
+def _documents() -> tuple[Dataset, list[Dataset]]:
+    from simhospital.documents import with_other_documents
+
+    study = with_other_documents(generate_study(4, seed=8, scale=0.1, report_mix=(1, 0, 0)))
+    documents = [ds for ds in study.datasets if "PixelData" not in ds]
+    (report,) = [ds for ds in documents if ds.get("Manufacturer") == "RIS Simulato"]
+    return report, documents
+
+
+def test_only_report_documents_are_reports() -> None:
+    report, documents = _documents()
+    kinds = {classify_document(ds) for ds in documents}
+    assert kinds == {
+        DocumentKind.REPORT_SR,
+        DocumentKind.DOSE_SR,
+        DocumentKind.MEASUREMENT_SR,
+        DocumentKind.KEY_OBJECTS,
+        DocumentKind.OWN_SR,
+    }
+    candidates = [c for ds in documents if (c := report_candidate(ds)) is not None]
+    assert [c.sop_instance_uid for c in candidates] == [report.SOPInstanceUID]
+    with pytest.raises(ReportNotFound, match="not a report but a radiation dose report"):
+        report_text(next(ds for ds in documents if classify_document(ds) is DocumentKind.DOSE_SR))
+    # A site whose RIS titles its reports otherwise says so (ingest.report_titles).
+    report.ConceptNameCodeSequence[0].CodeValue = "REFERTO"
+    report.ConceptNameCodeSequence[0].CodingSchemeDesignator = "99LOCAL"
+    assert classify_document(report) is DocumentKind.OTHER_SR
+    assert classify_document(report, {("99LOCAL", "REFERTO")}) is DocumentKind.REPORT_SR
+
+
+def _candidate(text: str, *, verified: bool, written: str) -> ReportCandidate:
+    return ReportCandidate(
+        "1.2", "1.2.840.10008.5.1.4.1.1.88.11", DocumentKind.REPORT_SR, "LN:18748-4", text,
+        verified, True, written,
+    )  # fmt: skip
+
+
+def test_the_verified_then_the_latest_report_wins_and_a_true_tie_is_named() -> None:
+    draft = _candidate("bozza", verified=False, written="20240101120000")
+    signed = _candidate("firmato", verified=True, written="20240101100000")
+    addendum = _candidate("integrazione", verified=True, written="20240102090000")
+    assert choose_report([draft, signed]).text == "firmato"
+    assert choose_report([draft, signed, addendum]).text == "integrazione"
+    twin = _candidate("altro testo", verified=True, written="20240102090000")
+    with pytest.raises(AmbiguousReport, match="needs a person"):
+        choose_report([addendum, twin])
+    same = _candidate("integrazione ", verified=True, written="20240102090000")
+    assert choose_report([addendum, same]).text == "integrazione"  # same words: no conflict
+    with pytest.raises(ReportNotFound):
+        choose_report([])

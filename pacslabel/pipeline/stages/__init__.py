@@ -7,7 +7,7 @@ from pacslabel.pipeline.stages.cache import cache_all
 from pacslabel.pipeline.stages.label import add_labels, label_all
 from pacslabel.pipeline.stages.predict import predict_all
 from pacslabel.pipeline.stages.retrieval import DiscoverResult, discover, in_window, retrieve
-from pacslabel.pipeline.stages.train import TrainOutcome, TrainStatus, corpus_targets, train
+from pacslabel.pipeline.stages.train import TrainOutcome, TrainStatus, corpus_targets, train_model
 from pacslabel.pipeline.stages.waiting import expire_or_attach, recheck_waiting
 from pacslabel.pipeline.stages.writeback import writeback_all
 
@@ -27,6 +27,6 @@ __all__ = [
     "predict_all",
     "recheck_waiting",
     "retrieve",
-    "train",
+    "train_model",
     "writeback_all",
 ]

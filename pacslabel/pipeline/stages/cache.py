@@ -10,13 +10,13 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 from sqlalchemy.orm import Session
 
-from db import Image, StudyState
+from db import Image, Study, StudyState
 from db.queries import move_to, quarantine, studies_in
 from pacsbridge import InvalidInstance, display_pixels
 from pacslabel.context import Context
 from trainer import PixelCache
 
-__all__ = ["cache_all"]
+__all__ = ["cache_all", "cache_study"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,23 @@ def _pixels(ctx: Context, image: Image) -> np.ndarray:
     return display_pixels(ds, image.sop_uid)
 
 
+def cache_study(ctx: Context, session: Session, study: Study, cache: PixelCache) -> bool:
+    """Put ``study``'s pair in ``cache`` unless it is there; returns whether it is there now.
+    A pair that cannot be decoded quarantines the study, with the reason."""
+    if study.study_uid in cache:
+        return True
+    paired = {image.view_role: image for image in study.images if image.is_paired}
+    try:
+        cache.put(study.study_uid, _pixels(ctx, paired["ap"]), _pixels(ctx, paired["lateral"]))
+    except InvalidInstance as exc:
+        quarantine(session, study, "cache", str(exc))
+        return False
+    except KeyError as exc:
+        quarantine(session, study, "cache", f"no paired {exc.args[0]} image")
+        return False
+    return True
+
+
 def cache_all(ctx: Context) -> int:
     """Decode each labelled study's pair into the pixel cache; returns how many."""
     cache = PixelCache(ctx.paths.cache, ctx.settings.training.image_size)
@@ -38,19 +55,7 @@ def cache_all(ctx: Context) -> int:
         studies = studies_in(session, StudyState.LABELLED)
         with ctx.progress.step("caching pixels", len(studies)) as bar:
             for study in studies:
-                paired = {image.view_role: image for image in study.images if image.is_paired}
-                try:
-                    if study.study_uid not in cache:
-                        cache.put(
-                            study.study_uid,
-                            _pixels(ctx, paired["ap"]),
-                            _pixels(ctx, paired["lateral"]),
-                        )
-                except InvalidInstance as exc:
-                    quarantine(session, study, "cache", str(exc))
-                except KeyError as exc:
-                    quarantine(session, study, "cache", f"no paired {exc.args[0]} image")
-                else:
+                if cache_study(ctx, session, study, cache):
                     move_to(study, StudyState.CACHED)
                     done += 1
                 session.commit()

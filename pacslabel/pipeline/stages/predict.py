@@ -1,19 +1,47 @@
-"""Inference: the current image model on every cached study, one prediction per finding."""
+"""Inference: the current image model on every cached study, one prediction per finding.
+
+A prediction records the cut-off it was judged with (the model's threshold for
+the finding); predicting a study again replaces the model's earlier values for
+it rather than adding rows.
+"""
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import Prediction, StudyState
+from db import Model, Prediction, Study, StudyState
 from db.queries import current_image_model, move_to, studies_in
 from pacslabel.context import Context
+from pacslabel.pipeline.stages.cache import cache_study
 from trainer import PixelCache, load_model, predict
 
-__all__ = ["predict_all"]
+__all__ = ["predict_all", "store_predictions"]
 
 logger = logging.getLogger(__name__)
+
+
+def store_predictions(
+    session: Session, model: Model, findings: list[str], study: Study, probabilities: np.ndarray
+) -> None:
+    """Store (or replace) ``model``'s probabilities for ``study``, judged at its thresholds."""
+    have = {
+        p.finding: p
+        for p in session.scalars(
+            select(Prediction).where(
+                Prediction.study_id == study.id, Prediction.model_id == model.id
+            )
+        )
+    }
+    for key, p in zip(findings, probabilities, strict=True):
+        threshold = float(model.thresholds.get(key, 0.5))
+        row = have.get(key) or Prediction(study_id=study.id, model_id=model.id, finding=key)
+        row.probability, row.threshold, row.positive = float(p), threshold, bool(p >= threshold)
+        if key not in have:
+            session.add(row)
 
 
 def predict_all(ctx: Context) -> int:
@@ -27,11 +55,10 @@ def predict_all(ctx: Context) -> int:
             return 0
         model, config = load_model(ctx.paths.root / model_row.path, ctx.settings.training.device)
         cache = PixelCache(ctx.paths.cache, config.image_size)
-        missing = [s for s in studies if s.study_uid not in cache]
-        for study in missing:
-            study.state = StudyState.LABELLED  # re-cache at this model's image size
-        studies = [s for s in studies if s.study_uid in cache]
+        # the model's image size may not be the one the pairs were cached at
+        studies = [s for s in studies if cache_study(ctx, session, s, cache)]
         batch = ctx.settings.training.batch_size
+        findings = list(config.findings)
         with ctx.progress.step(f"predicting with {model_row.version}", len(studies)) as bar:
             for start in range(0, len(studies), batch):
                 chunk = studies[start : start + batch]
@@ -41,21 +68,11 @@ def predict_all(ctx: Context) -> int:
                     [s.study_uid for s in chunk],
                     batch_size=batch,
                     device=ctx.settings.training.device,
+                    channels=config.channels,
                 )
                 for study, row in zip(chunk, probabilities, strict=True):
-                    for key, p in zip(config.findings, row, strict=True):
-                        threshold = float(model_row.thresholds.get(key, 0.5))
-                        session.add(
-                            Prediction(
-                                study_id=study.id,
-                                model_id=model_row.id,
-                                finding=key,
-                                probability=float(p),
-                                positive=bool(p >= threshold),
-                            )
-                        )
+                    store_predictions(session, model_row, findings, study, row)
                     move_to(study, StudyState.PREDICTED)
                 session.commit()
                 bar.advance(len(chunk))
-        session.commit()
         return len(studies)

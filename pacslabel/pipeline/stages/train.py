@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from db import FindingLabel, Model, ModelMode, RunStatus, Study, StudyState, TrainingRun, utcnow
 from db.queries import audit, current_image_model
 from pacslabel.context import Context
+from pacslabel.pipeline.stages.cache import cache_study
 from pacslabel.registry import code_version
 from pacslabel.vocabulary import label_source
 from trainer import (
@@ -36,7 +37,7 @@ from trainer import (
     youden_threshold,
 )
 
-__all__ = ["TrainOutcome", "TrainStatus", "corpus_targets", "train"]
+__all__ = ["TrainOutcome", "TrainStatus", "corpus_targets", "train_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +178,13 @@ def _fit(
         )
 
 
+def _failed(session: Session, run: TrainingRun, error: str) -> None:
+    session.rollback()  # whatever the failure left half-done; the run row is committed
+    run.status, run.error, run.finished_at = RunStatus.FAILED, error, utcnow()
+    audit(session, "train.failed", reason=error)
+    session.commit()
+
+
 def _register(
     ctx: Context,
     session: Session,
@@ -221,11 +229,36 @@ def _register(
     return metrics
 
 
-def train(ctx: Context) -> TrainOutcome:
-    """Train a new model when the corpus changed; register it with its metrics."""
+def _in_cache(
+    ctx: Context, session: Session, keys: list[str], targets: np.ndarray, size: int
+) -> tuple[list[str], np.ndarray]:
+    """The studies whose pair is in the cache at ``size``, caching those that are not yet
+    (the image size may have changed since they were cached); a pair that cannot be
+    decoded quarantines its study, which leaves the training set."""
+    cache = PixelCache(ctx.paths.cache, size)
+    missing = [key for key in keys if key not in cache]
+    if not missing:
+        return keys, targets
+    with ctx.progress.step(f"caching pixels at {size} px", len(missing)) as bar:
+        for study in session.scalars(select(Study).where(Study.study_uid.in_(missing))):
+            cache_study(ctx, session, study, cache)
+            session.commit()
+            bar.advance()
+    keep = np.array([key in cache for key in keys], dtype=bool)
+    return [k for k, kept in zip(keys, keep, strict=True) if kept], targets[keep]
+
+
+def train_model(ctx: Context) -> TrainOutcome:
+    """Train a new model when the corpus changed; register it with its metrics.
+
+    A run that fails is recorded as failed with its error: a :class:`TrainerError` (too
+    little data, a bad checkpoint) is the outcome of the pass; anything else, after it
+    is recorded, goes on up (a bug).
+    """
     config = _config(ctx)
     with Session(ctx.engine) as session:
         keys, targets = corpus_targets(ctx, session)
+        keys, targets = _in_cache(ctx, session, keys, targets, config.image_size)
         manifest = _manifest(keys, targets, config, ctx)
         latest = current_image_model(session, ctx.task.name)
         if latest is not None and latest.manifest_hash == manifest:
@@ -254,10 +287,11 @@ def train(ctx: Context) -> TrainOutcome:
         try:
             result = _fit(ctx, config, version, (train_keys, targets[~held], held_keys), manifest)
         except TrainerError as exc:
-            run.status, run.error, run.finished_at = RunStatus.FAILED, str(exc), utcnow()
-            audit(session, "train.failed", reason=str(exc))
-            session.commit()
+            _failed(session, run, str(exc))
             return TrainOutcome(TrainStatus.FAILED, str(exc))
+        except BaseException as exc:
+            _failed(session, run, f"{type(exc).__name__}: {exc}")
+            raise
         metrics = _register(ctx, session, run, config, result, targets[held])
         session.commit()
         return TrainOutcome(TrainStatus.TRAINED, "", version, metrics)

@@ -1,7 +1,14 @@
-"""Write-back: one DICOM SR per predicted study, into the original (clinical) study."""
+"""Write-back: one current DICOM SR per predicted study, in the original (clinical) study.
+
+An SR is sent when what it says (the model's probabilities and positive flags)
+differs from the last one sent for the study and model: the new one replaces
+the old by naming it in its Predecessor Documents Sequence, so the PACS keeps
+one current SR per study and model and the history of what was said.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from sqlalchemy import select
@@ -11,6 +18,7 @@ from db import ExportStatus, Model, Prediction, SRExport, Study, StudyState, utc
 from db.queries import audit, fail, move_to, studies_in
 from pacsbridge import (
     AssociationError,
+    FindingCode,
     FindingResult,
     StoreFailed,
     build_prediction_sr,
@@ -44,12 +52,77 @@ def _export(ctx: Context, session: Session, study: Study) -> tuple[Model, SRExpo
     return model, export
 
 
-def writeback_all(ctx: Context) -> int:
-    """Send an SR for every predicted study; returns how many were stored.
+def _content_hash(model: Model, results: list[FindingResult]) -> str:
+    """What an SR says: the model and, per finding, the probability and the flag."""
+    said = [model.version] + [
+        f"{r.finding.key}={round(float(r.probability), 6)}:{int(r.present)}" for r in results
+    ]
+    return hashlib.sha256("\n".join(said).encode()).hexdigest()
 
-    Retries are idempotent: the SR's UIDs are derived from the study and
-    model, so a PACS that already has it receives the same instance again.
-    Without the linkage key nothing is sent and the studies wait.
+
+def _previous(ctx: Context, export: SRExport, study: Study, model: Model) -> tuple[str, str] | None:
+    """(series, SOP instance UID) of the SR of ours that the next one replaces, if any (an
+    export sent before revisions were recorded had UIDs of the study and model alone)."""
+    if export.status is not ExportStatus.SENT:
+        return (export.series_uid, export.sop_uid) if export.sop_uid and export.series_uid else None
+    if export.sop_uid and export.series_uid:
+        return export.series_uid, export.sop_uid
+    return (
+        ctx.pseudonymiser.uid(f"sr-series:{model.version}:{study.study_uid}"),
+        ctx.pseudonymiser.uid(f"sr:{study.study_uid}:{model.version}"),
+    )
+
+
+def _send(ctx: Context, session: Session, study: Study, codes: dict[str, FindingCode]) -> bool:
+    """Send the study's SR unless the PACS has one that says the same; returns whether one
+    was sent. A changed content (re-judged flags) goes out as a new instance that names the
+    one it replaces (Predecessor Documents Sequence).
+
+    Raises
+    ------
+    LinkageError, StoreFailed, AssociationError
+    """
+    model, export = _export(ctx, session, study)
+    paired = sorted((i for i in study.images if i.is_paired), key=lambda i: i.view_role)
+    identities = [ctx.vault.get(session, image.sop_uid) for image in paired]
+    predictions = session.scalars(
+        select(Prediction).where(Prediction.study_id == study.id, Prediction.model_id == model.id)
+    )
+    results = sorted(
+        (FindingResult(codes[p.finding], p.probability, p.positive) for p in predictions),
+        key=lambda r: ctx.task.finding_keys.index(r.finding.key),
+    )
+    content = _content_hash(model, results)
+    if export.status is ExportStatus.SENT and export.content_hash == content:
+        return False  # the PACS has it already
+    sop_uid = ctx.pseudonymiser.uid(f"sr:{study.study_uid}:{model.version}:{content}")
+    series_uid = export.series_uid or ctx.pseudonymiser.uid(
+        f"sr-series:{model.version}:{study.study_uid}"
+    )
+    previous = _previous(ctx, export, study, model)
+    sr = build_prediction_sr(
+        identities,
+        results,
+        algorithm_name="pacslabel ResNet-18",
+        algorithm_version=model.version,
+        sop_instance_uid=sop_uid,
+        series_instance_uid=series_uid,
+        supersedes=previous if previous and previous[1] != sop_uid else None,
+    )
+    export.attempts += 1
+    store_instance(ctx.local, ctx.node, sr)
+    export.status, export.error, export.sent_at = ExportStatus.SENT, None, utcnow()
+    export.content_hash, export.sop_uid, export.series_uid = content, sop_uid, series_uid
+    return True
+
+
+def writeback_all(ctx: Context) -> int:
+    """Send an SR for every predicted study whose SR in the PACS (if any) says something
+    else; returns how many were stored.
+
+    Retries are idempotent: an SR's UIDs are derived from the study, the model and what
+    it says, so a PACS that already has it receives the same instance again. Without the
+    linkage key nothing is sent and the studies wait.
     """
     codes = {code.key: code for code in ctx.task.finding_codes()}
     max_attempts = ctx.settings.ingest.max_attempts
@@ -58,42 +131,18 @@ def writeback_all(ctx: Context) -> int:
         studies = studies_in(session, StudyState.PREDICTED)
         with ctx.progress.step("sending SRs to the PACS", len(studies)) as bar:
             for study in studies:
-                model, export = _export(ctx, session, study)
-                paired = sorted((i for i in study.images if i.is_paired), key=lambda i: i.view_role)
                 try:
-                    identities = [ctx.vault.get(session, image.sop_uid) for image in paired]
+                    if _send(ctx, session, study, codes):
+                        audit(session, "sr.sent", study.study_uid)
+                        sent += 1
+                    move_to(study, StudyState.REPORTED)
                 except LinkageError as exc:
                     logger.error("cannot write SRs back: %s", exc)
                     break
-                results = [
-                    FindingResult(codes[p.finding], p.probability, p.positive)
-                    for p in session.scalars(
-                        select(Prediction).where(
-                            Prediction.study_id == study.id, Prediction.model_id == model.id
-                        )
-                    )
-                ]
-                sr = build_prediction_sr(
-                    identities,
-                    sorted(results, key=lambda r: ctx.task.finding_keys.index(r.finding.key)),
-                    algorithm_name="pacslabel ResNet-18",
-                    algorithm_version=model.version,
-                    sop_instance_uid=ctx.pseudonymiser.uid(f"sr:{study.study_uid}:{model.version}"),
-                    series_instance_uid=ctx.pseudonymiser.uid(
-                        f"sr-series:{model.version}:{study.study_uid}"
-                    ),
-                )
-                export.attempts += 1
-                try:
-                    store_instance(ctx.local, ctx.node, sr)
                 except (StoreFailed, AssociationError) as exc:
+                    _, export = _export(ctx, session, study)
                     export.status, export.error = ExportStatus.FAILED, str(exc)
                     fail(session, study, "report", str(exc), max_attempts)
-                else:
-                    export.status, export.error, export.sent_at = ExportStatus.SENT, None, utcnow()
-                    move_to(study, StudyState.REPORTED)
-                    audit(session, "sr.sent", study.study_uid, model=model.version)
-                    sent += 1
                 session.commit()
                 bar.advance()
     return sent
