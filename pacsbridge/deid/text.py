@@ -338,8 +338,8 @@ def _remove_known(text: str, known: Sequence[KnownIdentifier]) -> str:
     return "".join([*out, text[position:]])
 
 
-_WORD = r"[A-ZÀ-Ý][A-Za-zÀ-ÿ'’]+"
-_NAME = rf"{_WORD}(?:\s+{_WORD})?"
+_WORD = r"(?:\[NOME\]|[A-ZÀ-Ý][A-Za-zÀ-ÿ'’]+)"  # a name already replaced counts as a word
+_NAME = rf"{_WORD}(?:\s+{_WORD}){{0,2}}"  # "Anna Maria Rossi"
 _TITLED = re.compile(
     r"\b(Sig\.ra|Sig\.na|Sig\.|Sig|Signora|Signor|Dott\.ssa|Dott\.|Dott|Dr\.ssa|Dr\.|Dr|"
     r"Prof\.ssa|Prof\.|Prof|Ing\.|Avv\.)\s+" + _NAME,

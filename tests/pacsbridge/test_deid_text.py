@@ -37,3 +37,9 @@ def test_without_shift_dates_are_replaced() -> None:
 def test_levels_and_measures_survive() -> None:
     text = "Anterolistesi di L4 su L5 di 6 mm; spazio L5-S1 ridotto."
     assert deidentify_text(text, names=["NERI^LUCA"]) == text
+
+
+def test_a_title_before_a_known_name_still_takes_the_next_name() -> None:
+    # "Luca" is known (removed first); "Verdi" is known only to another study.
+    out = deidentify_text("Il radiologo: Dott. Luca Verdi", names=["BIANCHI^LUCA"])
+    assert "Verdi" not in out and out.endswith("Dott. [NOME]")
