@@ -30,6 +30,7 @@ numbers of eight digits or more. Shorter ones are looked for everywhere else.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import zipfile
@@ -179,8 +180,8 @@ def _database_hits(ctx: Context, index: IdentifierIndex) -> Iterator[Hit]:
                     if table.name == "linkage" and column.name == "ciphertext":
                         continue
                     value = mapping[column]
-                    if value is None or isinstance(value, bytes | int | float):
-                        continue
+                    if value is None or isinstance(value, bytes | int | float | dt.date):
+                        continue  # numbers and timestamps name no one
                     if not isinstance(value, str):
                         value = json.dumps(value, default=str, ensure_ascii=False)
                     text = value

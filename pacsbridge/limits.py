@@ -1,0 +1,227 @@
+"""Reading an instance nobody vouches for: limits checked before the work they bound.
+
+A PACS holds every vendor's mistakes and an attacker's files. :func:`read_instance`
+refuses, with the limit named, a file larger than ``max_instance_bytes``; a
+deflated data set that inflates past ``max_inflated_bytes`` (inflated in bounded
+steps, never whole first); sequences nested deeper than ``max_sequence_depth``;
+and pixel data that would decode past ``max_decoded_bytes`` — rows × columns ×
+frames × samples × bits allocated, and for compressed pixel data the size its
+own codestream header claims (JPEG, JPEG-LS, JPEG 2000), read before anything is
+decoded, which must also agree with Rows and Columns.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import generate_fragments
+from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_file_meta_info
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+from pacsbridge.errors import InvalidInstance
+
+__all__ = ["Limits", "check_pixels", "codestream_size", "read_instance", "sequence_depth"]
+
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one instance may cost (the settings' ``[limits]``)."""
+
+    max_instance_bytes: int = 256 * _MiB
+    max_inflated_bytes: int = 512 * _MiB
+    max_decoded_bytes: int = 512 * _MiB
+    max_sequence_depth: int = 12
+    max_report_chars: int = 200_000
+
+
+def sequence_depth(ds: Dataset) -> int:
+    """How deep sequences nest in ``ds`` (0: none), without recursion."""
+    deepest, pending = 0, [(ds, 0)]
+    while pending:
+        current, depth = pending.pop()
+        deepest = max(deepest, depth)
+        for elem in current:
+            if elem.VR == "SQ" and elem.value:
+                pending += [(item, depth + 1) for item in elem.value]
+    return deepest
+
+
+def _inflated(path: Path, meta: FileMetaDataset, limits: Limits) -> bytes:
+    """The file with its deflated data set inflated (at most ``max_inflated_bytes``, in
+    bounded steps), as an Explicit VR Little Endian file."""
+    data = path.read_bytes()
+    start = data.find(b"DICM") + 4
+    explicit = FileMetaDataset(meta)
+    explicit.TransferSyntaxUID = ExplicitVRLittleEndian
+    header = DicomBytesIO()
+    write_file_meta_info(header, explicit, enforce_standard=False)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    compressed = data[_meta_end(data, start) :]
+    step = 64 * 1024
+    for offset in range(0, len(compressed), step):
+        out += inflater.decompress(compressed[offset : offset + step], limits.max_inflated_bytes)
+        if len(out) >= limits.max_inflated_bytes or inflater.unconsumed_tail:
+            raise InvalidInstance(
+                path.name,
+                f"the deflated data set inflates past limits.max_inflated_mb "
+                f"({limits.max_inflated_bytes // _MiB} MB)",
+            )
+    return b"\0" * 128 + b"DICM" + header.getvalue() + bytes(out)
+
+
+def _meta_end(data: bytes, start: int) -> int:
+    """Where the file meta information (group 0002, explicit VR little endian) ends."""
+    position = start
+    while position + 8 <= len(data):
+        group, _ = struct.unpack_from("<HH", data, position)
+        if group != 0x0002:
+            return position
+        vr = data[position + 4 : position + 6]
+        if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN"):
+            (length,) = struct.unpack_from("<I", data, position + 8)
+            position += 12 + length
+        else:
+            (length,) = struct.unpack_from("<H", data, position + 6)
+            position += 8 + length
+    return position
+
+
+def read_instance(path: Path, limits: Limits = Limits()) -> Dataset:
+    """Read a DICOM file within ``limits``.
+
+    Raises
+    ------
+    InvalidInstance
+        Not DICOM, or over a limit (the message names it).
+    """
+    size = path.stat().st_size
+    if size > limits.max_instance_bytes:
+        raise InvalidInstance(
+            path.name,
+            f"{size // _MiB} MB, over limits.max_instance_mb ({limits.max_instance_bytes // _MiB})",
+        )
+    try:
+        meta = read_file_meta_info(path)  # the data set itself is not touched yet
+        deflated = meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+        source: Path | io.BytesIO = io.BytesIO(_inflated(path, meta, limits)) if deflated else path
+        ds = dcmread(source)
+    except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as exc:
+        raise InvalidInstance(path.name, f"not readable as DICOM: {_short(exc)}") from None
+    except RecursionError:
+        raise InvalidInstance(path.name, "sequences nested too deep to read") from None
+    depth = sequence_depth(ds)
+    if depth > limits.max_sequence_depth:
+        raise InvalidInstance(
+            path.name,
+            f"sequences nested {depth} deep, over limits.max_sequence_depth "
+            f"({limits.max_sequence_depth})",
+        )
+    return ds
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+
+#: JPEG start-of-frame markers (SOF0-3, 5-7, 9-11, 13-15) and JPEG-LS's SOF55.
+_FRAME_HEADERS = {
+    *range(0xC0, 0xC4),
+    *range(0xC5, 0xC8),
+    *range(0xC9, 0xCC),
+    0xCD,
+    0xCE,
+    0xCF,
+    0xF7,
+}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(rows, columns) from a JPEG or JPEG-LS frame header (SOFn, SOF55)."""
+    position = 2
+    while position + 9 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        if marker in _FRAME_HEADERS:
+            rows, columns = struct.unpack_from(">HH", data, position + 5)
+            return rows, columns
+        position += 2 + length
+    return None
+
+
+def _j2k_size(data: bytes) -> tuple[int, int] | None:
+    """(rows, columns) from a JPEG 2000 codestream (SIZ) or JP2 file (ihdr)."""
+    if data[:4] == b"\xff\x4f\xff\x51":
+        xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">IIII", data, 8)
+        return ysiz - yosiz, xsiz - xosiz
+    box = data.find(b"ihdr")
+    if box >= 4:
+        height, width = struct.unpack_from(">II", data, box + 4)
+        return height, width
+    return None
+
+
+def codestream_size(ds: Dataset) -> tuple[int, int] | None:
+    """(rows, columns) the first frame's own compressed header claims; ``None`` for native
+    pixel data or a codestream whose header says nothing."""
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is None or not syntax.is_compressed or "PixelData" not in ds:
+        return None
+    try:
+        fragment = next(generate_fragments(ds.PixelData))
+    except (StopIteration, ValueError, struct.error):
+        raise InvalidInstance(
+            ds.get("SOPInstanceUID", "instance"), "compressed pixel data has no fragment"
+        ) from None
+    head = bytes(fragment[:4096])
+    if head[:2] == b"\xff\xd8":
+        return _jpeg_size(head)
+    return _j2k_size(head)
+
+
+def check_pixels(ds: Dataset, limits: Limits, where: object) -> None:
+    """Refuse pixel data that would decode past ``limits.max_decoded_bytes``, or whose
+    codestream claims another size than Rows and Columns (checked before decoding).
+
+    Raises
+    ------
+    InvalidInstance
+        The reason names the limit or the disagreement.
+    """
+    if "PixelData" not in ds:
+        return
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InvalidInstance(where, f"the image pixel module is unusable: {_short(exc)}") from None
+    if min(rows, columns, frames, samples, bits) <= 0:
+        raise InvalidInstance(where, f"empty image ({rows} × {columns}, {bits} bits)")
+    claimed = codestream_size(ds)
+    if claimed is not None and claimed != (rows, columns):
+        raise InvalidInstance(
+            where,
+            f"the compressed frame says {claimed[0]} × {claimed[1]}, the header {rows} × {columns}",
+        )
+    decoded = rows * columns * frames * samples * max(bits, 8) // 8
+    if decoded > limits.max_decoded_bytes:
+        raise InvalidInstance(
+            where,
+            f"pixel data would decode to {decoded // _MiB} MB, over limits.max_decoded_mb "
+            f"({limits.max_decoded_bytes // _MiB})",
+        )
