@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -32,6 +32,8 @@ __all__ = [
     "move_to",
     "newest_labeller",
     "quarantine",
+    "quarantine_mark",
+    "quarantined_since",
     "rejudge_predictions",
     "studies_in",
 ]
@@ -108,6 +110,21 @@ def quarantine(
     logger.warning(
         "quarantined%s at %s: %s", f" study {study.study_uid}" if study else "", stage, reason
     )
+
+
+def quarantine_mark(session: Session) -> int:
+    """Where the quarantine table stands now (pass it to :func:`quarantined_since`)."""
+    return session.scalar(select(func.max(QuarantineEntry.id))) or 0
+
+
+def quarantined_since(session: Session, mark: int) -> tuple[int, int]:
+    """Since ``mark``: how many studies were quarantined, and how many files (instances
+    refused or set aside one by one)."""
+    rows = session.execute(
+        select(QuarantineEntry.study_uid, QuarantineEntry.path).where(QuarantineEntry.id > mark)
+    ).all()
+    studies = {uid for uid, path in rows if path is None and uid is not None}
+    return len(studies), sum(1 for _, path in rows if path is not None)
 
 
 def audit(session: Session, action: str, study_uid: str | None = None, **detail: Any) -> None:

@@ -40,6 +40,7 @@ from pacsbridge.errors import (
     ReportNotFound,
     StoreFailed,
 )
+from pacsbridge.limits import Limits, check_pixels, read_instance
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.pairing import Pair, ViewInfo, ViewRules, classify_view, pair_views
 from pacsbridge.pixels import display_pixels
@@ -65,7 +66,7 @@ from pacsbridge.report import (
 from pacsbridge.retrieve import MoveResult, get_study, is_transient, move_study
 from pacsbridge.sr import FindingCode, FindingResult, build_prediction_sr
 from pacsbridge.status import Service
-from pacsbridge.storage import Receiver, StorageSCP
+from pacsbridge.storage import Receiver, Refusal, StorageSCP
 from pacsbridge.store import StoreReport, store_files, store_instance
 from pacsbridge.uids import uid_from
 
@@ -85,6 +86,7 @@ __all__ = [
     "IdentifierKind",
     "InvalidInstance",
     "KnownIdentifier",
+    "Limits",
     "LocalAE",
     "MoveDestinationUnknown",
     "MoveFailed",
@@ -98,6 +100,7 @@ __all__ = [
     "Pseudonymiser",
     "QueryFailed",
     "Receiver",
+    "Refusal",
     "ReportCandidate",
     "ReportDrop",
     "ReportNotFound",
@@ -112,6 +115,7 @@ __all__ = [
     "anonymise",
     "application_entity",
     "build_prediction_sr",
+    "check_pixels",
     "choose_report",
     "classify_document",
     "classify_view",
@@ -131,6 +135,7 @@ __all__ = [
     "move_study",
     "pair_views",
     "quiet_identifier_logging",
+    "read_instance",
     "report_candidate",
     "report_text",
     "store_files",

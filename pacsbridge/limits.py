@@ -29,7 +29,15 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from pacsbridge.errors import InvalidInstance
 
-__all__ = ["Limits", "check_pixels", "codestream_size", "read_instance", "sequence_depth"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "check_pixels",
+    "codestream_size",
+    "inflate",
+    "read_instance",
+    "sequence_depth",
+]
 
 _MiB = 1024 * 1024
 
@@ -43,6 +51,10 @@ class Limits:
     max_decoded_bytes: int = 512 * _MiB
     max_sequence_depth: int = 12
     max_report_chars: int = 200_000
+
+
+#: The defaults, for callers that set none.
+DEFAULT_LIMITS = Limits()
 
 
 def sequence_depth(ds: Dataset) -> int:
@@ -66,19 +78,33 @@ def _inflated(path: Path, meta: FileMetaDataset, limits: Limits) -> bytes:
     explicit.TransferSyntaxUID = ExplicitVRLittleEndian
     header = DicomBytesIO()
     write_file_meta_info(header, explicit, enforce_standard=False)
+    out = inflate(data[_meta_end(data, start) :], limits.max_inflated_bytes, path.name)
+    return b"\0" * 128 + b"DICM" + header.getvalue() + out
+
+
+def inflate(compressed: bytes, limit: int, where: object) -> bytes:
+    """A deflated data set (PS3.5 A.5) inflated in bounded steps, never past ``limit``.
+
+    Raises
+    ------
+    InvalidInstance
+        It inflates past ``limit``, or is not deflate data.
+    """
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     out = bytearray()
-    compressed = data[_meta_end(data, start) :]
     step = 64 * 1024
-    for offset in range(0, len(compressed), step):
-        out += inflater.decompress(compressed[offset : offset + step], limits.max_inflated_bytes)
-        if len(out) >= limits.max_inflated_bytes or inflater.unconsumed_tail:
-            raise InvalidInstance(
-                path.name,
-                f"the deflated data set inflates past limits.max_inflated_mb "
-                f"({limits.max_inflated_bytes // _MiB} MB)",
-            )
-    return b"\0" * 128 + b"DICM" + header.getvalue() + bytes(out)
+    try:
+        for offset in range(0, len(compressed), step):
+            out += inflater.decompress(compressed[offset : offset + step], limit - len(out) + 1)
+            if len(out) > limit or inflater.unconsumed_tail:
+                raise InvalidInstance(
+                    where,
+                    f"the deflated data set inflates past limits.max_inflated_mb "
+                    f"({limit // _MiB} MB)",
+                )
+    except zlib.error as exc:
+        raise InvalidInstance(where, f"the deflated data set does not inflate: {exc}") from None
+    return bytes(out)
 
 
 def _meta_end(data: bytes, start: int) -> int:
@@ -98,7 +124,7 @@ def _meta_end(data: bytes, start: int) -> int:
     return position
 
 
-def read_instance(path: Path, limits: Limits = Limits()) -> Dataset:
+def read_instance(path: Path, limits: Limits = DEFAULT_LIMITS) -> Dataset:
     """Read a DICOM file within ``limits``.
 
     Raises

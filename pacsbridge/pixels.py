@@ -2,13 +2,51 @@
 
 from __future__ import annotations
 
+import struct
+import warnings
+
 import numpy as np
+from pydicom import uid
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_fragments
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from pacsbridge.errors import InvalidInstance
 
 __all__ = ["display_pixels"]
+
+#: What decoders and LUTs raise on pixel data they cannot make sense of.
+_DECODE_ERRORS = (
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    AttributeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    struct.error,
+    UserWarning,
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def _check_end_of_codestream(ds: Dataset, where: str) -> None:
+    """A JPEG or JPEG 2000 frame ends with its end-of-codestream marker (FFD9); one that
+    does not was cut or damaged, and a decoder may return noise rather than fail."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is None or not syntax.is_compressed or syntax.is_deflated:
+        return
+    if syntax in (uid.RLELossless,):
+        return
+    fragments = list(generate_fragments(ds.PixelData))
+    if not fragments or bytes(fragments[-1]).rstrip(b"\0")[-2:] != b"\xff\xd9":
+        raise InvalidInstance(where, "compressed pixel data is cut or damaged (no end marker)")
 
 
 def display_pixels(ds: Dataset, where: str = "image") -> np.ndarray:
@@ -26,16 +64,25 @@ def display_pixels(ds: Dataset, where: str = "image") -> np.ndarray:
     """
     if "PixelData" not in ds:
         raise InvalidInstance(where, "no pixel data")
-    if int(ds.get("SamplesPerPixel", 1)) != 1 or int(ds.get("NumberOfFrames", 1) or 1) != 1:
-        raise InvalidInstance(where, "not a single-frame greyscale image")
     try:
-        raw = ds.pixel_array
-    except (ValueError, RuntimeError, NotImplementedError, AttributeError) as exc:
-        raise InvalidInstance(where, f"pixel data cannot be decoded: {exc}") from None
-    values = apply_modality_lut(raw, ds).astype(np.float32)
-    has_voi = "WindowCenter" in ds or "VOILUTSequence" in ds
-    if has_voi:
-        values = apply_voi_lut(values, ds, index=0).astype(np.float32)
+        single = (
+            int(ds.get("SamplesPerPixel", 1)) == 1 and int(ds.get("NumberOfFrames", 1) or 1) == 1
+        )
+    except (TypeError, ValueError):
+        single = False
+    if not single:
+        raise InvalidInstance(where, "not a single-frame greyscale image")
+    _check_end_of_codestream(ds, where)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a decoder that warns has guessed: refuse it
+            raw = ds.pixel_array
+            values = apply_modality_lut(raw, ds).astype(np.float32)
+            has_voi = "WindowCenter" in ds or "VOILUTSequence" in ds
+            if has_voi:
+                values = apply_voi_lut(values, ds, index=0).astype(np.float32)
+    except _DECODE_ERRORS as exc:
+        raise InvalidInstance(where, f"pixel data cannot be decoded: {_first_line(exc)}") from None
     low, high = np.percentile(values, [0.5, 99.5]) if not has_voi else (values.min(), values.max())
     if high <= low:
         raise InvalidInstance(where, "the image is blank (no contrast)")

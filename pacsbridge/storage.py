@@ -9,17 +9,24 @@ with a failure status, and never stops the server.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import ssl
+import struct
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 from pynetdicom import AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification
@@ -30,9 +37,11 @@ from pacsbridge.association import (
     STORAGE_TRANSFER_SYNTAXES,
     application_entity,
 )
+from pacsbridge.errors import InvalidInstance
+from pacsbridge.limits import DEFAULT_LIMITS, Limits, inflate
 from pacsbridge.node import LocalAE
 
-__all__ = ["Receiver", "StorageSCP"]
+__all__ = ["Receiver", "Refusal", "StorageSCP"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +63,11 @@ class Receiver:
         UIDs do not appear in paths); pass the pseudonymiser's UID function.
     on_instance
         Called with the study's folder after each instance is written.
+    limits
+        An instance larger than ``max_instance_bytes``, or a deflated one inflating
+        past ``max_inflated_bytes``, is refused before it is decoded.
+
+    Every refused instance is kept in :attr:`refused` until :meth:`take_refused`.
     """
 
     def __init__(
@@ -62,13 +76,17 @@ class Receiver:
         quarantine_dir: Path,
         name_for: Callable[[str], str],
         on_instance: Callable[[Path], None] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._incoming = incoming_dir
         self._quarantine = quarantine_dir
         self._name_for = name_for
         self._on_instance = on_instance
+        self._limits = limits
         self._lock = threading.Lock()
         self._received: dict[str, set[str]] = defaultdict(set)
+        self.refused: list[Refusal] = []
+        """Instances refused since the last :meth:`take_refused`."""
         incoming_dir.mkdir(parents=True, exist_ok=True)
         quarantine_dir.mkdir(parents=True, exist_ok=True)
 
@@ -81,16 +99,41 @@ class Receiver:
         with self._lock:
             return len(self._received.get(study_instance_uid, ()))
 
+    def take_refused(self) -> list[Refusal]:
+        """The instances refused since the last call (and forget them)."""
+        with self._lock:
+            taken, self.refused = self.refused, []
+        return taken
+
+    def _dataset(self, event: Event) -> Dataset:
+        """The received data set, decoded within the limits (a deflated one inflated in
+        bounded steps)."""
+        raw = event.request.DataSet
+        size = len(raw.getbuffer()) if raw is not None else 0
+        if size > self._limits.max_instance_bytes:
+            raise InvalidInstance(
+                "instance",
+                f"{size // (1024 * 1024)} MB, over limits.max_instance_mb "
+                f"({self._limits.max_instance_bytes // (1024 * 1024)})",
+            )
+        syntax = event.context.transfer_syntax
+        if not syntax.is_deflated:
+            return event.dataset
+        inflated = inflate(raw.getvalue(), self._limits.max_inflated_bytes, "instance")
+        return dcmread(io.BytesIO(inflated), force=True, specific_tags=_FILING_TAGS)
+
     def handle_store(self, event: Event) -> int:
-        """EVT_C_STORE handler: write the instance, answer a DIMSE status."""
+        """EVT_C_STORE handler: write the instance, answer a DIMSE status. An instance that
+        cannot be filed is kept in quarantine, recorded in :attr:`refused`, and refused."""
         try:
-            ds = event.dataset
-            study_uid = str(ds.StudyInstanceUID)
-            sop_uid = str(ds.SOPInstanceUID)
-        except (AttributeError, KeyError, ValueError, InvalidDicomError) as exc:
-            return self._quarantine_bytes(event, f"unreadable header: {exc}")
-        if not study_uid or not sop_uid:
-            return self._quarantine_bytes(event, "no StudyInstanceUID or SOPInstanceUID")
+            ds = self._dataset(event)
+            study_uid = _single_uid(ds, "StudyInstanceUID")
+            sop_uid = _single_uid(ds, "SOPInstanceUID")
+        except InvalidInstance as exc:
+            status = _OUT_OF_RESOURCES if "limits." in exc.reason else _CANNOT_UNDERSTAND
+            return self._quarantine_bytes(event, exc.reason, status)
+        except _UNREADABLE as exc:
+            return self._quarantine_bytes(event, f"unreadable header: {_first_line(exc)}")
         folder = self.study_dir(study_uid)
         path = folder / f"{self._name_for(sop_uid)}.dcm"
         try:
@@ -105,21 +148,87 @@ class Receiver:
             self._on_instance(folder)
         return 0x0000
 
-    def _quarantine_bytes(self, event: Event, reason: str) -> int:
+    def _quarantine_bytes(self, event: Event, reason: str, status: int = _CANNOT_UNDERSTAND) -> int:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         name = f"received-{stamp}-{threading.get_ident()}-{time.monotonic_ns()}"
         path = self._quarantine / f"{name}.dcm"
-        _write_atomically(path, event.encoded_dataset(include_meta=True))
-        path.with_suffix(".reason").write_text(
-            f"from {event.assoc.requestor.ae_title}: {reason}\n", encoding="utf-8"
-        )
-        logger.warning(
-            "quarantined an instance from %s: %s (%s)",
-            event.assoc.requestor.ae_title,
+        calling = str(event.assoc.requestor.ae_title)
+        sop = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
+        study = _readable_study_uid(event)
+        try:
+            _write_atomically(path, event.encoded_dataset(include_meta=True))
+            path.with_suffix(".reason").write_text(f"from {calling}: {reason}\n", encoding="utf-8")
+        except OSError as exc:
+            logger.error("cannot keep a refused instance in %s: %s", self._quarantine, exc)
+        refusal = Refusal(
+            calling,
+            self._name_for(study) if study else "",
+            self._name_for(sop) if sop else "",
+            status,
             reason,
-            path.name,
+            path,
         )
-        return _CANNOT_UNDERSTAND
+        with self._lock:
+            self.refused.append(refusal)
+        logger.warning("refused an instance from %s: %s (%s)", calling, reason, path.name)
+        return status
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An instance the SCP refused: who sent it, which study and instance (by pseudonym, when
+    readable), the status answered, why, and where its bytes are kept."""
+
+    calling_ae_title: str
+    study_pseudonym: str
+    sop_pseudonym: str
+    status: int
+    reason: str
+    path: Path
+
+
+#: What decoding a hostile header raises.
+_UNREADABLE = (
+    AttributeError,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    EOFError,
+    OSError,
+    InvalidDicomError,
+    RecursionError,
+    struct.error,
+)
+#: The only attributes needed to file an instance.
+_FILING_TAGS = ["StudyInstanceUID", "SOPInstanceUID"]
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+def _readable_study_uid(event: Event) -> str:
+    """The Study Instance UID of a refused instance, when it can be read without risk (not
+    from a deflated one: inflating it may be why it was refused); else ``""``."""
+    raw = event.request.DataSet
+    if raw is None or event.context.transfer_syntax.is_deflated:
+        return ""
+    try:
+        ds = dcmread(io.BytesIO(raw.getvalue()), force=True, specific_tags=["StudyInstanceUID"])
+        return _single_uid(ds, "StudyInstanceUID")
+    except (InvalidInstance, *_UNREADABLE):
+        return ""
+
+
+def _single_uid(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    text = str(value) if value is not None and not isinstance(value, list | MultiValue) else ""
+    if not text or len(text) > 64 or not _UID.match(text):
+        raise InvalidInstance("instance", f"no valid {keyword}")
+    return text
 
 
 class StorageSCP:
@@ -129,7 +238,7 @@ class StorageSCP:
     ----------
     local
         Our AE title, bind address and port (0 for any free port).
-    incoming_dir, quarantine_dir, name_for, on_instance
+    incoming_dir, quarantine_dir, name_for, on_instance, limits
         As for :class:`Receiver`.
     allowed_calling_ae_titles
         When given, associations from other calling AE titles are rejected
@@ -149,9 +258,10 @@ class StorageSCP:
         *,
         on_instance: Callable[[Path], None] | None = None,
         tls: ssl.SSLContext | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._local = local
-        self.receiver = Receiver(incoming_dir, quarantine_dir, name_for, on_instance)
+        self.receiver = Receiver(incoming_dir, quarantine_dir, name_for, on_instance, limits)
         self._allowed = list(allowed_calling_ae_titles)
         self._tls = tls
         self._server: ThreadedAssociationServer | None = None

@@ -11,7 +11,8 @@
     ├── LinkageError           6         a key is missing or wrong; a pseudonym has no linkage
     ├── UnusableInput          8         an input file or a trained model cannot be used
     │   └── InvalidAnnotations           an annotation file (names file, line and column)
-    └── NotReady               9         not yet: no image model trained, or a pair not cached
+    ├── NotReady               9         not yet: no image model trained, or a pair not cached
+    └── EnvironmentFault      11         the database or the data folder cannot be used
 
 The domain packages raise their own trees; :func:`exit_code` maps them too
 (:mod:`pacsbridge`: 4, or 5 when the PACS does not know our AE title;
@@ -22,12 +23,16 @@ README documents.
 from __future__ import annotations
 
 import enum
+import errno
+
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from labeller import LabellerError
-from pacsbridge import MoveDestinationUnknown, PacsBridgeError
+from pacsbridge import MoveDestinationUnknown, PacsBridgeError, deidentify_text
 from trainer import TrainerError
 
 __all__ = [
+    "EnvironmentFault",
     "ExitCode",
     "InvalidAnnotations",
     "InvalidSettings",
@@ -39,7 +44,9 @@ __all__ = [
     "SchemaOutOfDate",
     "UnusableInput",
     "UsageError",
+    "environment_fault",
     "exit_code",
+    "one_line",
 ]
 
 
@@ -67,6 +74,11 @@ class ExitCode(enum.IntEnum):
     """The corpus cannot answer yet: no image model is trained, or the pair is not cached."""
     AUDIT_INCOMPLETE = 10
     """``audit-phi`` found nothing but could not read everything (the message says what)."""
+    ENVIRONMENT = 11
+    """The database or the data folder cannot be used (gone, full, read-only: the message
+    says which); the next run resumes."""
+    NOTHING_PROCESSED = 12
+    """A pass that had studies to process put every one of them in quarantine."""
     INTERRUPTED = 130
     """Ctrl-C; every stage resumes where it stopped."""
 
@@ -123,10 +135,18 @@ class NotReady(PacslabelError, RuntimeError):
     exit_code = ExitCode.NOT_READY
 
 
+class EnvironmentFault(PacslabelError, RuntimeError):
+    """The database or the data folder failed, not a study: the pass stops, the next resumes."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
 def exit_code(error: BaseException) -> ExitCode:
     """The exit code of an error that reached the command (:attr:`ExitCode.BUG` if unknown)."""
     if isinstance(error, PacslabelError):
         return error.exit_code
+    if environment_fault(error) is not None:
+        return ExitCode.ENVIRONMENT
     if isinstance(error, MoveDestinationUnknown):
         return ExitCode.MOVE_DESTINATION
     if isinstance(error, PacsBridgeError):
@@ -134,3 +154,29 @@ def exit_code(error: BaseException) -> ExitCode:
     if isinstance(error, LabellerError | TrainerError):
         return ExitCode.UNUSABLE_INPUT
     return ExitCode.BUG
+
+
+#: Errors of the file system that no study causes.
+_DISK = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}
+
+
+def one_line(error: BaseException) -> str:
+    """``Class: first line of the message``, short, with identifier-shaped text (names
+    after titles, codes, dates, telephone numbers) taken out: it is stored and logged."""
+    message = str(error).splitlines()[0][:240] if str(error) else ""
+    return deidentify_text(
+        f"{type(error).__name__}: {message}" if message else type(error).__name__
+    )
+
+
+def environment_fault(error: BaseException) -> EnvironmentFault | None:
+    """``error`` as an :class:`EnvironmentFault` when it is the database's or the file
+    system's (the database gone; a full, read-only or foreign data folder), else ``None``."""
+    if isinstance(error, OperationalError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    ):
+        return EnvironmentFault(f"the database cannot be used: {one_line(error.orig or error)}")
+    if isinstance(error, OSError) and error.errno in _DISK:
+        where = error.filename or "the data folder"
+        return EnvironmentFault(f"cannot write {where}: {error.strerror}")
+    return None

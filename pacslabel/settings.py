@@ -21,12 +21,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pacsbridge import Limits
 from pacslabel.errors import InvalidSettings
 
 __all__ = [
     "DeidSettings",
     "IngestSettings",
     "LabellingSettings",
+    "LimitsSettings",
     "LocalAESettings",
     "NodeSettings",
     "ScheduleSettings",
@@ -141,6 +143,34 @@ class DeidSettings(_Section):
     """Rectangles (top, left, bottom, right) as fractions of the image, for ``mask``."""
 
 
+class LimitsSettings(_Section):
+    """What one instance may cost: over a limit, it is quarantined with the limit named.
+    Checked before the work each bounds, so a pass's memory stays bounded."""
+
+    max_instance_mb: float = Field(256, gt=0)
+    """A received file (a lumbar DX is 10–50 MB)."""
+    max_inflated_mb: float = Field(512, gt=0)
+    """A deflated data set once inflated (inflated in bounded steps)."""
+    max_decoded_mb: float = Field(512, gt=0)
+    """Decoded pixel data: rows × columns × frames × samples × bits allocated, and what
+    a compressed frame's own header claims."""
+    max_sequence_depth: int = Field(12, ge=1)
+    """How deep sequences may nest."""
+    max_report_chars: int = Field(200_000, ge=1000)
+    """Report text."""
+
+    def limits(self) -> Limits:
+        """As :mod:`pacsbridge` takes them."""
+        mib = 1024 * 1024
+        return Limits(
+            max_instance_bytes=int(self.max_instance_mb * mib),
+            max_inflated_bytes=int(self.max_inflated_mb * mib),
+            max_decoded_bytes=int(self.max_decoded_mb * mib),
+            max_sequence_depth=self.max_sequence_depth,
+            max_report_chars=self.max_report_chars,
+        )
+
+
 class LabellingSettings(_Section):
     """Which labeller turns report text into findings."""
 
@@ -212,6 +242,7 @@ class Settings(BaseSettings):
     local: LocalAESettings = LocalAESettings()
     ingest: IngestSettings = IngestSettings()
     deid: DeidSettings = DeidSettings()
+    limits: LimitsSettings = LimitsSettings()
     labelling: LabellingSettings = LabellingSettings()
     training: TrainingSettings = TrainingSettings()
     schedule: ScheduleSettings = ScheduleSettings()

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from labeller import LabellerError
 from pacsbridge import PacsBridgeError, quiet_identifier_logging
 from pacslabel import __version__
@@ -35,7 +37,13 @@ from pacslabel.cli import (
     task,
 )
 from pacslabel.cli.output import Handler, Output, configure_logging
-from pacslabel.errors import ExitCode, InvalidSettings, PacslabelError, exit_code
+from pacslabel.errors import (
+    ExitCode,
+    InvalidSettings,
+    PacslabelError,
+    environment_fault,
+    exit_code,
+)
 from pacslabel.settings import load_settings
 from trainer import TrainerError
 
@@ -108,3 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.err.print("interrupted; every stage resumes where it stopped on the next run")
         return ExitCode.INTERRUPTED
+    except (DBAPIError, OSError) as exc:
+        fault = environment_fault(exc)
+        if fault is None:
+            raise
+        logger.debug("environment fault", exc_info=exc)
+        out.error(fault)
+        return ExitCode.ENVIRONMENT

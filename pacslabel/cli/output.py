@@ -146,6 +146,11 @@ def print_run(out: Output, report: RunReport, summary: CorpusSummary) -> None:
     )
     if report.ingest_error is not None:
         out.print(f"Ingest stopped: {escape(str(report.ingest_error))}")
+    if report.quarantined or report.files_quarantined:
+        out.print(
+            f"Quarantined by this run: {report.quarantined} studies, "
+            f"{report.files_quarantined} instances (pacslabel quarantine list says why)."
+        )
     training = report.training
     out.print(
         f"Training: {training.status}"
@@ -158,9 +163,13 @@ def print_run(out: Output, report: RunReport, summary: CorpusSummary) -> None:
 
 
 def ingest_exit(report: RunReport) -> ExitCode:
-    """The exit code of a pass: what stopped ingest, if anything (later stages still ran)."""
+    """The exit code of a pass: what stopped ingest, if anything (later stages still ran);
+    else whether everything that came was quarantined (a pass that quarantined some studies
+    and processed others exits 0)."""
     if isinstance(report.ingest_error, MoveDestinationUnknown):
         return ExitCode.MOVE_DESTINATION
     if report.ingest_error is not None:
         return ExitCode.PACS
+    if report.nothing_processed:
+        return ExitCode.NOTHING_PROCESSED
     return ExitCode.OK

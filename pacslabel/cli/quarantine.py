@@ -10,7 +10,7 @@ from pacslabel.cli.output import Output, Subcommands
 from pacslabel.context import open_context
 from pacslabel.errors import ExitCode, UsageError
 from pacslabel.settings import Settings
-from pacslabel.tools.quarantine import held, release, retry, show
+from pacslabel.tools.quarantine import held, loose_files, release, retry, show
 
 __all__ = ["add_parser", "run"]
 
@@ -32,18 +32,31 @@ def add_parser(commands: Subcommands) -> None:
     parser.set_defaults(handler=run)
 
 
+def _list(session: Session, out: Output, *, released: bool) -> None:
+    items = held(session, released=released)
+    for item in items:
+        files = f" ({item.files} files quarantined)" if item.files else ""
+        out.print(
+            f"{item.study_uid}  {item.state}  since {item.since:%Y-%m-%d %H:%M}  "
+            f"{item.stage}: {item.reason}{files}",
+            markup=False,
+        )
+    out.print(f"{len(items)} studies held")
+    entries = loose_files(session)
+    for entry in entries:
+        of = f" (study {entry.study_uid})" if entry.study_uid else ""
+        out.print(
+            f"{entry.at:%Y-%m-%d %H:%M}  {entry.stage}{of}: {entry.reason}  [{entry.path}]",
+            markup=False,
+        )
+    if entries:
+        out.print(f"{len(entries)} files in quarantine apart from held studies")
+
+
 def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     with open_context(settings) as ctx, Session(ctx.engine) as session:
         if args.quarantine_command == "list":
-            items = held(session, released=args.released)
-            for item in items:
-                files = f" ({item.files} files quarantined)" if item.files else ""
-                out.print(
-                    f"{item.study_uid}  {item.state}  since {item.since:%Y-%m-%d %H:%M}  "
-                    f"{item.stage}: {item.reason}{files}",
-                    markup=False,
-                )
-            out.print(f"{len(items)} studies held")
+            _list(session, out, released=args.released)
         elif args.quarantine_command == "show":
             for line in show(ctx, session, args.study):
                 out.print(line, markup=False)

@@ -7,8 +7,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
+from db.queries import quarantine_mark, quarantined_since
 from pacsbridge import PacsBridgeError, StorageSCP
 from pacslabel.context import Context
+from pacslabel.errors import environment_fault
 from pacslabel.pipeline.stages import (
     DiscoverResult,
     TrainOutcome,
@@ -21,6 +25,7 @@ from pacslabel.pipeline.stages import (
     label_all,
     predict_all,
     recheck_waiting,
+    record_refusals,
     retrieve,
     train_model,
     writeback_all,
@@ -46,6 +51,64 @@ class RunReport:
     reported: int
     ingest_error: PacsBridgeError | OSError | None = None
     """Why ingest stopped early (the PACS or our storage SCP); later stages still ran."""
+    quarantined: int = 0
+    """Studies quarantined by this pass (``pacslabel quarantine list`` says why)."""
+    files_quarantined: int = 0
+    """Instances refused by our storage SCP or set aside one by one in this pass."""
+
+    @property
+    def progressed(self) -> int:
+        """How many steps went through (a study counts once for each stage it passed)."""
+        return (
+            self.retrieved
+            + self.anonymised
+            + self.labelled
+            + self.cached
+            + self.predicted
+            + self.reported
+        )
+
+    @property
+    def nothing_processed(self) -> bool:
+        """Input arrived, all of it was quarantined or refused, and nothing went through."""
+        return self.progressed == 0 and (self.quarantined + self.files_quarantined) > 0
+
+
+def _ingest(
+    ctx: Context, on_listening: Callable[[StorageSCP], None] | None, full_query: bool
+) -> tuple[DiscoverResult, int, PacsBridgeError | OSError | None]:
+    """Discover, look at the waiting studies again, retrieve (inside the off-peak window);
+    the instances our storage SCP refused go to the quarantine table."""
+    window = ctx.settings.ingest.window
+    if not in_window(window):
+        logger.info("outside the off-peak window %s: nothing is retrieved this run", window)
+        return DiscoverResult(0, 0), 0, None
+    allowed = ctx.settings.local.allowed_calling_ae_titles
+    scp = StorageSCP(
+        ctx.local,
+        ctx.paths.incoming,
+        ctx.paths.quarantine / "received",
+        ctx.pseudonymiser.uid,
+        allowed_calling_ae_titles=allowed if allowed is not None else [ctx.settings.pacs.ae_title],
+        tls=ctx.tls_server,
+        limits=ctx.settings.limits.limits(),
+    )
+    found = DiscoverResult(0, 0)
+    try:
+        with scp:
+            if on_listening is not None:
+                on_listening(scp)
+            found = discover(ctx, full=full_query)
+            recheck_waiting(ctx)
+            return found, retrieve(ctx, scp), None
+    except (PacsBridgeError, OSError) as exc:
+        fault = environment_fault(exc)
+        if fault is not None:  # our data folder, not the PACS
+            raise fault from exc
+        logger.error("ingest stopped: %s", exc)
+        return found, 0, exc
+    finally:
+        record_refusals(ctx, scp.receiver.take_refused())
 
 
 def run_once(
@@ -72,32 +135,10 @@ def run_once(
     our AE) ingest stops, the error is in :attr:`RunReport.ingest_error`,
     and the later stages still run on what was already ingested.
     """
-    allowed = ctx.settings.local.allowed_calling_ae_titles
-    scp = StorageSCP(
-        ctx.local,
-        ctx.paths.incoming,
-        ctx.paths.quarantine / "received",
-        ctx.pseudonymiser.uid,
-        allowed_calling_ae_titles=allowed if allowed is not None else [ctx.settings.pacs.ae_title],
-        tls=ctx.tls_server,
-    )
-    found, retrieved = DiscoverResult(0, 0), 0
-    ingest_error: PacsBridgeError | OSError | None = None
+    with Session(ctx.engine) as session:
+        mark = quarantine_mark(session)
     expire_or_attach(ctx)
-    window = ctx.settings.ingest.window
-    if not in_window(window):
-        logger.info("outside the off-peak window %s: nothing is retrieved this run", window)
-    else:
-        try:
-            with scp:
-                if on_listening is not None:
-                    on_listening(scp)
-                found = discover(ctx, full=full_query)
-                recheck_waiting(ctx)
-                retrieved = retrieve(ctx, scp)
-        except (PacsBridgeError, OSError) as exc:
-            logger.error("ingest stopped: %s", exc)
-            ingest_error = exc
+    found, retrieved, ingest_error = _ingest(ctx, on_listening, full_query)
     anonymised = anonymise_all(ctx)
     labelled = label_all(ctx)
     cached = cache_all(ctx)
@@ -106,6 +147,8 @@ def run_once(
     )
     predicted = predict_all(ctx)
     reported = writeback_all(ctx)
+    with Session(ctx.engine) as session:
+        quarantined, files = quarantined_since(session, mark)
     report = RunReport(
         found.found,
         found.new,
@@ -117,6 +160,8 @@ def run_once(
         predicted,
         reported,
         ingest_error,
+        quarantined,
+        files,
     )
     logger.info("run finished: %s", report)
     return report

@@ -14,7 +14,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from db import QuarantineEntry, Study, StudyState
@@ -22,10 +22,15 @@ from db.queries import audit, find_study
 from pacslabel.context import Context
 from pacslabel.errors import NotInCorpus, UsageError
 
-__all__ = ["HELD", "Held", "held", "reasons", "release", "retry", "show"]
+__all__ = ["HELD", "Held", "held", "loose_files", "reasons", "release", "retry", "show"]
 
 #: States of studies held out of the corpus (released ones are listed on request).
-HELD = (StudyState.WAITING_REPORT, StudyState.WAITING_PAIR, StudyState.QUARANTINED)
+HELD = (
+    StudyState.WAITING_REPORT,
+    StudyState.WAITING_PAIR,
+    StudyState.QUARANTINED,
+    StudyState.FAILED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,26 @@ def held(session: Session, *, released: bool = False) -> list[Held]:
         for s in studies
     ]
     return sorted(out, key=lambda h: h.since)
+
+
+def loose_files(session: Session) -> list[QuarantineEntry]:
+    """Files in quarantine that no held study lists: instances our storage SCP refused
+    (unreadable, over a limit: often of no known study), unresolved, oldest first."""
+    held_uids = select(Study.study_uid).where(Study.state.in_(HELD))
+    return list(
+        session.scalars(
+            select(QuarantineEntry)
+            .where(
+                QuarantineEntry.resolved.is_(False),
+                QuarantineEntry.path.is_not(None),
+                or_(
+                    QuarantineEntry.study_uid.is_(None),
+                    QuarantineEntry.study_uid.not_in(held_uids),
+                ),
+            )
+            .order_by(QuarantineEntry.id)
+        )
+    )
 
 
 def reasons(session: Session) -> Counter[tuple[str, str]]:

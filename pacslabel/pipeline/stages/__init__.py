@@ -6,7 +6,13 @@ from pacslabel.pipeline.stages.anonymise import anonymise_all, anonymise_study
 from pacslabel.pipeline.stages.cache import cache_all
 from pacslabel.pipeline.stages.label import add_labels, label_all
 from pacslabel.pipeline.stages.predict import predict_all
-from pacslabel.pipeline.stages.retrieval import DiscoverResult, discover, in_window, retrieve
+from pacslabel.pipeline.stages.retrieval import (
+    DiscoverResult,
+    discover,
+    in_window,
+    record_refusals,
+    retrieve,
+)
 from pacslabel.pipeline.stages.train import TrainOutcome, TrainStatus, corpus_targets, train_model
 from pacslabel.pipeline.stages.waiting import expire_or_attach, recheck_waiting
 from pacslabel.pipeline.stages.writeback import writeback_all
@@ -26,6 +32,7 @@ __all__ = [
     "label_all",
     "predict_all",
     "recheck_waiting",
+    "record_refusals",
     "retrieve",
     "train_model",
     "writeback_all",

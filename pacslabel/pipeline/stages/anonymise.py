@@ -21,9 +21,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
@@ -41,15 +39,18 @@ from pacsbridge import (
     ReportNotFound,
     ViewInfo,
     anonymise,
+    check_pixels,
     choose_report,
     classify_document,
     classify_view,
     deidentify_text,
     find_identifiers,
     pair_views,
+    read_instance,
     report_candidate,
 )
 from pacslabel.context import Context
+from pacslabel.pipeline.stages.guard import isolated
 
 __all__ = ["anonymise_all", "anonymise_study", "attach_dropped_report", "wait"]
 
@@ -91,12 +92,18 @@ def _read_one(ctx: Context, ds: Dataset, received: _Received) -> None:
     """
     kind = classify_document(ds, ctx.settings.ingest.titles())
     if kind is DocumentKind.NOT_A_DOCUMENT:
+        check_pixels(ds, ctx.settings.limits.limits(), ds.get("SOPInstanceUID", "instance"))
         received.images.append(anonymise(ds, ctx.pseudonymiser, ctx.deid_options))
         return
     candidate = report_candidate(ds, ctx.settings.ingest.titles())
     if candidate is None:
         received.left_aside.append(kind)
         return
+    limit = ctx.settings.limits.max_report_chars
+    if len(candidate.text) > limit:
+        raise ReportNotFound(
+            f"report of {len(candidate.text)} characters, over limits.max_report_chars ({limit})"
+        )
     received.reports.append((candidate, OriginalIdentity.from_dataset(ds, ctx.deid_options)))
 
 
@@ -105,9 +112,7 @@ def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) 
     for path in sorted(folder.glob("*.dcm")):
         received.instances += 1
         try:
-            _read_one(ctx, dcmread(path), received)
-        except (InvalidDicomError, OSError, ValueError) as exc:
-            _quarantine_file(ctx, session, study, path, f"not readable as DICOM: {exc}")
+            _read_one(ctx, read_instance(path, ctx.settings.limits.limits()), received)
         except InvalidInstance as exc:
             _quarantine_file(ctx, session, study, path, exc.reason)
         except ReportNotFound as exc:
@@ -337,8 +342,9 @@ def anonymise_all(ctx: Context) -> int:
         studies = studies_in(session, StudyState.RETRIEVED)
         with ctx.progress.step("de-identifying and pairing", len(studies)) as bar:
             for study in studies:
-                anonymise_study(ctx, session, study)
-                session.commit()
+                with isolated(session, study, "anonymise"):
+                    anonymise_study(ctx, session, study)
+                    session.commit()
                 incoming = ctx.paths.incoming / study.study_uid
                 if study.state is StudyState.QUARANTINED and incoming.is_dir():
                     target = ctx.paths.quarantine / study.study_uid

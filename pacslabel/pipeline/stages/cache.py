@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from pydicom import dcmread
-from pydicom.errors import InvalidDicomError
 from sqlalchemy.orm import Session
 
 from db import Image, Study, StudyState
 from db.queries import move_to, quarantine, studies_in
-from pacsbridge import InvalidInstance, display_pixels
+from pacsbridge import InvalidInstance, check_pixels, display_pixels, read_instance
 from pacslabel.context import Context
+from pacslabel.pipeline.stages.guard import isolated
 from trainer import PixelCache
 
 __all__ = ["cache_all", "cache_study"]
@@ -22,11 +21,12 @@ logger = logging.getLogger(__name__)
 
 
 def _pixels(ctx: Context, image: Image) -> np.ndarray:
-    path = ctx.paths.root / image.path
+    limits = ctx.settings.limits.limits()
     try:
-        ds = dcmread(path)
-    except (InvalidDicomError, OSError) as exc:
-        raise InvalidInstance(image.sop_uid, f"cannot read {image.path}: {exc}") from None
+        ds = read_instance(ctx.paths.root / image.path, limits)
+    except FileNotFoundError:
+        raise InvalidInstance(image.sop_uid, f"{image.path} is missing") from None
+    check_pixels(ds, limits, image.sop_uid)
     return display_pixels(ds, image.sop_uid)
 
 
@@ -55,9 +55,10 @@ def cache_all(ctx: Context) -> int:
         studies = studies_in(session, StudyState.LABELLED)
         with ctx.progress.step("caching pixels", len(studies)) as bar:
             for study in studies:
-                if cache_study(ctx, session, study, cache):
-                    move_to(study, StudyState.CACHED)
-                    done += 1
-                session.commit()
+                with isolated(session, study, "cache"):
+                    if cache_study(ctx, session, study, cache):
+                        move_to(study, StudyState.CACHED)
+                        done += 1
+                    session.commit()
                 bar.advance()
     return done

@@ -11,6 +11,7 @@ from db import FindingLabel, Study, StudyState
 from db.queries import move_to, studies_in
 from labeller import Labeller
 from pacslabel.context import Context
+from pacslabel.pipeline.stages.guard import each_isolated
 from pacslabel.vocabulary import db_state, label_source
 
 __all__ = ["add_labels", "label_all"]
@@ -68,12 +69,14 @@ def label_all(ctx: Context) -> int:
     with Session(ctx.engine) as session:
         studies = studies_in(session, StudyState.ANONYMISED)
         with ctx.progress.step("labelling reports", len(studies)) as bar:
-            for start in range(0, len(studies), _BATCH):
-                chunk = studies[start : start + _BATCH]
+
+            def step(chunk: Sequence[Study]) -> None:
                 add_labels(session, labeller, chunk)
                 for study in chunk:
                     move_to(study, StudyState.LABELLED)
-                session.commit()
-                done += len(chunk)
+
+            for start in range(0, len(studies), _BATCH):
+                chunk = studies[start : start + _BATCH]
+                done += each_isolated(session, chunk, "label", step)
                 bar.advance(len(chunk))
     return done

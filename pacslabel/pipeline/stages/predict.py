@@ -8,6 +8,7 @@ it rather than adding rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from db import Model, Prediction, Study, StudyState
 from db.queries import current_image_model, move_to, studies_in
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.cache import cache_study
+from pacslabel.pipeline.stages.guard import each_isolated
 from trainer import PixelCache, load_model, predict
 
 __all__ = ["predict_all", "store_predictions"]
@@ -55,24 +57,28 @@ def predict_all(ctx: Context) -> int:
             return 0
         model, config = load_model(ctx.paths.root / model_row.path, ctx.settings.training.device)
         cache = PixelCache(ctx.paths.cache, config.image_size)
-        # the model's image size may not be the one the pairs were cached at
-        studies = [s for s in studies if cache_study(ctx, session, s, cache)]
         batch = ctx.settings.training.batch_size
         findings = list(config.findings)
+
+        def step(chunk: Sequence[Study]) -> None:
+            # the model's image size may not be the one the pairs were cached at
+            ready = [s for s in chunk if cache_study(ctx, session, s, cache)]
+            probabilities = predict(
+                model,
+                cache,
+                [s.study_uid for s in ready],
+                batch_size=batch,
+                device=ctx.settings.training.device,
+                channels=config.channels,
+            )
+            for study, row in zip(ready, probabilities, strict=True):
+                store_predictions(session, model_row, findings, study, row)
+                move_to(study, StudyState.PREDICTED)
+
+        done = 0
         with ctx.progress.step(f"predicting with {model_row.version}", len(studies)) as bar:
             for start in range(0, len(studies), batch):
                 chunk = studies[start : start + batch]
-                probabilities = predict(
-                    model,
-                    cache,
-                    [s.study_uid for s in chunk],
-                    batch_size=batch,
-                    device=ctx.settings.training.device,
-                    channels=config.channels,
-                )
-                for study, row in zip(chunk, probabilities, strict=True):
-                    store_predictions(session, model_row, findings, study, row)
-                    move_to(study, StudyState.PREDICTED)
-                session.commit()
+                done += each_isolated(session, chunk, "predict", step)
                 bar.advance(len(chunk))
-        return len(studies)
+        return done

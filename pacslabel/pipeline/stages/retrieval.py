@@ -12,11 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import IngestWatermark, Study, StudyState
-from db.queries import audit, fail, move_to, studies_in
+from db.queries import audit, fail, move_to, quarantine, studies_in
 from pacsbridge import (
     MoveResult,
     OriginalIdentity,
     PacsBridgeError,
+    Refusal,
     StorageSCP,
     find_studies,
     get_study,
@@ -26,7 +27,7 @@ from pacsbridge import (
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
 
-__all__ = ["DiscoverResult", "discover", "in_window", "retrieve"]
+__all__ = ["DiscoverResult", "discover", "in_window", "record_refusals", "retrieve"]
 
 logger = logging.getLogger(__name__)
 
@@ -208,3 +209,34 @@ def retrieve(ctx: Context, scp: StorageSCP) -> int:
                 for future in futures:
                     future.cancel()
     return done
+
+
+def record_refusals(ctx: Context, refusals: list[Refusal]) -> int:
+    """Write the instances our storage SCP refused into the quarantine table (``quarantine
+    list`` shows them, with the sender, the status answered and the reason); returns how
+    many. The study, when its UID could be read, is named; it is not quarantined for it:
+    its retrieval is incomplete, so it is retried and then fails (``ingest.max_attempts``).
+    """
+    if not refusals:
+        return 0
+    with Session(ctx.engine) as session:
+        for refusal in refusals:
+            study = None
+            if refusal.study_pseudonym:
+                study = session.scalar(
+                    select(Study).where(Study.study_uid == refusal.study_pseudonym)
+                )
+            where = refusal.path
+            if where.is_relative_to(ctx.paths.root):
+                where = where.relative_to(ctx.paths.root)
+            sop = f" instance {refusal.sop_pseudonym}" if refusal.sop_pseudonym else ""
+            entry = (
+                f"refused{sop} from {refusal.calling_ae_title} "
+                f"(status 0x{refusal.status:04X}): {refusal.reason}"
+            )
+            quarantine(session, study, "receive", entry, path=str(where))
+        session.commit()
+    logger.warning(
+        "%d instances refused by our storage SCP (pacslabel quarantine list)", len(refusals)
+    )
+    return len(refusals)

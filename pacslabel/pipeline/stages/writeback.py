@@ -26,6 +26,7 @@ from pacsbridge import (
 )
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
+from pacslabel.pipeline.stages.guard import isolated
 
 __all__ = ["writeback_all"]
 
@@ -131,18 +132,19 @@ def writeback_all(ctx: Context) -> int:
         studies = studies_in(session, StudyState.PREDICTED)
         with ctx.progress.step("sending SRs to the PACS", len(studies)) as bar:
             for study in studies:
-                try:
-                    if _send(ctx, session, study, codes):
-                        audit(session, "sr.sent", study.study_uid)
-                        sent += 1
-                    move_to(study, StudyState.REPORTED)
-                except LinkageError as exc:
-                    logger.error("cannot write SRs back: %s", exc)
-                    break
-                except (StoreFailed, AssociationError) as exc:
-                    _, export = _export(ctx, session, study)
-                    export.status, export.error = ExportStatus.FAILED, str(exc)
-                    fail(session, study, "report", str(exc), max_attempts)
-                session.commit()
+                with isolated(session, study, "report"):
+                    try:
+                        if _send(ctx, session, study, codes):
+                            audit(session, "sr.sent", study.study_uid)
+                            sent += 1
+                        move_to(study, StudyState.REPORTED)
+                    except LinkageError as exc:
+                        logger.error("cannot write SRs back: %s", exc)
+                        break
+                    except (StoreFailed, AssociationError) as exc:
+                        _, export = _export(ctx, session, study)
+                        export.status, export.error = ExportStatus.FAILED, str(exc)
+                        fail(session, study, "report", str(exc), max_attempts)
+                    session.commit()
                 bar.advance()
     return sent
