@@ -25,8 +25,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
@@ -64,6 +66,32 @@ _NAMING = {
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class Bounded(TypeDecorator[str]):
+    """A ``String(n)`` that takes any text: NUL characters (which PostgreSQL refuses) are
+    dropped and the value is cut to the column's length (which PostgreSQL enforces and
+    SQLite does not), so both databases store the same thing."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        text = str(value).replace("\0", "")
+        length = getattr(self.impl_instance, "length", None)
+        return text[:length] if length else text
+
+
+class CleanText(TypeDecorator[str]):
+    """A ``Text`` that takes any text: NUL characters (which PostgreSQL refuses) dropped."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value).replace("\0", "")
 
 
 class Base(DeclarativeBase):
@@ -170,18 +198,18 @@ class Study(Base):
     __tablename__ = "studies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    study_uid: Mapped[str] = mapped_column(String(64), unique=True)
-    patient_pseudonym: Mapped[str | None] = mapped_column(String(32), index=True)
-    study_date: Mapped[str | None] = mapped_column(String(8))
+    study_uid: Mapped[str] = mapped_column(Bounded(64), unique=True)
+    patient_pseudonym: Mapped[str | None] = mapped_column(Bounded(32), index=True)
+    study_date: Mapped[str | None] = mapped_column(Bounded(8))
     """Shifted by the patient's date offset."""
-    study_description: Mapped[str | None] = mapped_column(String(128))
-    patient_age: Mapped[str | None] = mapped_column(String(4))
-    patient_sex: Mapped[str | None] = mapped_column(String(1))
+    study_description: Mapped[str | None] = mapped_column(Bounded(128))
+    patient_age: Mapped[str | None] = mapped_column(Bounded(4))
+    patient_sex: Mapped[str | None] = mapped_column(Bounded(1))
     state: Mapped[StudyState] = mapped_column(_enum(StudyState, "study_state"), index=True)
-    failed_stage: Mapped[str | None] = mapped_column(String(20))
-    failure_reason: Mapped[str | None] = mapped_column(Text)
+    failed_stage: Mapped[str | None] = mapped_column(Bounded(20))
+    failure_reason: Mapped[str | None] = mapped_column(CleanText)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    pairing_note: Mapped[str | None] = mapped_column(Text)
+    pairing_note: Mapped[str | None] = mapped_column(CleanText)
     expected_instances: Mapped[int | None] = mapped_column(Integer)
     """What the PACS counted when the study was found."""
     instances_received: Mapped[int | None] = mapped_column(Integer)
@@ -207,19 +235,19 @@ class Image(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
-    sop_uid: Mapped[str] = mapped_column(String(64), unique=True)
-    series_uid: Mapped[str] = mapped_column(String(64))
-    sop_class_uid: Mapped[str] = mapped_column(String(64))
-    modality: Mapped[str] = mapped_column(String(16))
-    view_role: Mapped[str] = mapped_column(String(16))
+    sop_uid: Mapped[str] = mapped_column(Bounded(64), unique=True)
+    series_uid: Mapped[str] = mapped_column(Bounded(64))
+    sop_class_uid: Mapped[str] = mapped_column(Bounded(64))
+    modality: Mapped[str] = mapped_column(Bounded(16))
+    view_role: Mapped[str] = mapped_column(Bounded(16))
     """ap, lateral, excluded or unknown; the chosen pair is ``is_paired``."""
-    view_reason: Mapped[str] = mapped_column(Text)
+    view_reason: Mapped[str] = mapped_column(CleanText)
     is_paired: Mapped[bool] = mapped_column(Boolean, default=False)
-    view_position: Mapped[str | None] = mapped_column(String(16))
+    view_position: Mapped[str | None] = mapped_column(Bounded(16))
     rows: Mapped[int | None] = mapped_column(Integer)
     columns: Mapped[int | None] = mapped_column(Integer)
-    photometric_interpretation: Mapped[str | None] = mapped_column(String(16))
-    path: Mapped[str] = mapped_column(Text)
+    photometric_interpretation: Mapped[str | None] = mapped_column(Bounded(16))
+    path: Mapped[str] = mapped_column(CleanText)
     """Relative to the data folder."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -233,13 +261,13 @@ class Report(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), unique=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(CleanText)
     source: Mapped[ReportSource] = mapped_column(_enum(ReportSource, "report_source", 16))
-    document_class: Mapped[str | None] = mapped_column(String(64))
+    document_class: Mapped[str | None] = mapped_column(Bounded(64))
     """SOP Class UID of the document the text came from (``ris`` for the RIS drop)."""
-    document_uid: Mapped[str | None] = mapped_column(String(64))
+    document_uid: Mapped[str | None] = mapped_column(Bounded(64))
     """Pseudonymous SOP Instance UID of that document."""
-    document_title: Mapped[str | None] = mapped_column(String(80))
+    document_title: Mapped[str | None] = mapped_column(Bounded(80))
     """Its title, ``SCHEME:CODE`` (LN:18748-4)."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -254,13 +282,13 @@ class FindingLabel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
-    finding: Mapped[str] = mapped_column(String(40), index=True)
+    finding: Mapped[str] = mapped_column(Bounded(40), index=True)
     state: Mapped[LabelState] = mapped_column(_enum(LabelState, "label_state"))
     probability: Mapped[float | None] = mapped_column(Float)
     source: Mapped[LabelSource] = mapped_column(_enum(LabelSource, "label_source"))
-    source_version: Mapped[str] = mapped_column(String(128))
+    source_version: Mapped[str] = mapped_column(Bounded(128))
     """Lexicon version, report labeller version, or ``report:<annotator>`` for a human."""
-    evidence: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(CleanText)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -275,12 +303,12 @@ class TrainingRun(Base):
     status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status", 16))
     mode: Mapped[ModelMode] = mapped_column(_enum(ModelMode, "model_mode", 16))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    manifest_hash: Mapped[str] = mapped_column(String(64))
+    manifest_hash: Mapped[str] = mapped_column(Bounded(64))
     n_train: Mapped[int] = mapped_column(Integer, default=0)
     n_held_out: Mapped[int] = mapped_column(Integer, default=0)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(CleanText)
 
 
 class Model(Base):
@@ -293,15 +321,15 @@ class Model(Base):
     __tablename__ = "models"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    version: Mapped[str] = mapped_column(String(64), unique=True)
-    architecture: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(Bounded(64), unique=True)
+    architecture: Mapped[str] = mapped_column(Bounded(32))
     mode: Mapped[ModelMode] = mapped_column(_enum(ModelMode, "model_mode", 16))
-    task: Mapped[str] = mapped_column(String(64))
+    task: Mapped[str] = mapped_column(Bounded(64))
     findings: Mapped[list[str]] = mapped_column(JSON)
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(CleanText)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    manifest_hash: Mapped[str] = mapped_column(String(64), index=True)
-    code_version: Mapped[str] = mapped_column(String(64))
+    manifest_hash: Mapped[str] = mapped_column(Bounded(64), index=True)
+    code_version: Mapped[str] = mapped_column(Bounded(64))
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
     training_run_id: Mapped[int | None] = mapped_column(ForeignKey("training_runs.id"))
@@ -317,7 +345,7 @@ class Prediction(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
-    finding: Mapped[str] = mapped_column(String(40))
+    finding: Mapped[str] = mapped_column(Bounded(40))
     probability: Mapped[float] = mapped_column(Float)
     positive: Mapped[bool] = mapped_column(Boolean)
     threshold: Mapped[float | None] = mapped_column(Float)
@@ -336,13 +364,13 @@ class SRExport(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     status: Mapped[ExportStatus] = mapped_column(_enum(ExportStatus, "export_status", 16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(CleanText)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    content_hash: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str | None] = mapped_column(Bounded(64))
     """What the last SR sent said (findings, probabilities, flags): unchanged, nothing is sent."""
-    sop_uid: Mapped[str | None] = mapped_column(String(64))
+    sop_uid: Mapped[str | None] = mapped_column(Bounded(64))
     """The SOP Instance UID it was sent as; a new content supersedes it (predecessor)."""
-    series_uid: Mapped[str | None] = mapped_column(String(64))
+    series_uid: Mapped[str | None] = mapped_column(Bounded(64))
 
 
 class Linkage(Base):
@@ -350,10 +378,10 @@ class Linkage(Base):
 
     __tablename__ = "linkage"
 
-    pseudonymous_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8))
+    pseudonymous_uid: Mapped[str] = mapped_column(Bounded(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(Bounded(8))
     """study or image."""
-    key_id: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str] = mapped_column(Bounded(16))
     """Fingerprint of the key that encrypted ``ciphertext`` (for rotation)."""
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -366,9 +394,9 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
-    study_uid: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(Bounded(64))
+    action: Mapped[str] = mapped_column(Bounded(64))
+    study_uid: Mapped[str | None] = mapped_column(Bounded(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
@@ -377,9 +405,9 @@ class IngestWatermark(Base):
 
     __tablename__ = "ingest_watermarks"
 
-    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    node: Mapped[str] = mapped_column(Bounded(128), primary_key=True)
     """The PACS, as ``AE@host:port``."""
-    last_study_date: Mapped[str] = mapped_column(String(8))
+    last_study_date: Mapped[str] = mapped_column(Bounded(8))
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
@@ -392,8 +420,8 @@ class QuarantineEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    stage: Mapped[str] = mapped_column(String(20))
-    study_uid: Mapped[str | None] = mapped_column(String(64), index=True)
-    path: Mapped[str | None] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(Bounded(20))
+    study_uid: Mapped[str | None] = mapped_column(Bounded(64), index=True)
+    path: Mapped[str | None] = mapped_column(CleanText)
+    reason: Mapped[str] = mapped_column(CleanText)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -8,7 +8,7 @@ statuses in words from :mod:`pacsbridge.status`. The simulated hospital is a
 sibling package, :mod:`simhospital`, built on this package's public API.
 """
 
-from pacsbridge.association import application_entity, quiet_identifier_logging
+from pacsbridge.association import application_entity, quiet_identifier_logging, receive_into_files
 from pacsbridge.deid import (
     AnonymisedInstance,
     DeidCase,
@@ -30,6 +30,7 @@ from pacsbridge.errors import (
     AssociationError,
     AssociationRejected,
     DimseError,
+    InstancesRefused,
     InvalidInstance,
     MoveDestinationUnknown,
     MoveFailed,
@@ -69,6 +70,16 @@ from pacsbridge.status import Service
 from pacsbridge.storage import Receiver, Refusal, StorageSCP
 from pacsbridge.store import StoreReport, store_files, store_instance
 from pacsbridge.uids import uid_from
+from pacsbridge.values import (
+    clean_string,
+    first,
+    lenient_age,
+    lenient_date,
+    lenient_int,
+    lenient_sex,
+    lenient_time,
+    single_uid,
+)
 
 __all__ = [
     "REPORT_TITLES",
@@ -84,6 +95,7 @@ __all__ = [
     "FindingCode",
     "FindingResult",
     "IdentifierKind",
+    "InstancesRefused",
     "InvalidInstance",
     "KnownIdentifier",
     "Limits",
@@ -119,6 +131,7 @@ __all__ = [
     "choose_report",
     "classify_document",
     "classify_view",
+    "clean_string",
     "deidentify_text",
     "display_pixels",
     "find_identifiers",
@@ -126,18 +139,26 @@ __all__ = [
     "find_series",
     "find_studies",
     "find_study",
+    "first",
     "get_study",
     "header_identifiers",
     "identifier_recall",
     "is_report",
     "is_transient",
+    "lenient_age",
+    "lenient_date",
+    "lenient_int",
+    "lenient_sex",
+    "lenient_time",
     "load_profile",
     "move_study",
     "pair_views",
     "quiet_identifier_logging",
     "read_instance",
+    "receive_into_files",
     "report_candidate",
     "report_text",
+    "single_uid",
     "store_files",
     "store_instance",
     "uid_from",

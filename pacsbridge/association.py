@@ -80,6 +80,14 @@ def quiet_identifier_logging() -> None:
     _config.LOG_RESPONSE_IDENTIFIERS = False
 
 
+def receive_into_files() -> None:
+    """Have pynetdicom write every C-STORE data set this process receives to a file as it
+    arrives, instead of holding it in memory (``STORE_RECV_CHUNKED_DATASET``): memory stays
+    bounded whatever size arrives. Call it once, where the process starts; the storage SCP
+    and the C-GET sink work either way."""
+    _config.STORE_RECV_CHUNKED_DATASET = True
+
+
 def application_entity(local: LocalAE) -> AE:
     """A pynetdicom AE with our title and timeouts."""
     ae = AE(ae_title=local.ae_title)
@@ -97,7 +105,7 @@ def associate(
     *,
     dimse_timeout_s: float | None = None,
     ext_neg: Sequence[Any] = (),
-    handlers: Sequence[tuple[Any, Any]] = (),
+    handlers: Sequence[tuple[Any, ...]] = (),
 ) -> Iterator[Association]:
     """Open an association to ``node``, yield it, release it.
 

@@ -11,6 +11,7 @@ No caller above :mod:`pacsbridge` sees a raw status code::
     │   ├── MoveFailed                   C-MOVE
     │   │   ├── MoveDestinationUnknown   0xA801: the PACS does not know our AE
     │   │   └── MoveIncomplete           some sub-operations failed or were never received
+    │   │       └── InstancesRefused     because our storage SCP refused them (not transient)
     │   └── StoreFailed                  C-STORE
     ├── InvalidInstance                  a file or instance we cannot use (quarantine it)
     ├── PairingError                     no standing AP + lateral pair in a study
@@ -26,6 +27,7 @@ __all__ = [
     "AssociationError",
     "AssociationRejected",
     "DimseError",
+    "InstancesRefused",
     "InvalidInstance",
     "MoveDestinationUnknown",
     "MoveFailed",
@@ -126,6 +128,28 @@ class MoveIncomplete(MoveFailed):
         super().__init__(
             f"C-MOVE of study {study} incomplete: {completed} completed, {failed} failed, "
             f"{warnings} with warnings, {received} received"
+        )
+
+
+class InstancesRefused(MoveIncomplete):
+    """A retrieval is incomplete because our storage SCP refused instances of the study
+    (unreadable, over a limit): retrying brings the same files. ``reasons`` says why, one
+    per refused instance."""
+
+    def __init__(
+        self,
+        study: str,
+        completed: int,
+        failed: int,
+        warnings: int,
+        received: int,
+        reasons: list[str],
+    ) -> None:
+        super().__init__(study, completed, failed, warnings, received)
+        self.reasons = reasons
+        shown = "; ".join(dict.fromkeys(reasons))
+        self.args = (
+            f"{len(reasons)} instances of study {study} refused by our storage SCP: {shown}",
         )
 
 

@@ -12,11 +12,13 @@ decoded, which must also agree with Rows and Columns.
 
 from __future__ import annotations
 
-import io
 import struct
+import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -35,6 +37,8 @@ __all__ = [
     "check_pixels",
     "codestream_size",
     "inflate",
+    "inflate_chunks",
+    "j2k_damage",
     "read_instance",
     "sequence_depth",
 ]
@@ -69,21 +73,26 @@ def sequence_depth(ds: Dataset) -> int:
     return deepest
 
 
-def _inflated(path: Path, meta: FileMetaDataset, limits: Limits) -> bytes:
-    """The file with its deflated data set inflated (at most ``max_inflated_bytes``, in
-    bounded steps), as an Explicit VR Little Endian file."""
+def _inflate_to(path: Path, meta: FileMetaDataset, limits: Limits, out: IO[bytes]) -> None:
+    """Write the file, its deflated data set inflated, to ``out`` as an Explicit VR Little
+    Endian file: in bounded steps, never more than ``max_inflated_bytes``, never whole in
+    memory."""
     data = path.read_bytes()
     start = data.find(b"DICM") + 4
     explicit = FileMetaDataset(meta)
     explicit.TransferSyntaxUID = ExplicitVRLittleEndian
     header = DicomBytesIO()
     write_file_meta_info(header, explicit, enforce_standard=False)
-    out = inflate(data[_meta_end(data, start) :], limits.max_inflated_bytes, path.name)
-    return b"\0" * 128 + b"DICM" + header.getvalue() + out
+    out.write(b"\0" * 128 + b"DICM" + header.getvalue())
+    for chunk in inflate_chunks(
+        data[_meta_end(data, start) :], limits.max_inflated_bytes, path.name
+    ):
+        out.write(chunk)
+    out.flush()
 
 
-def inflate(compressed: bytes, limit: int, where: object) -> bytes:
-    """A deflated data set (PS3.5 A.5) inflated in bounded steps, never past ``limit``.
+def inflate_chunks(compressed: bytes, limit: int, where: object) -> Iterator[bytes]:
+    """A deflated data set (PS3.5 A.5) inflated in bounded pieces, never past ``limit``.
 
     Raises
     ------
@@ -91,20 +100,29 @@ def inflate(compressed: bytes, limit: int, where: object) -> bytes:
         It inflates past ``limit``, or is not deflate data.
     """
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out = bytearray()
-    step = 64 * 1024
+    total, step = 0, 64 * 1024
     try:
         for offset in range(0, len(compressed), step):
-            out += inflater.decompress(compressed[offset : offset + step], limit - len(out) + 1)
-            if len(out) > limit or inflater.unconsumed_tail:
-                raise InvalidInstance(
-                    where,
-                    f"the deflated data set inflates past limits.max_inflated_mb "
-                    f"({limit // _MiB} MB)",
-                )
+            pending = compressed[offset : offset + step]
+            while pending:
+                piece = inflater.decompress(pending, 16 * _MiB)
+                pending = inflater.unconsumed_tail
+                total += len(piece)
+                if total > limit:
+                    raise InvalidInstance(
+                        where,
+                        f"the deflated data set inflates past limits.max_inflated_mb "
+                        f"({limit // _MiB} MB)",
+                    )
+                yield piece
+        yield inflater.flush()
     except zlib.error as exc:
         raise InvalidInstance(where, f"the deflated data set does not inflate: {exc}") from None
-    return bytes(out)
+
+
+def inflate(compressed: bytes, limit: int, where: object) -> bytes:
+    """A deflated data set inflated whole (:func:`inflate_chunks`), never past ``limit``."""
+    return b"".join(inflate_chunks(compressed, limit, where))
 
 
 def _meta_end(data: bytes, start: int) -> int:
@@ -124,8 +142,11 @@ def _meta_end(data: bytes, start: int) -> int:
     return position
 
 
-def read_instance(path: Path, limits: Limits = DEFAULT_LIMITS) -> Dataset:
-    """Read a DICOM file within ``limits``.
+def read_instance(
+    path: Path, limits: Limits = DEFAULT_LIMITS, *, tags: list[str] | None = None
+) -> Dataset:
+    """Read a DICOM file within ``limits`` (only the attributes ``tags`` when given: what
+    filing an instance needs, without its pixel data).
 
     Raises
     ------
@@ -140,9 +161,13 @@ def read_instance(path: Path, limits: Limits = DEFAULT_LIMITS) -> Dataset:
         )
     try:
         meta = read_file_meta_info(path)  # the data set itself is not touched yet
-        deflated = meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
-        source: Path | io.BytesIO = io.BytesIO(_inflated(path, meta, limits)) if deflated else path
-        ds = dcmread(source)
+        if meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+            with tempfile.TemporaryFile(dir=path.parent) as inflated:
+                _inflate_to(path, meta, limits, inflated)
+                inflated.seek(0)
+                ds = _read(inflated, tags)
+        else:
+            ds = _read(path, tags)
     except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as exc:
         raise InvalidInstance(path.name, f"not readable as DICOM: {_short(exc)}") from None
     except RecursionError:
@@ -155,6 +180,13 @@ def read_instance(path: Path, limits: Limits = DEFAULT_LIMITS) -> Dataset:
             f"({limits.max_sequence_depth})",
         )
     return ds
+
+
+def _read(source: Path | IO[bytes], tags: list[str] | None) -> Dataset:
+    """The data set; with ``tags`` only those, large values of others skipped unread."""
+    if tags:
+        return dcmread(source, specific_tags=tags, defer_size=_MiB)
+    return dcmread(source)
 
 
 def _short(exc: BaseException) -> str:
@@ -203,19 +235,75 @@ def _j2k_size(data: bytes) -> tuple[int, int] | None:
 def codestream_size(ds: Dataset) -> tuple[int, int] | None:
     """(rows, columns) the first frame's own compressed header claims; ``None`` for native
     pixel data or a codestream whose header says nothing."""
-    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if syntax is None or not syntax.is_compressed or "PixelData" not in ds:
+    if not _compressed(ds):
         return None
-    try:
-        fragment = next(generate_fragments(ds.PixelData))
-    except (StopIteration, ValueError, struct.error):
-        raise InvalidInstance(
-            ds.get("SOPInstanceUID", "instance"), "compressed pixel data has no fragment"
-        ) from None
+    fragment = _first_fragment(ds)
     head = bytes(fragment[:4096])
     if head[:2] == b"\xff\xd8":
         return _jpeg_size(head)
     return _j2k_size(head)
+
+
+def _compressed(ds: Dataset) -> bool:
+    """Whether the pixel data is encapsulated (a compressed transfer syntax)."""
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    return (
+        syntax is not None and syntax.is_compressed and not syntax.is_deflated and "PixelData" in ds
+    )
+
+
+def _first_fragment(ds: Dataset) -> bytes:
+    """The first fragment of the first frame (the item after the Basic Offset Table)."""
+    try:
+        items = generate_fragments(ds.PixelData)
+        next(items)  # the Basic Offset Table, empty or not
+        return bytes(next(items))
+    except (StopIteration, ValueError, struct.error):
+        raise InvalidInstance(
+            ds.get("SOPInstanceUID", "instance"), "compressed pixel data has no fragment"
+        ) from None
+
+
+def j2k_damage(codestream: bytes) -> str | None:
+    """What is wrong with the structure of a JPEG 2000 codestream, or ``None``: the main
+    header's marker segments must lead to a tile-part (SOT), each tile-part's length
+    (Psot) to the next tile-part or to the end-of-codestream marker (EOC). Damage inside
+    the entropy-coded data itself cannot be seen: JPEG 2000 carries no checksum."""
+    data = codestream.rstrip(b"\0")
+    if data[:4] != b"\xff\x4f\xff\x51":
+        return "no SOC and SIZ markers at the start"
+    position = 2
+    while True:  # the main header, up to the first SOT
+        if position + 4 > len(data) or data[position] != 0xFF:
+            return f"the main header breaks off at byte {position}"
+        if data[position + 1] == 0x90:
+            break
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        if length < 2:
+            return f"a marker segment of length {length} at byte {position}"
+        position += 2 + length
+    while data[position : position + 2] == b"\xff\x90":  # the tile-parts
+        if position + 12 > len(data):
+            return "a tile-part header breaks off"
+        (psot,) = struct.unpack_from(">I", data, position + 6)
+        if psot == 0:  # the last tile-part runs to the EOC
+            return None if data[-2:] == b"\xff\xd9" else "no end-of-codestream marker"
+        if psot < 14 or position + psot > len(data):
+            return f"a tile-part claims {psot} bytes at byte {position} of {len(data)}"
+        position += psot
+    if data[position : position + 2] != b"\xff\xd9" or position + 2 != len(data):
+        return f"no tile-part or end-of-codestream marker at byte {position} of {len(data)}"
+    return None
+
+
+def _single_fragment(ds: Dataset) -> bool:
+    """Whether the pixel data is one frame in one fragment (a codestream split over
+    fragments is checked whole by the decoder instead)."""
+    try:
+        items = list(generate_fragments(ds.PixelData))
+    except (ValueError, struct.error):
+        return False
+    return len(items) == 2
 
 
 def check_pixels(ds: Dataset, limits: Limits, where: object) -> None:
@@ -251,3 +339,8 @@ def check_pixels(ds: Dataset, limits: Limits, where: object) -> None:
             f"pixel data would decode to {decoded // _MiB} MB, over limits.max_decoded_mb "
             f"({limits.max_decoded_bytes // _MiB})",
         )
+    if _compressed(ds) and _single_fragment(ds):
+        fragment = _first_fragment(ds)
+        damage = j2k_damage(fragment) if fragment[:2] == b"\xff\x4f" else None
+        if damage is not None:
+            raise InvalidInstance(where, f"the JPEG 2000 codestream is damaged: {damage}")

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydicom.dataset import Dataset
 
 from pacsbridge.errors import PairingError
+from pacsbridge.values import lenient_int
 
 __all__ = ["Pair", "ViewInfo", "ViewRules", "classify_view", "pair_views"]
 
@@ -78,7 +79,7 @@ class ViewInfo:
             patient_orientation=orientation,
             image_laterality=str(ds.get("ImageLaterality", "") or ""),
             acquisition_time=str(ds.get("AcquisitionTime", "") or ds.get("ContentTime", "") or ""),
-            instance_number=int(number) if number not in (None, "") else 0,
+            instance_number=lenient_int(number) or 0,
         )
 
 

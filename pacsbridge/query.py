@@ -16,6 +16,7 @@ from pacsbridge.association import associate, check_alive
 from pacsbridge.errors import AssociationAborted, QueryFailed
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.status import Service, describe, is_pending, is_success
+from pacsbridge.values import first, lenient_date
 
 __all__ = [
     "ImageRecord",
@@ -66,7 +67,9 @@ class StudyRecord:
     """What a study-level C-FIND tells about a study (clinical identifiers: keep private)."""
 
     study_instance_uid: str
+    """As the PACS gave it: may not be a valid UID (:func:`~pacsbridge.single_uid`)."""
     study_date: str
+    """``YYYYMMDD``, or empty when the PACS gave none that is a date."""
     study_description: str
     accession_number: str
     modalities_in_study: tuple[str, ...]
@@ -164,9 +167,9 @@ def _record(answer: Dataset) -> StudyRecord:
     if isinstance(modalities, str):
         modalities = [modalities]
     return StudyRecord(
-        study_instance_uid=str(answer.get("StudyInstanceUID", "")),
-        study_date=str(answer.get("StudyDate", "")),
-        study_description=str(answer.get("StudyDescription", "")),
+        study_instance_uid=str(answer.get("StudyInstanceUID", "")),  # checked by the caller
+        study_date=lenient_date(answer.get("StudyDate")) or "",
+        study_description=str(first(answer.get("StudyDescription", "")) or ""),
         accession_number=str(answer.get("AccessionNumber", "")),
         modalities_in_study=tuple(str(m) for m in modalities),
         number_of_study_related_instances=_int_or_none(answer, "NumberOfStudyRelatedInstances"),

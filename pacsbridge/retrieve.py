@@ -26,6 +26,7 @@ from pacsbridge.association import associate, check_alive
 from pacsbridge.errors import (
     AssociationAborted,
     AssociationRejected,
+    InstancesRefused,
     MoveDestinationUnknown,
     MoveFailed,
     MoveIncomplete,
@@ -81,6 +82,8 @@ def is_transient(error: PacsBridgeError) -> bool:
     """Whether trying again later may help (lost connection, partial transfer, busy PACS)."""
     if isinstance(error, MoveDestinationUnknown | AssociationRejected):
         return False  # the operator has to act
+    if isinstance(error, InstancesRefused):
+        return False  # the same files would come again
     if isinstance(error, AssociationAborted | MoveIncomplete):
         return True
     status = getattr(error, "status", None)
@@ -125,6 +128,9 @@ def _check(
     failed = _count(last, "NumberOfFailedSuboperations")
     warnings = _count(last, "NumberOfWarningSuboperations")
     total = receiver.received(study_instance_uid)
+    refused = receiver.refusals_of(study_instance_uid)
+    if refused and (failed or not is_success(code) or total < completed + warnings):
+        raise InstancesRefused(ref, completed, failed, warnings, total, refused)
     if is_warning(code, service) or (is_success(code) and failed):
         raise MoveIncomplete(ref, completed, failed, warnings, total)
     if not is_success(code):
@@ -160,11 +166,15 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
     """
     model = StudyRootQueryRetrieveInformationModelMove
     before = scp.received(study_instance_uid)
-    with associate(
-        local, node, [build_context(model)], dimse_timeout_s=local.move_timeout_s
-    ) as assoc:
+    with (
+        scp.receiver.retrieval(study_instance_uid) as message_id,
+        associate(
+            local, node, [build_context(model)], dimse_timeout_s=local.move_timeout_s
+        ) as assoc,
+    ):
+        query = _study_query(study_instance_uid)
         code, last = _final(
-            assoc.send_c_move(_study_query(study_instance_uid), scp.ae_title, model),
+            assoc.send_c_move(query, scp.ae_title, model, msg_id=message_id),
             assoc,
             node,
             Service.C_MOVE,
@@ -177,7 +187,8 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
             "NumberOfWarningSuboperations",
         )
     )
-    if code == 0xA801 or (0xC000 <= code <= 0xCFFF and nothing_started):
+    refused = bool(scp.receiver.refusals_of(study_instance_uid))  # some PACS then fail all
+    if code == 0xA801 or (0xC000 <= code <= 0xCFFF and nothing_started and not refused):
         host = local.bind_address
         if host in ("0.0.0.0", "::", ""):
             host = socket.getfqdn()  # listening everywhere: name this machine
@@ -219,7 +230,7 @@ def get_study(
         contexts,
         dimse_timeout_s=local.move_timeout_s,
         ext_neg=roles,
-        handlers=[(evt.EVT_C_STORE, receiver.handle_store)],
+        handlers=[(evt.EVT_C_STORE, receiver.handle_store, [study_instance_uid])],
     ) as assoc:
         code, last = _final(
             assoc.send_c_get(_study_query(study_instance_uid), model), assoc, node, Service.C_GET

@@ -24,6 +24,7 @@ from pydicom.uid import generate_uid
 from pacsbridge.deid.anonymise import OriginalIdentity
 from pacsbridge.report import OWN_MANUFACTURER
 from pacsbridge.uids import uid_from
+from pacsbridge.values import lenient_date, lenient_sex, lenient_time
 
 __all__ = ["FindingCode", "FindingResult", "build_prediction_sr"]
 
@@ -62,12 +63,12 @@ def _evidence(identity: OriginalIdentity) -> Dataset:
     ds.Modality = identity.modality or "DX"
     ds.PatientName = identity.patient_name
     ds.PatientID = identity.patient_id
-    ds.PatientBirthDate = identity.patient_birth_date
-    ds.PatientSex = identity.patient_sex if identity.patient_sex in ("M", "F", "O") else ""
+    ds.PatientBirthDate = lenient_date(identity.patient_birth_date) or ""
+    ds.PatientSex = lenient_sex(identity.patient_sex) or ""
     ds.AccessionNumber = identity.accession_number
     ds.StudyID = identity.study_id
-    ds.StudyDate = identity.study_date
-    ds.StudyTime = identity.study_time
+    ds.StudyDate = lenient_date(identity.study_date) or ""  # as the PACS has it, when valid
+    ds.StudyTime = lenient_time(identity.study_time) or ""
     ds.ReferringPhysicianName = identity.referring_physician_name
     return ds
 

@@ -9,16 +9,18 @@ with a failure status, and never stops the server.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import logging
 import os
 import re
+import shutil
 import ssl
 import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -38,7 +40,7 @@ from pacsbridge.association import (
     application_entity,
 )
 from pacsbridge.errors import InvalidInstance
-from pacsbridge.limits import DEFAULT_LIMITS, Limits, inflate
+from pacsbridge.limits import DEFAULT_LIMITS, Limits, read_instance
 from pacsbridge.node import LocalAE
 
 __all__ = ["Receiver", "Refusal", "StorageSCP"]
@@ -85,6 +87,9 @@ class Receiver:
         self._limits = limits
         self._lock = threading.Lock()
         self._received: dict[str, set[str]] = defaultdict(set)
+        self._retrievals: dict[int, str] = {}
+        self._next_message_id = 0
+        self._refused_of: dict[str, list[str]] = defaultdict(list)
         self.refused: list[Refusal] = []
         """Instances refused since the last :meth:`take_refused`."""
         incoming_dir.mkdir(parents=True, exist_ok=True)
@@ -99,48 +104,75 @@ class Receiver:
         with self._lock:
             return len(self._received.get(study_instance_uid, ()))
 
+    @contextmanager
+    def retrieval(self, study_instance_uid: str) -> Iterator[int]:
+        """While a C-MOVE of the study runs: the Message ID to send it with, by which the
+        instances the PACS sends for it (Move Originator Message ID) are known to be the
+        study's even when they cannot be read."""
+        with self._lock:
+            self._next_message_id = self._next_message_id % 0xFFFF + 1
+            message_id = self._next_message_id
+            self._retrievals[message_id] = study_instance_uid
+        try:
+            yield message_id
+        finally:
+            with self._lock:
+                self._retrievals.pop(message_id, None)
+
+    def refusals_of(self, study_instance_uid: str) -> list[str]:
+        """Why instances of the study were refused since start (one reason each)."""
+        with self._lock:
+            return list(self._refused_of.get(study_instance_uid, ()))
+
     def take_refused(self) -> list[Refusal]:
         """The instances refused since the last call (and forget them)."""
         with self._lock:
             taken, self.refused = self.refused, []
         return taken
 
-    def _dataset(self, event: Event) -> Dataset:
-        """The received data set, decoded within the limits (a deflated one inflated in
-        bounded steps)."""
-        raw = event.request.DataSet
-        size = len(raw.getbuffer()) if raw is not None else 0
-        if size > self._limits.max_instance_bytes:
-            raise InvalidInstance(
-                "instance",
-                f"{size // (1024 * 1024)} MB, over limits.max_instance_mb "
-                f"({self._limits.max_instance_bytes // (1024 * 1024)})",
-            )
-        syntax = event.context.transfer_syntax
-        if not syntax.is_deflated:
-            return event.dataset
-        inflated = inflate(raw.getvalue(), self._limits.max_inflated_bytes, "instance")
-        return dcmread(io.BytesIO(inflated), force=True, specific_tags=_FILING_TAGS)
+    def _arrived(self, event: Event) -> Path:
+        """The instance as a file in the DICOM file format, beside where it will be filed:
+        the file the association wrote it to as it arrived (chunked receiving, see
+        :meth:`StorageSCP.start`), or, when another part of the process received it in
+        memory, the bytes written out."""
+        spooled = event.dataset_path
+        part = self._incoming / f".arriving-{threading.get_ident()}-{time.monotonic_ns()}.part"
+        if spooled is not None:
+            shutil.move(spooled, part)
+        else:
+            part.write_bytes(event.encoded_dataset(include_meta=True))
+        return part
 
-    def handle_store(self, event: Event) -> int:
-        """EVT_C_STORE handler: write the instance, answer a DIMSE status. An instance that
-        cannot be filed is kept in quarantine, recorded in :attr:`refused`, and refused."""
+    def handle_store(self, event: Event, study_instance_uid: str | None = None) -> int:
+        """EVT_C_STORE handler: file the instance, answer a DIMSE status. An instance that
+        cannot be filed is kept in quarantine, recorded in :attr:`refused`, and refused.
+        ``study_instance_uid``: the study being retrieved, when the caller knows (C-GET)."""
         try:
-            ds = self._dataset(event)
+            part = self._arrived(event)
+        except OSError as exc:
+            logger.error("cannot write a received instance in %s: %s", self._incoming, exc)
+            return _OUT_OF_RESOURCES
+        try:
+            ds = read_instance(part, self._limits, tags=_FILING_TAGS)
             study_uid = _single_uid(ds, "StudyInstanceUID")
             sop_uid = _single_uid(ds, "SOPInstanceUID")
         except InvalidInstance as exc:
             status = _OUT_OF_RESOURCES if "limits." in exc.reason else _CANNOT_UNDERSTAND
-            return self._quarantine_bytes(event, exc.reason, status)
+            return self._refuse(event, part, exc.reason, study_instance_uid, status)
         except _UNREADABLE as exc:
-            return self._quarantine_bytes(event, f"unreadable header: {_first_line(exc)}")
+            reason = f"unreadable header: {_first_line(exc)}"
+            return self._refuse(event, part, reason, study_instance_uid)
         folder = self.study_dir(study_uid)
-        path = folder / f"{self._name_for(sop_uid)}.dcm"
+        target = folder / f"{self._name_for(sop_uid)}.dcm"
+        if self._conflicts(study_uid, sop_uid, part, target):
+            reason = "its SOP Instance UID arrived before in this study, with other content"
+            return self._refuse(event, part, reason, study_instance_uid)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, event.encoded_dataset(include_meta=True))
+            os.replace(part, target)
         except OSError as exc:
-            logger.error("cannot write a received instance: %s", exc)
+            logger.error("cannot file a received instance in %s: %s", folder, exc)
+            part.unlink(missing_ok=True)
             return _OUT_OF_RESOURCES
         with self._lock:
             self._received[study_uid].add(sop_uid)
@@ -148,18 +180,49 @@ class Receiver:
             self._on_instance(folder)
         return 0x0000
 
-    def _quarantine_bytes(self, event: Event, reason: str, status: int = _CANNOT_UNDERSTAND) -> int:
+    def _conflicts(self, study_uid: str, sop_uid: str, part: Path, target: Path) -> bool:
+        """Whether the instance arrived before (since start) with other bytes: one UID
+        for two images. The same bytes again (a retried transfer) are no conflict."""
+        with self._lock:
+            seen = sop_uid in self._received.get(study_uid, ())
+        if not seen or not target.exists():
+            return False
+        return _digest(part) != _digest(target)
+
+    def _study_of(self, event: Event, part: Path, given: str | None) -> str:
+        """Whose instance a refused one is: the study being retrieved by C-GET, or by the
+        C-MOVE it answers, or as its header says when that can be read; else ``""``."""
+        if given:
+            return given
+        with self._lock:
+            moved = self._retrievals.get(
+                int(getattr(event.request, "MoveOriginatorMessageID", 0) or 0)
+            )
+        return moved or _readable_study_uid(
+            part, deflated=event.context.transfer_syntax.is_deflated
+        )
+
+    def _refuse(
+        self,
+        event: Event,
+        part: Path,
+        reason: str,
+        study_instance_uid: str | None,
+        status: int = _CANNOT_UNDERSTAND,
+    ) -> int:
+        """Keep a refused instance's bytes in quarantine with the reason, record it."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
         name = f"received-{stamp}-{threading.get_ident()}-{time.monotonic_ns()}"
         path = self._quarantine / f"{name}.dcm"
         calling = str(event.assoc.requestor.ae_title)
         sop = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
-        study = _readable_study_uid(event)
+        study = self._study_of(event, part, study_instance_uid)
         try:
-            _write_atomically(path, event.encoded_dataset(include_meta=True))
+            shutil.move(part, path)
             path.with_suffix(".reason").write_text(f"from {calling}: {reason}\n", encoding="utf-8")
         except OSError as exc:
             logger.error("cannot keep a refused instance in %s: %s", self._quarantine, exc)
+            part.unlink(missing_ok=True)
         refusal = Refusal(
             calling,
             self._name_for(study) if study else "",
@@ -170,6 +233,8 @@ class Receiver:
         )
         with self._lock:
             self.refused.append(refusal)
+            if study:
+                self._refused_of[study].append(reason)
         logger.warning("refused an instance from %s: %s (%s)", calling, reason, path.name)
         return status
 
@@ -205,19 +270,23 @@ _FILING_TAGS = ["StudyInstanceUID", "SOPInstanceUID"]
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
+def _digest(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text[:200]}"
 
 
-def _readable_study_uid(event: Event) -> str:
+def _readable_study_uid(path: Path, *, deflated: bool) -> str:
     """The Study Instance UID of a refused instance, when it can be read without risk (not
     from a deflated one: inflating it may be why it was refused); else ``""``."""
-    raw = event.request.DataSet
-    if raw is None or event.context.transfer_syntax.is_deflated:
+    if deflated:
         return ""
     try:
-        ds = dcmread(io.BytesIO(raw.getvalue()), force=True, specific_tags=["StudyInstanceUID"])
+        ds = dcmread(path, force=True, specific_tags=["StudyInstanceUID"])
         return _single_uid(ds, "StudyInstanceUID")
     except (InvalidInstance, *_UNREADABLE):
         return ""
@@ -278,7 +347,10 @@ class StorageSCP:
         return self._local.ae_title
 
     def start(self) -> StorageSCP:
-        """Start listening; returns ``self``.
+        """Start listening; returns ``self``. Once the process has called
+        :func:`~pacsbridge.receive_into_files` (the entry point does), instances are written
+        to a file as they arrive: one of any size costs no memory before its limits are
+        checked.
 
         Raises
         ------
@@ -329,10 +401,3 @@ class StorageSCP:
 
     def received(self, study_instance_uid: str) -> int:
         return self.receiver.received(study_instance_uid)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -353,7 +354,11 @@ class SimulatedPACS:
         folder = self.storage_dir / str(ds.StudyInstanceUID)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{ds.SOPInstanceUID}.dcm"
-        path.write_bytes(event.encoded_dataset(include_meta=True))
+        spooled = event.dataset_path  # set when the process receives into files
+        if spooled is not None:
+            shutil.copyfile(spooled, path)
+        else:
+            path.write_bytes(event.encoded_dataset(include_meta=True))
         with self._lock:
             self._index.add(path, ds)
             self.received.append(str(ds.SOPInstanceUID))

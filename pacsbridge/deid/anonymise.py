@@ -40,6 +40,7 @@ from pacsbridge.deid.identifiers import IdentifierKind, KnownIdentifier, header_
 from pacsbridge.deid.profile import DeidOptions, Profile, load_profile
 from pacsbridge.deid.text import deidentify_text, find_identifiers
 from pacsbridge.errors import InvalidInstance
+from pacsbridge.values import first, lenient_date, single_uid
 
 __all__ = [
     "AnonymisedInstance",
@@ -157,7 +158,7 @@ class OriginalIdentity:
         """The identity of ``ds``; ``identifiers`` leaves out what ``options`` keep."""
 
         def text(keyword: str) -> str:
-            value = ds.get(keyword, "")
+            value = first(ds.get(keyword, ""))  # the first of several values
             return "" if value is None else str(value)
 
         fields = [name for name in cls.__dataclass_fields__ if name != "identifiers"]
@@ -269,10 +270,10 @@ def _find_values(ds: Dataset, known: tuple[KnownIdentifier, ...]) -> set[str]:
 def _shift(value: str, vr: str, days: int) -> str:
     if not value:
         return value
-    try:
-        day = dt.datetime.strptime(value[:8], "%Y%m%d").date()
-    except ValueError:
+    normal = lenient_date(value[:8] if vr == "DT" else value)
+    if normal is None:
         return ""  # an unparseable date is removed, never kept
+    day = dt.datetime.strptime(normal, "%Y%m%d").date()
     shifted = (day - dt.timedelta(days=days)).strftime("%Y%m%d")
     return shifted + (value[8:] if vr == "DT" else "")
 
@@ -446,10 +447,12 @@ def anonymise(
         annotation and the policy is ``quarantine`` (or masking failed); or
         identifying data survived (see :class:`AnonymisedInstance`).
     """
-    where = "instance without SOPInstanceUID"
+    where = "instance without a valid SOPInstanceUID"
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-        if not ds.get(keyword):
+        if keyword not in ds or not ds[keyword].value:
             raise InvalidInstance(where, f"missing {keyword}")
+        if single_uid(ds[keyword].value) is None:
+            raise InvalidInstance(where, f"{keyword} is not one valid UID")
     identity = OriginalIdentity.from_dataset(ds, options)
     where = pseudonymiser.uid(identity.sop_instance_uid)
     burned_in = str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or (

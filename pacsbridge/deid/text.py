@@ -238,13 +238,21 @@ _JOINING = frozenset(
 )
 
 
+#: An institution's name has at most this many words (longer, it is a text, not a name).
+_MAX_NAME_WORDS = 16
+#: A run of words that names an institution has at most this many.
+_MAX_RUN_WORDS = 6
+
+
 def _sub_phrases(tokens: list[str]) -> list[list[str]]:
     """Runs of words of an institution's name that name it on their own: a word of its
     own of four letters or more ("Niguarda"), or two or more words one of which is not
     common to every institution ("Santa Caterina")."""
     runs = [[t] for t in tokens if len(t) >= 4 and t not in _GENERIC and not t.isdigit()]
+    if len(tokens) > _MAX_NAME_WORDS:
+        return runs  # not a name but a text: its runs would be a regular expression bomb
     for start in range(len(tokens)):
-        for end in range(start + 2, len(tokens) + 1):
+        for end in range(start + 2, min(start + _MAX_RUN_WORDS, len(tokens)) + 1):
             run = tokens[start:end]
             if run[0] in _JOINING or run[-1] in _JOINING or run == tokens:
                 continue

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 
 from labeller import LabellerError
-from pacsbridge import PacsBridgeError, quiet_identifier_logging
+from pacsbridge import PacsBridgeError, quiet_identifier_logging, receive_into_files
 from pacslabel import __version__
 from pacslabel.cli import (
     audit_phi,
@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     configure_logging(loaded.log_level, out.err)
     quiet_identifier_logging()  # query identifiers carry patient data
+    receive_into_files()  # received instances go to disk as they arrive, not to memory
     logger.info("pacslabel %s starting: %s", __version__, json.dumps(loaded.redacted()))
     handler: Handler = args.handler
     try:

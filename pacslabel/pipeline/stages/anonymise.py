@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db import FindingLabel, Image, LabelSource, Report, ReportSource, Study, StudyState, utcnow
@@ -43,8 +43,14 @@ from pacsbridge import (
     choose_report,
     classify_document,
     classify_view,
+    clean_string,
     deidentify_text,
     find_identifiers,
+    first,
+    lenient_age,
+    lenient_date,
+    lenient_int,
+    lenient_sex,
     pair_views,
     read_instance,
     report_candidate,
@@ -107,16 +113,39 @@ def _read_one(ctx: Context, ds: Dataset, received: _Received) -> None:
     received.reports.append((candidate, OriginalIdentity.from_dataset(ds, ctx.deid_options)))
 
 
+def _owner_elsewhere(session: Session, study: Study, received: _Received) -> str | None:
+    """The study that already holds the image just read (the same SOP Instance UID: this
+    one, read twice, or another one), if any; a second copy is never taken."""
+    sop_uid = received.images[-1].sop_instance_uid
+    if any(image.sop_instance_uid == sop_uid for image in received.images[:-1]):
+        return study.study_uid
+    return session.scalar(
+        select(Study.study_uid)
+        .join(Image, Image.study_id == Study.id)
+        .where(Image.sop_uid == sop_uid, Study.id != study.id)
+    )
+
+
 def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) -> _Received:
     received = _Received()
     for path in sorted(folder.glob("*.dcm")):
         received.instances += 1
+        images = len(received.images)
         try:
             _read_one(ctx, read_instance(path, ctx.settings.limits.limits()), received)
         except InvalidInstance as exc:
             _quarantine_file(ctx, session, study, path, exc.reason)
+            continue
         except ReportNotFound as exc:
             _quarantine_file(ctx, session, study, path, str(exc))
+            continue
+        owner = None
+        if len(received.images) > images:
+            owner = _owner_elsewhere(session, study, received)
+        if owner is not None:
+            received.images.pop()
+            reason = f"its SOP Instance UID is already an image of study {owner}"
+            _quarantine_file(ctx, session, study, path, reason)
     if received.left_aside:
         left = ", ".join(sorted({str(kind) for kind in received.left_aside}))
         logger.info("study %s: left aside (not reports): %s", study.study_uid, left)
@@ -155,25 +184,28 @@ def _write_images(ctx: Context, session: Session, study: Study, received: _Recei
                 sop_uid=anon.sop_instance_uid,
                 series_uid=anon.series_instance_uid,
                 sop_class_uid=str(ds.SOPClassUID),
-                modality=str(ds.get("Modality", "")),
+                modality=clean_string(first(ds.get("Modality", ""))),
                 view_role=role,
                 view_reason=reason,
                 is_paired=anon.sop_instance_uid in paired,
-                view_position=str(ds.get("ViewPosition", "") or "") or None,
-                rows=int(ds.get("Rows", 0)) or None,
-                columns=int(ds.get("Columns", 0)) or None,
-                photometric_interpretation=str(ds.get("PhotometricInterpretation", "")) or None,
+                view_position=clean_string(first(ds.get("ViewPosition", ""))) or None,
+                rows=lenient_int(ds.get("Rows")) or None,
+                columns=lenient_int(ds.get("Columns")) or None,
+                photometric_interpretation=clean_string(ds.get("PhotometricInterpretation"))
+                or None,
                 path=str(out.relative_to(ctx.paths.root)),
             )
         )
 
 
 def _describe_study(study: Study, ds: Dataset) -> None:
+    """What researchers query a study by, from its de-identified header, each value read
+    leniently: one that cannot be understood is left empty, never guessed."""
     study.patient_pseudonym = str(ds.get("PatientID", "")) or None
-    study.study_date = str(ds.get("StudyDate", "")) or None
-    study.study_description = str(ds.get("StudyDescription", "")) or None
-    study.patient_age = str(ds.get("PatientAge", "")) or None
-    study.patient_sex = str(ds.get("PatientSex", ""))[:1] or None
+    study.study_date = lenient_date(ds.get("StudyDate"))
+    study.study_description = clean_string(first(ds.get("StudyDescription", ""))) or None
+    study.patient_age = lenient_age(ds.get("PatientAge"))
+    study.patient_sex = lenient_sex(ds.get("PatientSex"))
 
 
 def _study_identity(received: _Received) -> OriginalIdentity | None:

@@ -14,18 +14,23 @@ from sqlalchemy.orm import Session
 from db import IngestWatermark, Study, StudyState
 from db.queries import audit, fail, move_to, quarantine, studies_in
 from pacsbridge import (
+    InstancesRefused,
+    MoveDestinationUnknown,
     MoveResult,
     OriginalIdentity,
     PacsBridgeError,
     Refusal,
     StorageSCP,
+    StudyRecord,
     find_studies,
     get_study,
     is_transient,
+    lenient_date,
     move_study,
+    single_uid,
 )
 from pacslabel.context import Context
-from pacslabel.errors import LinkageError
+from pacslabel.errors import LinkageError, environment_fault, one_line
 
 __all__ = ["DiscoverResult", "discover", "in_window", "record_refusals", "retrieve"]
 
@@ -61,11 +66,30 @@ def _query_from(ctx: Context, session: Session) -> str | None:
     """The C-FIND lower date bound: the watermark minus the overlap, or the setting."""
     configured = ctx.settings.ingest.study_date_from
     mark = session.get(IngestWatermark, _node_key(ctx))
-    if mark is None:
+    known = lenient_date(mark.last_study_date) if mark is not None else None
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).strftime("%Y%m%d")
+    if known is None or known > tomorrow:  # unreadable, or a date to come (a typo)
         return configured
-    day = dt.datetime.strptime(mark.last_study_date, "%Y%m%d").date()
+    day = dt.datetime.strptime(known, "%Y%m%d").date()
     start = (day - dt.timedelta(days=ctx.settings.ingest.watermark_overlap_days)).strftime("%Y%m%d")
     return max(start, configured) if configured else start
+
+
+def _discovered(session: Session, uid: str, record: StudyRecord) -> Study:
+    """A new study as the C-FIND gave it: to be retrieved, or quarantined at once when the
+    PACS files it under a Study Instance UID that is not one valid UID (no retrieval of it
+    could be trusted to bring what it names)."""
+    study = Study(
+        study_uid=uid,
+        state=StudyState.DISCOVERED,
+        attempts=0,
+        expected_instances=record.number_of_study_related_instances,
+    )
+    session.add(study)
+    if single_uid(record.study_instance_uid) is None:
+        reason = "the PACS lists it under a Study Instance UID that is not one valid UID"
+        quarantine(session, study, "discover", reason)
+    return study
 
 
 def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
@@ -94,6 +118,7 @@ def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
         )
         known = set(session.scalars(select(Study.study_uid)))
         new, newest = 0, None
+        tomorrow = (dt.date.today() + dt.timedelta(days=1)).strftime("%Y%m%d")
         for record in records:  # oldest first
             uid = ctx.pseudonymiser.uid(record.study_instance_uid)
             identity = OriginalIdentity.bare(
@@ -106,17 +131,10 @@ def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
                 if new >= ingest.max_studies_per_run:
                     break
                 known.add(uid)
-                session.add(
-                    Study(
-                        study_uid=uid,
-                        state=StudyState.DISCOVERED,
-                        attempts=0,
-                        expected_instances=record.number_of_study_related_instances,
-                    )
-                )
+                _discovered(session, uid, record)
                 ctx.vault.put(session, uid, "study", identity)
                 new += 1
-            if record.study_date:
+            if record.study_date and record.study_date <= tomorrow:  # a date to come: a typo
                 newest = max(newest or record.study_date, record.study_date)
         if newest:
             mark = session.get(IngestWatermark, _node_key(ctx))
@@ -191,32 +209,83 @@ def retrieve(ctx: Context, scp: StorageSCP) -> int:
             futures: dict[Future[MoveResult], int] = {
                 pool.submit(_fetch, ctx, scp, originals[s.id]): s.id for s in studies
             }
+            undecided: list[tuple[Study, MoveDestinationUnknown]] = []
             try:
                 for future in as_completed(futures):
                     study = by_id[futures[future]]
-                    try:
-                        future.result()
-                    except PacsBridgeError as exc:
-                        if not is_transient(exc):
-                            raise
-                        fail(session, study, "retrieve", str(exc), ingest.max_attempts)
-                    else:
-                        move_to(study, StudyState.RETRIEVED)
-                        done += 1
+                    unsure = _settle(ctx, session, study, future)
+                    if unsure is not None:
+                        undecided.append((study, unsure))
+                    done += study.state is StudyState.RETRIEVED
                     session.commit()
                     bar.advance()
             finally:
                 for future in futures:
                     future.cancel()
+        _decide(ctx, session, undecided, done)
     return done
+
+
+def _settle(
+    ctx: Context, session: Session, study: Study, future: Future[MoveResult]
+) -> MoveDestinationUnknown | None:
+    """Record how one study's retrieval ended. Returns the PACS's refusal when it may mean
+    either that the PACS does not know our AE or that it cannot send this study (Orthanc
+    answers 0xC000 to both): :func:`_decide` tells them apart when the pass is over.
+
+    Raises
+    ------
+    MoveDestinationUnknown, AssociationRejected
+        The operator has to act (the PACS does not know us, or refuses us).
+    EnvironmentFault
+        Our database or data folder failed.
+    """
+    max_attempts = ctx.settings.ingest.max_attempts
+    try:
+        future.result()
+    except InstancesRefused as exc:  # the same files would come again
+        quarantine(session, study, "receive", str(exc))
+    except MoveDestinationUnknown as exc:
+        if exc.status == 0xA801:  # said plainly
+            raise
+        return exc
+    except PacsBridgeError as exc:
+        if not is_transient(exc):
+            raise
+        fail(session, study, "retrieve", str(exc), max_attempts)
+    except Exception as exc:  # a fault of ours with this study: not the others'
+        fault = environment_fault(exc)
+        if fault is not None:
+            raise fault from exc
+        logger.exception("retrieving study %s failed", study.study_uid)
+        fail(session, study, "retrieve", one_line(exc), max_attempts)
+    else:
+        move_to(study, StudyState.RETRIEVED)
+    return None
+
+
+def _decide(
+    ctx: Context,
+    session: Session,
+    undecided: list[tuple[Study, MoveDestinationUnknown]],
+    done: int,
+) -> None:
+    """Studies the PACS would not send, no sub-operation started: when others came in this
+    pass the PACS knows us and could not send these (a failed attempt each); when none
+    came, it does not know our AE title, and the operator must register it."""
+    if undecided and done == 0:
+        raise undecided[0][1]
+    for study, refusal in undecided:
+        reason = f"the PACS would not send this study (0x{refusal.status or 0:04X}), others it sent"
+        fail(session, study, "retrieve", reason, ctx.settings.ingest.max_attempts)
+    session.commit()
 
 
 def record_refusals(ctx: Context, refusals: list[Refusal]) -> int:
     """Write the instances our storage SCP refused into the quarantine table (``quarantine
     list`` shows them, with the sender, the status answered and the reason); returns how
-    many. The study, when its UID could be read, is named; it is not quarantined for it:
-    its retrieval is incomplete, so it is retried and then fails (``ingest.max_attempts``).
-    """
+    many. The study, when known (by the C-MOVE it answers, or its header), is named; its
+    retrieval was quarantined for them (:class:`~pacsbridge.InstancesRefused`)."""
     if not refusals:
         return 0
     with Session(ctx.engine) as session:
