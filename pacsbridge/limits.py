@@ -12,8 +12,10 @@ decoded, which must also agree with Rows and Columns.
 
 from __future__ import annotations
 
+import mmap
 import struct
 import tempfile
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,13 +25,18 @@ from typing import IO
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_fragments
-from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_file_meta_info
 from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from pacsbridge.errors import InvalidInstance
+from pacsbridge.structure import structure_damage
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -125,7 +132,7 @@ def inflate(compressed: bytes, limit: int, where: object) -> bytes:
     return b"".join(inflate_chunks(compressed, limit, where))
 
 
-def _meta_end(data: bytes, start: int) -> int:
+def _meta_end(data: bytes | mmap.mmap, start: int) -> int:
     """Where the file meta information (group 0002, explicit VR little endian) ends."""
     position = start
     while position + 8 <= len(data):
@@ -161,17 +168,27 @@ def read_instance(
         )
     try:
         meta = read_file_meta_info(path)  # the data set itself is not touched yet
-        if meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        syntax = meta.get("TransferSyntaxUID")
+        if syntax == DeflatedExplicitVRLittleEndian:
             with tempfile.TemporaryFile(dir=path.parent) as inflated:
                 _inflate_to(path, meta, limits, inflated)
+                _check_structure(inflated, ExplicitVRLittleEndian, limits, path.name)
                 inflated.seek(0)
                 ds = _read(inflated, tags)
         else:
+            with path.open("rb") as fh:
+                _check_structure(fh, syntax, limits, path.name)
             ds = _read(path, tags)
-    except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as exc:
-        raise InvalidInstance(path.name, f"not readable as DICOM: {_short(exc)}") from None
+    except InvalidInstance:
+        raise
     except RecursionError:
         raise InvalidInstance(path.name, "sequences nested too deep to read") from None
+    except OSError as exc:
+        if exc.errno is not None:  # our disk, not the file: the caller's to handle
+            raise
+        raise InvalidInstance(path.name, f"not readable as DICOM: {_short(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a parser fed anything raises anything
+        raise InvalidInstance(path.name, f"not readable as DICOM: {_short(exc)}") from None
     depth = sequence_depth(ds)
     if depth > limits.max_sequence_depth:
         raise InvalidInstance(
@@ -182,11 +199,43 @@ def read_instance(
     return ds
 
 
+def _check_structure(fh: IO[bytes], syntax: str | None, limits: Limits, where: str) -> None:
+    """Refuse a file whose encoded data set is damaged (:func:`structure_damage`), read
+    through a memory map: a file of any size costs no memory here."""
+    fh.seek(0)
+    if fh.read(1) == b"":
+        raise InvalidInstance(where, "an empty file")
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            marker = mapped.find(b"DICM", 128, 132 + 4)
+            start = _meta_end(mapped, marker + 4) if marker >= 0 else 0
+            damage = structure_damage(
+                view[start:],
+                implicit_vr=syntax == ImplicitVRLittleEndian,
+                big_endian=syntax == ExplicitVRBigEndian,
+                max_depth=limits.max_sequence_depth,
+            )
+        finally:
+            view.release()
+    if damage is None:
+        return
+    if "nested deeper" in damage:
+        damage = (
+            f"sequences nested deeper than limits.max_sequence_depth ({limits.max_sequence_depth})"
+        )
+    raise InvalidInstance(where, f"damaged data set: {damage}")
+
+
 def _read(source: Path | IO[bytes], tags: list[str] | None) -> Dataset:
-    """The data set; with ``tags`` only those, large values of others skipped unread."""
-    if tags:
-        return dcmread(source, specific_tags=tags, defer_size=_MiB)
-    return dcmread(source)
+    """The data set; with ``tags`` only those, large values of others skipped unread.
+    pydicom's warnings about the values (logged by pydicom) never stop the reading, however
+    the process filters warnings: what is done with a value is decided where it is used."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if tags:
+            return dcmread(source, specific_tags=tags, defer_size=_MiB)
+        return dcmread(source)
 
 
 def _short(exc: BaseException) -> str:

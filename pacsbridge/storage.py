@@ -18,6 +18,7 @@ import ssl
 import struct
 import threading
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -286,7 +287,9 @@ def _readable_study_uid(path: Path, *, deflated: bool) -> str:
     if deflated:
         return ""
     try:
-        ds = dcmread(path, force=True, specific_tags=["StudyInstanceUID"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            ds = dcmread(path, force=True, specific_tags=["StudyInstanceUID"])
         return _single_uid(ds, "StudyInstanceUID")
     except (InvalidInstance, *_UNREADABLE):
         return ""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -139,6 +142,45 @@ def restart_orthanc(previous: Orthanc) -> Orthanc:
             time.sleep(0.2)
     orthanc.stop()
     raise RuntimeError("Orthanc did not restart")
+
+
+def pacslabel_config(
+    folder: Path, orthanc: Orthanc, database_url: str, *, method: str = "move", extra: str = ""
+) -> Path:
+    """A configuration file for ``pacslabel`` against ``orthanc`` (our storage port
+    registered there), data in ``folder/data``; ``extra``: more TOML at the end."""
+    port = free_port()
+    orthanc.put("/modalities/pacslabel", {"AET": "PACSLABEL", "Host": "127.0.0.1", "Port": port})
+    config = folder / "pacslabel.toml"
+    config.write_text(
+        f'data_dir = "{folder / "data"}"\n'
+        f'database_url = "{database_url}"\n'
+        f'[pacs]\nae_title = "ORTHANC"\nhost = "127.0.0.1"\nport = {orthanc.dicom_port}\n'
+        f"[local]\nstorage_port = {port}\nnetwork_timeout_s = 10\nmove_timeout_s = 60\n"
+        f'[ingest]\nretrieve_method = "{method}"\nretry_backoff_s = 0.2\n{extra}',
+        encoding="utf-8",
+    )
+    return config
+
+
+def pacslabel(
+    config: Path, *args: str, timeout: float = 300, measure: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``pacslabel`` command as a user does (no PACSLABEL_* from this process);
+    with ``measure``, under ``/usr/bin/time -v`` (its report ends stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLABEL_")}
+    command = [sys.executable, "-m", "pacslabel.cli", "--config", str(config), *args]
+    if measure:
+        command = ["/usr/bin/time", "-v", *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def peak_rss_mb(ran: subprocess.CompletedProcess[str]) -> float:
+    """The peak resident memory ``/usr/bin/time -v`` reported for a run, in MB."""
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", ran.stderr)
+    if match is None:
+        raise AssertionError(f"no /usr/bin/time report in: {ran.stderr[-500:]}")
+    return int(match[1]) / 1024
 
 
 def run(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -10,9 +10,7 @@ The studies come from tests/support (``adversarial``: written for this work;
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +19,7 @@ import adversarial
 import adversarial_sealed
 import numpy as np
 import pytest
-from peers import Orthanc, free_port
+from peers import Orthanc, pacslabel, pacslabel_config
 from pydicom import dcmread
 from sqlalchemy import create_engine, inspect, select, text, update
 from sqlalchemy.orm import Session
@@ -43,27 +41,6 @@ def _store(study: ModuleType, folder: Path, orthanc: Orthanc) -> None:
         paths.append(path)
     report = store_files(LocalAE("UPLOADER"), orthanc.node, paths)
     assert report.stored == 3 and not report.failed
-
-
-def _config(tmp_path: Path, orthanc: Orthanc, method: str, database_url: str) -> Path:
-    port = free_port()
-    orthanc.put("/modalities/pacslabel", {"AET": "PACSLABEL", "Host": "127.0.0.1", "Port": port})
-    config = tmp_path / "pacslabel.toml"
-    config.write_text(
-        f'data_dir = "{tmp_path / "data"}"\n'
-        f'database_url = "{database_url}"\n'
-        f'[pacs]\nae_title = "ORTHANC"\nhost = "127.0.0.1"\nport = {orthanc.dicom_port}\n'
-        f"[local]\nstorage_port = {port}\nnetwork_timeout_s = 10\nmove_timeout_s = 60\n"
-        f'[ingest]\nretrieve_method = "{method}"\nretry_backoff_s = 0.2\n',
-        encoding="utf-8",
-    )
-    return config
-
-
-def _pacslabel(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLABEL_")}
-    command = [sys.executable, "-m", "pacslabel.cli", "--config", str(config), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
 def _leaks(planted: list[str], texts: dict[str, str]) -> list[str]:
@@ -102,9 +79,9 @@ def _ingest(
     tmp_path: Path, orthanc: Orthanc, study: ModuleType, method: str, database_url: str
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     _store(study, tmp_path / "upload", orthanc)
-    config = _config(tmp_path, orthanc, method, database_url)
-    assert _pacslabel(config, "db", "upgrade").returncode == 0
-    ran = _pacslabel(config, "--log-level", "DEBUG", "run", "--no-train")
+    config = pacslabel_config(tmp_path, orthanc, database_url, method=method)
+    assert pacslabel(config, "db", "upgrade").returncode == 0
+    ran = pacslabel(config, "--log-level", "DEBUG", "run", "--no-train")
     assert ran.returncode == 0, ran.stderr[-3000:]
     return config, ran
 

@@ -707,11 +707,12 @@ def corpus(first_index: int = 1000) -> list[Hostile]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warns of every value broken on purpose
             files = make(index)
+            study_uid = _study_uid(files[-1])
         names = ["ap", "lateral", "report"]
         studies.append(
             Hostile(
                 kind,
-                _study_uid(files[-1]),
+                study_uid,
                 {f"{kind}-{names[i]}.dcm": data for i, data in enumerate(files)},
                 expect,
                 what,
