@@ -73,6 +73,7 @@ from pacsbridge.uids import uid_from
 from pacsbridge.values import (
     clean_string,
     first,
+    items,
     lenient_age,
     lenient_date,
     lenient_int,
@@ -145,6 +146,7 @@ __all__ = [
     "identifier_recall",
     "is_report",
     "is_transient",
+    "items",
     "lenient_age",
     "lenient_date",
     "lenient_int",

@@ -29,6 +29,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_file_meta_info
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -169,6 +170,8 @@ def read_instance(
     try:
         meta = read_file_meta_info(path)  # the data set itself is not touched yet
         syntax = meta.get("TransferSyntaxUID")
+        if not isinstance(syntax, UID) or not syntax.is_transfer_syntax:
+            raise InvalidInstance(path.name, "no known transfer syntax in the file meta header")
         if syntax == DeflatedExplicitVRLittleEndian:
             with tempfile.TemporaryFile(dir=path.parent) as inflated:
                 _inflate_to(path, meta, limits, inflated)
@@ -210,7 +213,8 @@ def _check_structure(fh: IO[bytes], syntax: str | None, limits: Limits, where: s
         try:
             marker = mapped.find(b"DICM", 128, 132 + 4)
             start = _meta_end(mapped, marker + 4) if marker >= 0 else 0
-            damage = structure_damage(
+            damage = structure_damage(view[marker + 4 : start]) if marker >= 0 else None
+            damage = damage or structure_damage(
                 view[start:],
                 implicit_vr=syntax == ImplicitVRLittleEndian,
                 big_endian=syntax == ExplicitVRBigEndian,

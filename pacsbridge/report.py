@@ -30,6 +30,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from pacsbridge.errors import AmbiguousReport, ReportNotFound
+from pacsbridge.values import items
 
 __all__ = [
     "OWN_MANUFACTURER",
@@ -82,7 +83,7 @@ _DOSE_TITLES = {("DCM", "113701"), ("DCM", "113500")}
 
 
 def _title(ds: Dataset) -> tuple[str, str] | None:
-    names = ds.get("ConceptNameCodeSequence") or []
+    names = items(ds.get("ConceptNameCodeSequence"))
     if not names:
         return None
     item = names[0]
@@ -90,7 +91,7 @@ def _title(ds: Dataset) -> tuple[str, str] | None:
 
 
 def _template(ds: Dataset) -> str:
-    templates = ds.get("ContentTemplateSequence") or []
+    templates = items(ds.get("ContentTemplateSequence"))
     return str(templates[0].get("TemplateIdentifier", "")) if templates else ""
 
 
@@ -210,15 +211,20 @@ def choose_report(candidates: Sequence[ReportCandidate]) -> ReportCandidate:
     return best
 
 
+def _content(ds: Dataset) -> list[Dataset]:
+    """The items of a content sequence; none when it is missing or not a sequence."""
+    return items(ds.get("ContentSequence"))
+
+
 def _walk(items: list[Dataset], out: list[str]) -> None:
     for item in items:
         value_type = str(item.get("ValueType", ""))
+        children = _content(item)
         if value_type == "TEXT" and item.get("TextValue"):
             out.append(str(item.TextValue))
-        elif value_type == "CONTAINER" and "ContentSequence" in item and out:
+        elif value_type == "CONTAINER" and children and out:
             out.append("")  # a paragraph break between sections
-        if "ContentSequence" in item:
-            _walk(list(item.ContentSequence), out)
+        _walk(children, out)
 
 
 def _pdf_text(ds: Dataset) -> str:
@@ -230,6 +236,10 @@ def _pdf_text(ds: Dataset) -> str:
         return "\n".join(page.extract_text() or "" for page in reader.pages).strip()
     except (PdfReadError, ValueError, KeyError) as exc:
         raise ReportNotFound(f"the encapsulated PDF cannot be read: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a PDF parser fed anything raises anything
+        raise ReportNotFound(
+            f"the encapsulated PDF cannot be read: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def report_text(ds: Dataset, titles: Iterable[tuple[str, str]] = REPORT_TITLES) -> str:
@@ -251,7 +261,7 @@ def report_text(ds: Dataset, titles: Iterable[tuple[str, str]] = REPORT_TITLES) 
         text = _pdf_text(ds)
     else:
         parts: list[str] = []
-        _walk(list(ds.ContentSequence), parts)
+        _walk(_content(ds), parts)
         text = "\n".join(parts).strip()
     if not text:
         raise ReportNotFound("the report holds no text")

@@ -13,11 +13,13 @@ import datetime as dt
 import re
 import unicodedata
 
+from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 __all__ = [
     "clean_string",
     "first",
+    "items",
     "lenient_age",
     "lenient_date",
     "lenient_int",
@@ -39,6 +41,14 @@ def first(value: object) -> object:
     return value
 
 
+def items(value: object) -> list[Dataset]:
+    """The items of a sequence value; none when the value is missing or not a sequence
+    (an element whose VR was damaged reads as bytes or text)."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Dataset)]
+
+
 def _text(value: object) -> str:
     value = first(value)
     return "" if value is None else str(value).strip().strip("\0").strip()
@@ -54,7 +64,7 @@ def lenient_date(value: object) -> str | None:
         day = dt.date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         return None
-    return day.strftime("%Y%m%d")
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def lenient_time(value: object) -> str | None:

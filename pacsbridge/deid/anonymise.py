@@ -273,9 +273,13 @@ def _shift(value: str, vr: str, days: int) -> str:
     normal = lenient_date(value[:8] if vr == "DT" else value)
     if normal is None:
         return ""  # an unparseable date is removed, never kept
-    day = dt.datetime.strptime(normal, "%Y%m%d").date()
-    shifted = (day - dt.timedelta(days=days)).strftime("%Y%m%d")
-    return shifted + (value[8:] if vr == "DT" else "")
+    day = dt.date(int(normal[:4]), int(normal[4:6]), int(normal[6:]))
+    try:
+        shifted = day - dt.timedelta(days=days)
+    except OverflowError:
+        return ""  # before the year 1: not a date anyone recorded
+    text = f"{shifted.year:04d}{shifted.month:02d}{shifted.day:02d}"
+    return text + (value[8:] if vr == "DT" else "")
 
 
 #: Longest value of each text VR (PS3.5 6.2): a cleaned value may not grow past it.
