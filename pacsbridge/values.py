@@ -15,6 +15,7 @@ import unicodedata
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
 __all__ = [
     "clean_string",
@@ -44,7 +45,7 @@ def first(value: object) -> object:
 def items(value: object) -> list[Dataset]:
     """The items of a sequence value; none when the value is missing or not a sequence
     (an element whose VR was damaged reads as bytes or text)."""
-    if not isinstance(value, list):
+    if not isinstance(value, Sequence | list):
         return []
     return [item for item in value if isinstance(item, Dataset)]
 
