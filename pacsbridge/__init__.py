@@ -54,6 +54,7 @@ from pacsbridge.query import (
     find_study,
 )
 from pacsbridge.report import (
+    OWN_MANUFACTURER,
     REPORT_TITLES,
     DocumentKind,
     ReportCandidate,
@@ -83,6 +84,7 @@ from pacsbridge.values import (
 )
 
 __all__ = [
+    "OWN_MANUFACTURER",
     "REPORT_TITLES",
     "AmbiguousReport",
     "AnonymisedInstance",

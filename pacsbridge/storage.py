@@ -91,6 +91,7 @@ class Receiver:
         self._retrievals: dict[int, str] = {}
         self._next_message_id = 0
         self._refused_of: dict[str, list[str]] = defaultdict(list)
+        self._write_error: OSError | None = None
         self.refused: list[Refusal] = []
         """Instances refused since the last :meth:`take_refused`."""
         incoming_dir.mkdir(parents=True, exist_ok=True)
@@ -151,8 +152,7 @@ class Receiver:
         try:
             part = self._arrived(event)
         except OSError as exc:
-            logger.error("cannot write a received instance in %s: %s", self._incoming, exc)
-            return _OUT_OF_RESOURCES
+            return self._cannot_write(exc)
         try:
             ds = read_instance(part, self._limits, tags=_FILING_TAGS)
             study_uid = _single_uid(ds, "StudyInstanceUID")
@@ -160,6 +160,9 @@ class Receiver:
         except InvalidInstance as exc:
             status = _OUT_OF_RESOURCES if "limits." in exc.reason else _CANNOT_UNDERSTAND
             return self._refuse(event, part, exc.reason, study_instance_uid, status)
+        except OSError as exc:  # ours: the file could not be read back, or inflated to disk
+            part.unlink(missing_ok=True)
+            return self._cannot_write(exc)
         except _UNREADABLE as exc:
             reason = f"unreadable header: {_first_line(exc)}"
             return self._refuse(event, part, reason, study_instance_uid)
@@ -172,14 +175,28 @@ class Receiver:
             folder.mkdir(parents=True, exist_ok=True)
             os.replace(part, target)
         except OSError as exc:
-            logger.error("cannot file a received instance in %s: %s", folder, exc)
             part.unlink(missing_ok=True)
-            return _OUT_OF_RESOURCES
+            return self._cannot_write(exc)
         with self._lock:
             self._received[study_uid].add(sop_uid)
         if self._on_instance is not None:
             self._on_instance(folder)
         return 0x0000
+
+    def _cannot_write(self, error: OSError) -> int:
+        """Our disk failed (full, read-only): answer "out of resources", keep the error for
+        :meth:`take_write_error` (the retrieval stops; no study is to blame)."""
+        logger.error("cannot write a received instance: %s", error)
+        with self._lock:
+            if self._write_error is None:
+                self._write_error = error
+        return _OUT_OF_RESOURCES
+
+    def take_write_error(self) -> OSError | None:
+        """The first error writing a received instance since the last call, if any."""
+        with self._lock:
+            error, self._write_error = self._write_error, None
+        return error
 
     def _conflicts(self, study_uid: str, sop_uid: str, part: Path, target: Path) -> bool:
         """Whether the instance arrived before (since start) with other bytes: one UID

@@ -19,7 +19,7 @@ from labeller import Labeller, RuleLabeller
 from pacsbridge import DeidOptions, LocalAE, Node, Pseudonymiser
 from pacslabel.errors import SchemaOutOfDate
 from pacslabel.linkage import Keys, LinkageVault, load_keys
-from pacslabel.progress import ProgressReporter, SilentProgress
+from pacslabel.progress import LoggedProgress, ProgressReporter, SilentProgress
 from pacslabel.registry import configured_labeller
 from pacslabel.settings import Settings
 from pacslabel.task import Task, load_task
@@ -177,7 +177,7 @@ def open_context(
             pseudonymiser=Pseudonymiser(keys.pseudonym, settings.deid.max_date_shift_days),
             vault=_vault(engine, keys),
             paths=Paths(settings.data_dir),
-            progress=progress or SilentProgress(),
+            progress=LoggedProgress(progress or SilentProgress()),
         )
     finally:
         engine.dispose()

@@ -12,7 +12,8 @@
     ├── UnusableInput          8         an input file or a trained model cannot be used
     │   └── InvalidAnnotations           an annotation file (names file, line and column)
     ├── NotReady               9         not yet: no image model trained, or a pair not cached
-    └── EnvironmentFault      11         the database or the data folder cannot be used
+    ├── EnvironmentFault      11         the database or the data folder cannot be used
+    └── PassInProgress        13         another pass is running on this data folder
 
 The domain packages raise their own trees; :func:`exit_code` maps them too
 (:mod:`pacsbridge`: 4, or 5 when the PACS does not know our AE title;
@@ -41,6 +42,7 @@ __all__ = [
     "NotInCorpus",
     "NotReady",
     "PacslabelError",
+    "PassInProgress",
     "SchemaOutOfDate",
     "UnusableInput",
     "UsageError",
@@ -79,6 +81,8 @@ class ExitCode(enum.IntEnum):
     says which); the next run resumes."""
     NOTHING_PROCESSED = 12
     """A pass that had studies to process put every one of them in quarantine."""
+    BUSY = 13
+    """Another pass (``serve``, or another ``run``) is working on this data folder."""
     INTERRUPTED = 130
     """Ctrl-C; every stage resumes where it stopped."""
 
@@ -139,6 +143,12 @@ class EnvironmentFault(PacslabelError, RuntimeError):
     """The database or the data folder failed, not a study: the pass stops, the next resumes."""
 
     exit_code = ExitCode.ENVIRONMENT
+
+
+class PassInProgress(PacslabelError, RuntimeError):
+    """Another pass is working on this data folder (its process holds the lock)."""
+
+    exit_code = ExitCode.BUSY
 
 
 def exit_code(error: BaseException) -> ExitCode:

@@ -6,10 +6,13 @@ library code takes any reporter and defaults to :class:`SilentProgress`.
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
-__all__ = ["ProgressReporter", "ProgressStep", "SilentProgress"]
+__all__ = ["LoggedProgress", "ProgressReporter", "ProgressStep", "SilentProgress"]
+
+logger = logging.getLogger("pacslabel.progress")
 
 
 class ProgressStep(Protocol):
@@ -34,3 +37,16 @@ class SilentProgress:
 
     def step(self, description: str, total: int) -> AbstractContextManager[ProgressStep]:
         return nullcontext(_NoStep())
+
+
+class LoggedProgress:
+    """A :class:`ProgressReporter` that logs each step as it starts (what the log of an
+    unattended pass shows), then reports to ``inner``."""
+
+    def __init__(self, inner: ProgressReporter) -> None:
+        self._inner = inner
+
+    def step(self, description: str, total: int) -> AbstractContextManager[ProgressStep]:
+        if total:
+            logger.info("%s: %d to do", description, total)
+        return self._inner.step(description, total)

@@ -71,9 +71,13 @@ class PixelCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path(key)
         tmp = path.with_name(f".{path.name}.part")
-        with tmp.open("wb") as fh:
-            np.save(fh, pair, allow_pickle=False)
-        os.replace(tmp, path)
+        try:
+            with tmp.open("wb") as fh:
+                np.save(fh, pair, allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError as exc:  # a write error names no file: name it
+            tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(exc.filename or path)) from exc
         return path
 
     def get(self, key: str) -> np.ndarray:

@@ -10,6 +10,7 @@ inference.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -145,10 +146,20 @@ def _in_order(dataset: PairDataset, batch_size: int) -> DataLoader[Any]:
 
 
 def _save(path: Path, payload: dict[str, Any]) -> None:
+    """Write the checkpoint atomically. It is serialised in memory first and written with
+    plain file I/O, so a full or read-only disk raises the ``OSError`` that says so (torch
+    writing to a file would raise a ``RuntimeError`` that does not)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     tmp = path.with_name(f".{path.name}.part")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(buffer.getbuffer())
+        os.replace(tmp, path)
+    except OSError as exc:  # a write error names no file: name it
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(exc.filename or path)) from exc
 
 
 def fit(

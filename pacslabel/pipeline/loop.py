@@ -13,6 +13,7 @@ from db.queries import quarantine_mark, quarantined_since
 from pacsbridge import PacsBridgeError, StorageSCP
 from pacslabel.context import Context
 from pacslabel.errors import environment_fault
+from pacslabel.pipeline.recovery import pass_lock, recover_interrupted
 from pacslabel.pipeline.stages import (
     DiscoverResult,
     TrainOutcome,
@@ -134,7 +135,25 @@ def run_once(
     When the PACS cannot be used (unreachable, rejecting us, not knowing
     our AE) ingest stops, the error is in :attr:`RunReport.ingest_error`,
     and the later stages still run on what was already ingested.
+
+    Raises
+    ------
+    PassInProgress
+        Another pass holds this data folder (:func:`~pacslabel.pipeline.recovery.pass_lock`).
+    EnvironmentFault
+        The database or the data folder cannot be used.
     """
+    with pass_lock(ctx.paths):
+        recover_interrupted(ctx)
+        return _run_locked(ctx, on_listening, retrain, full_query)
+
+
+def _run_locked(
+    ctx: Context,
+    on_listening: Callable[[StorageSCP], None] | None,
+    retrain: bool,
+    full_query: bool,
+) -> RunReport:
     with Session(ctx.engine) as session:
         mark = quarantine_mark(session)
     expire_or_attach(ctx)

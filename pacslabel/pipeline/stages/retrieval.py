@@ -30,7 +30,7 @@ from pacsbridge import (
     single_uid,
 )
 from pacslabel.context import Context
-from pacslabel.errors import LinkageError, environment_fault, one_line
+from pacslabel.errors import EnvironmentFault, LinkageError, environment_fault, one_line
 
 __all__ = ["DiscoverResult", "discover", "in_window", "record_refusals", "retrieve"]
 
@@ -213,6 +213,7 @@ def retrieve(ctx: Context, scp: StorageSCP) -> int:
             try:
                 for future in as_completed(futures):
                     study = by_id[futures[future]]
+                    _our_disk(scp)
                     unsure = _settle(ctx, session, study, future)
                     if unsure is not None:
                         undecided.append((study, unsure))
@@ -224,6 +225,21 @@ def retrieve(ctx: Context, scp: StorageSCP) -> int:
                     future.cancel()
         _decide(ctx, session, undecided, done)
     return done
+
+
+def _our_disk(scp: StorageSCP) -> None:
+    """Stop retrieving when received instances could not be written (our data folder is
+    full or read-only): no study is to blame, and every other would fail the same way.
+
+    Raises
+    ------
+    EnvironmentFault
+    """
+    error = scp.receiver.take_write_error()
+    if error is not None:
+        raise environment_fault(error) or EnvironmentFault(
+            f"cannot write received instances: {error}"
+        )
 
 
 def _settle(
