@@ -35,7 +35,7 @@ sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests" / "suppo
 import hostile  # noqa: E402
 from peers import Orthanc, pacslabel, pacslabel_config, peak_rss_mb, start_orthanc  # noqa: E402
 
-from db import Study  # noqa: E402
+from db import QuarantineEntry, Study, StudyState  # noqa: E402
 from pacsbridge import LocalAE, store_files  # noqa: E402
 from pacslabel.context import open_context  # noqa: E402
 from pacslabel.settings import load_settings  # noqa: E402
@@ -79,11 +79,21 @@ def _states(config: Path, uids: dict[str, str]) -> dict[str, tuple[str, str]]:
             study = session.scalar(
                 select(Study).where(Study.study_uid == ctx.pseudonymiser.uid(uid))
             )
-            out[key] = (
-                (str(study.state), f"{study.failed_stage or ''}: {study.failure_reason or ''}")
-                if study
-                else ("not in the corpus", "")
+            if study is None:
+                out[key] = ("not in the corpus", "")
+                continue
+            reason = f"{study.failed_stage or ''}: {study.failure_reason or ''}"
+            file_reason = session.scalar(
+                select(QuarantineEntry.reason)
+                .where(
+                    QuarantineEntry.study_uid == study.study_uid,
+                    QuarantineEntry.path.is_not(None),
+                )
+                .limit(1)
             )
+            if file_reason and study.state is not StudyState.QUARANTINED:
+                reason = f"{reason.strip(': ')}; a file: {file_reason}"
+            out[key] = (str(study.state), reason)
     return out
 
 
@@ -126,7 +136,7 @@ def hostile_bench(write: bool) -> None:
         refused = found["refused"].get(study.kind, 0)
         rows.append(
             f"| {study.kind} | {study.what} | {study.expect} | {state} | "
-            f"{reason.strip(': ')[:110].replace('|', '/')} | {refused or ''} |"
+            f"{reason.strip(': ')[:170].replace('|', '/')} | {refused or ''} |"
         )
     table = "\n".join(rows)
     runs = "\n".join(
@@ -175,7 +185,10 @@ def load_bench(studies: int, scale: float, write: bool) -> None:
         ]
         stored = store_files(LocalAE("UPLOADER"), orthanc.node, files)
         megabytes = sum(p.stat().st_size for p in files) / 1e6
-        extra = f'report_drop = "{root / "ris"}"\nassociations = 4\n' + TRAINING
+        extra = (
+            f'report_drop = "{root / "ris"}"\nassociations = 4\n'
+            f"max_studies_per_run = {studies}\n{TRAINING}"
+        )
         config = pacslabel_config(root, orthanc, f"sqlite:///{root / 'db.sqlite'}", extra=extra)
         pacslabel(config, "db", "upgrade")
         code, seconds, rss, summary = _pass(config)

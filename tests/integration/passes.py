@@ -35,7 +35,7 @@ STUDIES = 8
 CONFIG = """max_attempts = 3
 [training]
 image_size = 32
-epochs = 25
+epochs = 60
 batch_size = 4
 min_studies = 4
 device = "cpu"
@@ -162,11 +162,28 @@ def check_final(orthanc: Orthanc, database_url: str, data: Path) -> None:
     assert files_left(data, database_url) == []
 
 
-def reported(database_url: str) -> int:
+def states(database_url: str) -> list[StudyState]:
+    """Every study's state."""
     engine = make_engine(database_url)
     try:
         with Session(engine) as session:
-            count = session.scalar(select(func.count()).where(Study.state == StudyState.REPORTED))
+            return list(session.scalars(select(Study.state)))
+    finally:
+        engine.dispose()
+
+
+def reported(database_url: str) -> int:
+    return states(database_url).count(StudyState.REPORTED)
+
+
+def running_trainings(database_url: str) -> int:
+    """Training runs marked running."""
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            count = session.scalar(
+                select(func.count()).where(TrainingRun.status == RunStatus.RUNNING)
+            )
     finally:
         engine.dispose()
     return count or 0

@@ -8,9 +8,20 @@ import signal
 from pathlib import Path
 
 import pytest
-from passes import CONFIG, STUDIES, check_final, kill, load_good_studies, reported, run_until
+from passes import (
+    CONFIG,
+    STUDIES,
+    check_final,
+    kill,
+    load_good_studies,
+    reported,
+    run_until,
+    running_trainings,
+    states,
+)
 from peers import Orthanc, pacslabel, pacslabel_config
 
+from db import StudyState
 from pacslabel.errors import ExitCode
 
 #: Where each stage starts, as the log says (``pacslabel.progress``), and how long after
@@ -19,7 +30,7 @@ STAGES = {
     "retrieval": ("retrieving studies", 0.3),
     "labelling": ("labelling reports", 0.0),
     "caching": ("caching pixels", 0.05),
-    "training": ("training lumbar_spine", 1.0),
+    "training": ("training lumbar_spine", 0.5),
     "write-back": ("sending SRs to the PACS", 0.15),
 }
 
@@ -35,6 +46,10 @@ def test_killed_in_a_stage_then_run_again(
     code, _ = run_until(config, marker, delay, kill)
     assert code == -signal.SIGKILL, f"the pass ended before the kill in {stage}"
     assert reported(database_url) < STUDIES  # the kill left work undone
+    if stage == "retrieval":
+        assert StudyState.DISCOVERED in states(database_url)
+    if stage == "training":  # killed while it trained: the next pass finds it "running"
+        assert running_trainings(database_url) == 1
     again = pacslabel(config, "run")
     assert again.returncode == ExitCode.OK, again.stderr[-3000:]
     settled = pacslabel(config, "run")  # and nothing more to do

@@ -609,7 +609,11 @@ KINDS: dict[str, tuple[Callable[[int], Files], Outcome, str]] = {
     "bits-zero": (_changed(BitsAllocated=0), "held", "BitsAllocated 0"),
     "zero-rows": (_changed(Rows=0), "held", "Rows 0"),
     "no-pixel-data": (_changed(PixelData=None), "held", "an AP without pixel data"),
-    "photometric-unknown": (_changed(PhotometricInterpretation="PURPLE"), "held", "'PURPLE'"),
+    "photometric-unknown": (
+        _changed(PhotometricInterpretation="PURPLE"),
+        "held",
+        "PhotometricInterpretation 'PURPLE'",
+    ),
     "multi-frame": (_multi_frame, "held", "an AP of three frames"),
     "burned-in-rgb": (_burned_in(True), "held", "RGB AP, BurnedInAnnotation YES"),
     "burned-in-grey": (_burned_in(False), "held", "grey AP, BurnedInAnnotation YES"),
@@ -629,10 +633,22 @@ KINDS: dict[str, tuple[Callable[[int], Files], Outcome, str]] = {
         "held",
         "AP with the SOP Instance UID of another study's AP",
     ),
-    "invalid-da": (_raw_value(0x00080020, b"DA", b"2024-13-45"), "reported", "StudyDate"),
-    "unparseable-date": (_raw_value(0x00080020, b"DA", b"ieri    "), "reported", "'ieri'"),
+    "invalid-da": (
+        _raw_value(0x00080020, b"DA", b"2024-13-45"),
+        "reported",
+        "StudyDate '2024-13-45'",
+    ),
+    "unparseable-date": (
+        _raw_value(0x00080020, b"DA", b"ieri    "),
+        "reported",
+        "StudyDate 'ieri'",
+    ),
     "future-date": (_every_file(StudyDate="29991231"), "reported", "StudyDate 29991231"),
-    "unparseable-time": (_raw_value(0x00080030, b"TM", b"25:61:99"), "reported", "StudyTime"),
+    "unparseable-time": (
+        _raw_value(0x00080030, b"TM", b"25:61:99"),
+        "reported",
+        "StudyTime '25:61:99'",
+    ),
     "invalid-ds": (
         _raw_value(0x00280030, b"DS", b"abc\\def "),
         "reported",
@@ -674,12 +690,20 @@ KINDS: dict[str, tuple[Callable[[int], Files], Outcome, str]] = {
         "reported",
         "terminal escapes and control characters",
     ),
-    "names-10k": (_every_file(PatientName="A" * 5000 + "^" + "B" * 5000), "reported", "10k"),
-    "charset-unknown": (_every_file(SpecificCharacterSet="ISO_IR 999"), "reported", "ISO_IR 999"),
+    "names-10k": (
+        _every_file(PatientName="A" * 5000 + "^" + "B" * 5000),
+        "reported",
+        "a PatientName of 10,001 characters",
+    ),
+    "charset-unknown": (
+        _every_file(SpecificCharacterSet="ISO_IR 999"),
+        "reported",
+        "SpecificCharacterSet 'ISO_IR 999'",
+    ),
     "charset-invalid-bytes": (
         _raw_value(0x00100010, b"PN", "ÀÈÌÒÙ^ÇÑ".encode("latin-1")),
         "reported",
-        "Latin-1 bytes in a UTF-8 report, Latin-1 declared in images",
+        "PatientName in Latin-1 bytes, also in the report that declares UTF-8",
     ),
     "age-sex-garbage": (
         _every_file(PatientAge="999Y", PatientSex="UNKNOWN"),
