@@ -1,12 +1,24 @@
-"""The rule labeller: a task's lexicon, negation and uncertainty scopes.
+"""The rule labeller: a task's lexicon, its syntax, negation and uncertainty scopes.
 
-Each report is normalised and cut into sentences. Every match of a finding's
+Before anything is matched, the lines of sections that say what was asked
+rather than what was seen ("Quesito clinico: …", the task's ``skip_sections``)
+are dropped, the report is normalised, and the task's *rewrites* put the
+spellings of one thing into one form (for the spine: "L4/L5", "L4 L5", "L5S1",
+"elle quattro elle cinque" and "tra L4 e L5" all become ``l4-l5``). Lexicon
+terms may name a *slot* of the task (``<levels>``: one or more coordinated
+levels), so that "ridotti gli spazi L3-L4 e L4-L5" and "L4-L5: ridotto" are one
+pattern each, in either order of object and state.
+
+Each report is then cut into sentences (a colon does not end one: "Sacroiliache:
+sclerosi" is one statement). Every match of a finding's
 lexicon is a *mention*; a mention is uncertain or negative when a trigger of
 that kind stands before it (in the same sentence, within
 :attr:`RuleLabeller.scope_words` words, with no scope breaker between) or right
 after it. A match of the finding's *absent* lexicon ("lordosi conservata") is a
-negative mention. The report's state for the finding is the strongest of its
-mentions: positive > uncertain > negative > not mentioned.
+negative mention, and a positive match it overlaps does not count ("rimozione
+dei mezzi di sintesi" says the hardware is gone). The report's state for the
+finding is the strongest of its mentions: positive > uncertain > negative > not
+mentioned.
 """
 
 from __future__ import annotations
@@ -25,8 +37,10 @@ __all__ = ["FindingLexicon", "Lexicon", "RuleLabeller"]
 
 # "a ... b": up to three words between, not across a comma or a conjunction.
 _GAP = r"(?:[^\w,;]+(?!(?:e|ed|con|ma|né)\b)\w+){0,3}?[^\w,;]+"
-# A full stop ends a sentence unless it sits between digits (3.5 mm).
-_SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;:!?]|\s-\s|\s\d+\)\s|\s•\s")
+# A full stop ends a sentence unless it sits between digits (3.5 mm); so do
+# bullets and numbered items. A colon does not: "Faccette: sclerosi".
+_SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;!?]|(?:^|\s)-\s|\s\d+[.)]\s|•")
+_SLOT = re.compile(r"<(\w+)>")
 _WORD = re.compile(r"\w+")
 
 
@@ -50,6 +64,13 @@ class Lexicon:
     uncertainty_after: tuple[str, ...] = ()
     scope_breakers: tuple[str, ...] = ()
     version: str = "unversioned"
+    skip_sections: tuple[str, ...] = ()
+    """Labels of sections that are not findings ("quesito clinico"): the rest of
+    their line, up to the first full stop, is not read."""
+    rewrites: tuple[tuple[str, str], ...] = ()
+    """(regular expression, replacement) pairs applied in order to the normalised text."""
+    slots: tuple[tuple[str, str], ...] = ()
+    """(name, regular expression): ``<name>`` in a term stands for the expression."""
 
     @classmethod
     def from_mapping(
@@ -57,9 +78,12 @@ class Lexicon:
         findings: Sequence[Mapping[str, Any]],
         language_rules: Mapping[str, Any],
         version: str = "unversioned",
+        syntax: Mapping[str, Any] | None = None,
     ) -> Lexicon:
-        """From a task file's ``[[findings]]`` (``key``, ``lexicon``, ``absent_lexicon``)
-        and ``[language_rules]`` tables."""
+        """From a task file's ``[[findings]]`` (``key``, ``lexicon``, ``absent_lexicon``),
+        ``[language_rules]`` and ``[syntax]`` (``skip_sections``, ``rewrites``: a list of
+        ``{pattern, replace}``, ``slots``: a table of regular expressions) tables."""
+        syntax = syntax or {}
         return cls(
             findings=tuple(
                 FindingLexicon(f["key"], tuple(f["lexicon"]), tuple(f.get("absent_lexicon", ())))
@@ -71,13 +95,23 @@ class Lexicon:
             uncertainty_after=tuple(language_rules.get("uncertainty_after", ())),
             scope_breakers=tuple(language_rules.get("scope_breakers", ())),
             version=version,
+            skip_sections=tuple(syntax.get("skip_sections", ())),
+            rewrites=tuple((r["pattern"], r["replace"]) for r in syntax.get("rewrites", ())),
+            slots=tuple(dict(syntax.get("slots", {})).items()),
         )
 
 
-def _term_pattern(term: str) -> str:
+def _term_pattern(term: str, slots: Mapping[str, str]) -> str:
     """Turn one lexicon term into a regular expression (see the task file's syntax)."""
+
+    def slot(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in slots:
+            raise InvalidLexicon(f"{term!r}: no slot <{name}> in the task's syntax")
+        return f"(?:{slots[name]})"
+
     if term.startswith("re:"):
-        return f"(?:{term[3:]})"
+        return f"(?:{_SLOT.sub(slot, term[3:])})"
     parts = []
     for token in term.split():
         if token == "...":
@@ -85,20 +119,24 @@ def _term_pattern(term: str) -> str:
             continue
         if parts and parts[-1] != _GAP:
             parts.append(r"\W+")
-        if token.endswith("*"):
+        if _SLOT.fullmatch(token):
+            parts.append(_SLOT.sub(slot, token))
+        elif token.endswith("*"):
             parts.append(re.escape(token[:-1]) + r"\w*")
         else:
             parts.append(re.escape(token))
     return r"(?<!\w)" + "".join(parts) + r"(?!\w)"
 
 
-def _compile(terms: Iterable[str], what: str) -> re.Pattern[str] | None:
+def _compile(
+    terms: Iterable[str], what: str, slots: Mapping[str, str] | None = None
+) -> re.Pattern[str] | None:
     # Longest first, so "non si esclude" wins over "non" at the same place.
     ordered = sorted(set(terms), key=len, reverse=True)
     if not ordered:
         return None
     try:
-        return re.compile("|".join(_term_pattern(term) for term in ordered))
+        return re.compile("|".join(_term_pattern(term, slots or {}) for term in ordered))
     except re.error as exc:
         raise InvalidLexicon(f"{what}: a term does not compile: {exc}") from None
 
@@ -147,11 +185,27 @@ class RuleLabeller:
             [*(t for f in lex.findings for t in (*f.terms, *f.absent_terms)), *triggers],
             keep=triggers,
         )
+        slots = dict(lex.slots)
         self._terms = {
-            f.finding: (_compile(f.terms, f.finding), _compile(f.absent_terms, f.finding))
+            f.finding: (
+                _compile(f.terms, f.finding, slots),
+                _compile(f.absent_terms, f.finding, slots),
+            )
             for f in self.lexicon.findings
         }
-        lex = self.lexicon
+        try:
+            self._rewrites = [(re.compile(p), r) for p, r in lex.rewrites]
+            self._skip = (
+                re.compile(
+                    r"(?im)(?:^|(?<=\.\s))[ \t]*(?:"
+                    + "|".join(re.escape(label) for label in lex.skip_sections)
+                    + r")[ \t]*:[^\n]*?(?:\.(?=\s)|$)"
+                )
+                if lex.skip_sections
+                else None
+            )
+        except re.error as exc:
+            raise InvalidLexicon(f"syntax: a rewrite does not compile: {exc}") from None
         # (pattern, state it gives, whether it stands before the mention)
         candidates = [
             (lex.uncertainty_before, State.UNCERTAIN, True),
@@ -192,42 +246,57 @@ class RuleLabeller:
         dict
             One :class:`FindingReading` per finding of the lexicon, by key.
         """
-        text = self._spelling(normalise_report(report))
         found: dict[str, list[tuple[State, str]]] = {key: [] for key in self._terms}
-        for sentence in _sentences(text):
+        for sentence in _sentences(self.prepare(report)):
             before, after = self._find_triggers(sentence)
             for key, (present, absent) in self._terms.items():
-                for pattern, base in ((present, State.POSITIVE), (absent, State.NEGATIVE)):
-                    if pattern is None:
-                        continue
-                    for match in pattern.finditer(sentence):
-                        state = self._state_of(sentence, match, before, after, base)
-                        found[key].append((state, match.group(0)))
+                for match, base in _mentions(sentence, present, absent):
+                    state = self._state_of(sentence, match, before, after, base)
+                    found[key].append((state, match.group(0)))
         return {key: _decide(key, mentions) for key, mentions in found.items()}
+
+    def prepare(self, report: str) -> str:
+        """The text the lexicon is matched against: sections that are not findings
+        dropped, normalised, rewritten, spelling repaired."""
+        if self._skip is not None:
+            report = self._skip.sub(" ", report)
+        text = normalise_report(report)
+        for pattern, replacement in self._rewrites:
+            text = pattern.sub(replacement, text)
+        return self._spelling(text)
 
     def label_many(self, reports: Sequence[str]) -> list[dict[str, FindingReading]]:
         """Label several reports (a convenience for batches)."""
         return [self.label(report) for report in reports]
 
     def _find_triggers(self, sentence: str) -> tuple[list[_Trigger], list[_Trigger]]:
-        # Every trigger of every kind, then the longest wins where they overlap
-        # ("non si esclude" over "non", "non evidenziabile" over "non").
-        found = []
+        # Every trigger of every kind, then the longest wins where triggers of the
+        # same side overlap ("non si esclude" over "non", "non evidenziabile" over
+        # "non"); a word that is a trigger on both sides ("assenti") is one on each.
+        found: dict[bool, list[tuple[int, int, tuple[int, int], State | None]]] = {
+            True: [],
+            False: [],
+        }
         for rank, (pattern, state, is_before) in enumerate(self._triggers):
             for match in pattern.finditer(sentence):
-                found.append((match.end() - match.start(), -rank, match.span(), state, is_before))
-        found.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        before: list[_Trigger] = []
-        after: list[_Trigger] = []
-        taken: list[tuple[int, int]] = []
-        for _length, _rank, span, state, is_before in found:
-            if any(span[0] < end and start < span[1] for start, end in taken):
-                continue
-            taken.append(span)
-            (before if is_before else after).append(_Trigger(*span, state))
-        before.sort(key=lambda t: t.start)
-        after.sort(key=lambda t: t.start)
-        return before, after
+                found[is_before].append(
+                    (match.end() - match.start(), -rank, match.span(), state)
+                )
+        sides: dict[bool, list[_Trigger]] = {True: [], False: []}
+        for is_before, candidates in found.items():
+            candidates.sort(key=lambda item: (item[0], item[1]), reverse=True)
+            taken: list[tuple[int, int]] = []
+            for _length, _rank, span, state in candidates:
+                if any(span[0] < end and start < span[1] for start, end in taken):
+                    continue
+                taken.append(span)
+                sides[is_before].append(_Trigger(*span, state))
+            sides[is_before].sort(key=lambda t: t.start)
+        # A hedge that is a trigger on both sides ("verosimilmente degenerativa")
+        # governs what follows it only.
+        hedges = {(t.start, t.end) for t in sides[True] if t.kind is State.UNCERTAIN}
+        after = [t for t in sides[False] if (t.start, t.end) not in hedges]
+        return sides[True], after
 
     def _state_of(
         self,
@@ -258,6 +327,32 @@ class RuleLabeller:
         if governing.kind is State.UNCERTAIN:
             return State.UNCERTAIN
         return State.NEGATIVE if base is State.POSITIVE else base
+
+
+def _mentions(
+    sentence: str, present: re.Pattern[str] | None, absent: re.Pattern[str] | None
+) -> list[tuple[re.Match[str], State]]:
+    """The matches of a finding's terms in ``sentence``, with the state each says.
+
+    Where a match of one kind lies inside a longer match of the other, the longer
+    one speaks: "rimozione dei mezzi di sintesi" is absent although "mezzi di
+    sintesi" is present; "inversione della fisiologica lordosi" is present
+    although "fisiologica lordosi" is absent.
+    """
+    yes = list(present.finditer(sentence)) if present is not None else []
+    no = list(absent.finditer(sentence)) if absent is not None else []
+
+    def inside(match: re.Match[str], others: list[re.Match[str]]) -> bool:
+        start, end = match.span()
+        return any(
+            o.start() <= start and end <= o.end() and o.end() - o.start() > end - start
+            for o in others
+        )
+
+    return [
+        *((m, State.POSITIVE) for m in yes if not inside(m, no)),
+        *((m, State.NEGATIVE) for m in no if not inside(m, yes)),
+    ]
 
 
 def _sentences(text: str) -> list[str]:

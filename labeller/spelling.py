@@ -58,7 +58,8 @@ class SpellingRepair:
             for token in term.split():
                 if token != "...":
                     (stems if token.endswith("*") else words).add(token.rstrip("*").lower())
-        self._keep = {k.lower() for term in keep for k in term.split()} | words
+        self._fixed = {k.lower() for term in keep for k in term.split()}
+        self._keep = self._fixed | words
         self._stems = tuple(sorted(s for s in stems if len(s) >= 5))
         # Candidates by first letter (a typo in the first letter is left alone).
         self._by_letter: dict[str, list[tuple[str, bool]]] = {}
@@ -71,6 +72,29 @@ class SpellingRepair:
 
     def _known(self, word: str) -> bool:
         return word in self._keep or word.startswith(self._stems)
+
+    def _reach(self, word: str) -> int:
+        """How much of ``word`` a lexicon word or stem accounts for (0: none)."""
+        if word in self._keep:
+            return len(word)
+        return max((len(s) for s in self._stems if word.startswith(s)), default=0)
+
+    def _join(self, word: str, following: str) -> str | None:
+        """The word speech recognition split into ``word`` and ``following``, if any:
+        the join is a lexicon word, or one edit from one, and says more of it than
+        ``word`` alone ("disco patia", "spazia tore", "facce te")."""
+        if len(word) < 3 or word in self._fixed or following in self._fixed:
+            return None
+        joined = word + following
+        if not self._known(joined):
+            # A misspelt join only from a fragment: "facce te", not "discreta riduzione".
+            if len(following) > 6 or self._reach(following):
+                return None
+            repaired = self._repair(joined)
+            if repaired == joined:
+                return None
+            joined = repaired
+        return joined if self._reach(joined) > self._reach(word) else None
 
     def _repair(self, word: str) -> str:
         if len(word) < 5 or self._known(word):
@@ -109,8 +133,8 @@ class SpellingRepair:
             pieces.append(text[position : current.start()])
             word = current.group(0)
             if following is not None and text[current.end() : following.start()] in (" ", "-"):
-                joined = word + following.group(0)
-                if len(word) >= 3 and not self._known(word) and self._known(joined):
+                joined = self._join(word, following.group(0))
+                if joined is not None:
                     pieces.append(joined)
                     position, skip = following.end(), True
                     continue

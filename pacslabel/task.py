@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from labeller import Lexicon
+from labeller import InvalidLexicon, Lexicon, RuleLabeller
 from pacsbridge import FindingCode, StudyFilter, ViewRules
 from pacslabel.errors import InvalidTask
 
@@ -91,6 +91,31 @@ class LanguageRules(_Strict):
     scope_breakers: list[str] = []
 
 
+class Rewrite(_Strict):
+    pattern: str
+    replace: str
+
+
+class Syntax(_Strict):
+    """How the task's reports are written: sections to skip, spellings to unify, slots."""
+
+    skip_sections: list[str] = []
+    rewrites: list[Rewrite] = []
+    slots: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _compiles(self) -> Syntax:
+        for what, pattern in [
+            *(("rewrite", r.pattern) for r in self.rewrites),
+            *((f"slot {name}", p) for name, p in self.slots.items()),
+        ]:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"syntax: bad regular expression in {what}: {exc}") from None
+        return self
+
+
 class Task(_Strict):
     """A validated task definition."""
 
@@ -101,6 +126,7 @@ class Task(_Strict):
     query: Query
     views: Views
     language_rules: LanguageRules
+    syntax: Syntax = Syntax()
     findings: list[Finding] = Field(min_length=1)
     digest: str = ""
     """SHA-256 of the file's bytes: which task definition labelled what."""
@@ -125,6 +151,10 @@ class Task(_Strict):
                         raise ValueError(
                             f"finding {finding.key}: bad regular expression {term!r}: {exc}"
                         ) from None
+        try:
+            RuleLabeller(self.lexicon())
+        except InvalidLexicon as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @property
@@ -150,6 +180,7 @@ class Task(_Strict):
             [finding.model_dump() for finding in self.findings],
             self.language_rules.model_dump(),
             version=f"{self.name}-v{self.version}-{self.digest[:12]}",
+            syntax=self.syntax.model_dump(),
         )
 
     def finding_codes(self) -> list[FindingCode]:

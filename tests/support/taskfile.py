@@ -31,4 +31,6 @@ def view_rules() -> ViewRules:
 
 
 def lexicon() -> Lexicon:
-    return Lexicon.from_mapping(TASK["findings"], TASK["language_rules"], VERSION)
+    return Lexicon.from_mapping(
+        TASK["findings"], TASK["language_rules"], VERSION, syntax=TASK.get("syntax")
+    )
