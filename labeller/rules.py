@@ -279,9 +279,7 @@ class RuleLabeller:
         }
         for rank, (pattern, state, is_before) in enumerate(self._triggers):
             for match in pattern.finditer(sentence):
-                found[is_before].append(
-                    (match.end() - match.start(), -rank, match.span(), state)
-                )
+                found[is_before].append((match.end() - match.start(), -rank, match.span(), state))
         sides: dict[bool, list[_Trigger]] = {True: [], False: []}
         for is_before, candidates in found.items():
             candidates.sort(key=lambda item: (item[0], item[1]), reverse=True)

@@ -5,7 +5,8 @@
 ``study_instance_uid`` (the original or the pseudonymous UID of a study in the
 database, whose de-identified report is used) or a ``text`` column (a report
 outside the database, de-identified here before use). An optional
-``annotator`` column names who labelled it. Annotations of studies in the
+``annotator`` column names who labelled it, an optional ``id`` the report (in
+the misses an evaluation writes). Annotations of studies in the
 database are stored as finding labels of source ``human`` and version
 ``report:<annotator>``.
 
@@ -59,6 +60,8 @@ class Annotation:
     annotator: str
     study_uid: str | None = None
     text: str | None = None
+    report_id: str = ""
+    """What the file calls the report: its ``id`` column, else the study UID, else the line."""
 
 
 def read_annotations(path: Path, findings: Sequence[str]) -> list[Annotation]:
@@ -99,7 +102,8 @@ def read_annotations(path: Path, findings: Sequence[str]) -> list[Annotation]:
             if text is None and uid is None:
                 raise InvalidAnnotations(f"{path}, line {number}: neither a study UID nor text")
             annotator = (row.get("annotator") or "").strip() or "annotator"
-            out.append(Annotation(number, states, annotator, uid, text))
+            report_id = (row.get("id") or "").strip() or uid or f"line {number}"
+            out.append(Annotation(number, states, annotator, uid, text, report_id))
     if not out:
         raise InvalidAnnotations(f"{path}: no annotated reports")
     return out

@@ -81,7 +81,9 @@ def add_parser(commands: Subcommands) -> None:
         help="a registered labeller version or saved folder (repeatable); "
         "default: the newest registered; `rules` is always included",
     )
-    evaluate.add_argument("--out", type=Path, help="folder for table1.md and confusion PNGs")
+    evaluate.add_argument(
+        "--out", type=Path, help="folder for table1.md, confusion PNGs and misses-<labeller>.csv"
+    )
 
     label = actions.add_parser("label", help="label every report in the database (adds rows)")
     label.add_argument(
@@ -165,7 +167,7 @@ def _train(args: argparse.Namespace, ctx: Context, out: Output) -> None:
     if test is not None:
         trained = load_labeller(ctx.engine, ctx.task.name, row.version)
         folder = _evaluate(out, ctx, None, test, [ctx.rules, trained])
-        out.print(f"tables and confusion figures in {folder}")
+        out.print(f"tables, confusion figures and misses in {folder}")
 
 
 def _resolved(ctx: Context, path: Path) -> list[Resolved]:
@@ -184,7 +186,7 @@ def _evaluate_action(args: argparse.Namespace, ctx: Context, out: Output) -> Non
     labellers: list[Labeller] = [ctx.rules]
     labellers += [load_labeller(ctx.engine, ctx.task.name, n) for n in names if n != "rules"]
     folder = _evaluate(out, ctx, args.out, items, labellers)
-    out.print(f"tables and confusion figures in {folder}")
+    out.print(f"tables, confusion figures and misses in {folder}")
 
 
 def _label(args: argparse.Namespace, ctx: Context, out: Output) -> None:

@@ -8,11 +8,12 @@ from are read by :mod:`pacslabel.annotations`.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Model, ModelMode, Report, Study
-from labeller import FindingScore, Labeller, confusion_figure, score, table_text
+from labeller import (
+    FindingReading,
+    FindingScore,
+    Labeller,
+    State,
+    confusion_figure,
+    score,
+    table_text,
+)
 from labeller.training import TrainingPlan, TrainingReport, train_bert
 from pacslabel.annotations import Resolved
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.label import add_labels
 from pacslabel.registry import code_version
 
-__all__ = ["evaluate_labellers", "label_corpus", "record_evaluation", "train_labeller"]
+__all__ = [
+    "evaluate_labellers",
+    "label_corpus",
+    "record_evaluation",
+    "train_labeller",
+    "write_misses",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -135,19 +150,20 @@ def evaluate_labellers(
     findings: Sequence[str],
     out: Path | None = None,
 ) -> dict[str, dict[str, FindingScore]]:
-    """Table 1 of the reference study for each labeller on ``items``; figures under ``out``."""
+    """Table 1 of the reference study for each labeller on ``items``; under ``out``
+    the table, confusion figures and each labeller's misses (``misses-<name>.csv``)."""
     expected = [item.annotation.states for item in items]
     texts = [item.text for item in items]
     results = {}
     for labeller in labellers:
-        predicted = [
-            {k: label.state for k, label in labels.items()} for labels in labeller.label_many(texts)
-        ]
+        readings = labeller.label_many(texts)
+        predicted = [{k: label.state for k, label in labels.items()} for labels in readings]
         scores = score(expected, predicted, findings)
         results[labeller.version] = scores
         if out is not None:
             safe = labeller.version.replace(":", "-").replace("/", "-")
             confusion_figure(out / f"confusion-{safe}.png", labeller.version, scores)
+            write_misses(out / f"misses-{safe}.csv", items, readings, findings)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         text = "\n\n".join(table_text(name, s) for name, s in results.items())
@@ -155,6 +171,54 @@ def evaluate_labellers(
             f"# Report labellers on {len(items)} annotated reports\n\n{text}\n", encoding="utf-8"
         )
     return results
+
+
+MISSES_COLUMNS = ("finding", "report", "gold", "predicted", "binary_miss", "evidence", "text")
+
+
+def write_misses(
+    path: Path,
+    items: Sequence[Resolved],
+    readings: Sequence[Mapping[str, FindingReading]],
+    findings: Sequence[str],
+) -> int:
+    """Every (report, finding) whose predicted state differs from the annotation, by
+    finding, the binary misses (positive against the rest) first; returns how many.
+
+    ``evidence`` is the words the labeller read (rules), its probability (a model),
+    or "no mention found".
+    """
+    rows = []
+    for item, labels in zip(items, readings, strict=True):
+        for key in findings:
+            gold, reading = item.annotation.states[key], labels[key]
+            if reading.state is gold:
+                continue
+            binary = (gold is State.POSITIVE) != (reading.state is State.POSITIVE)
+            if reading.evidence:
+                evidence = reading.evidence
+            elif reading.probability is not None:
+                evidence = f"probability {reading.probability:.2f}"
+            else:
+                evidence = "no mention found"
+            rows.append(
+                (
+                    key,
+                    item.annotation.report_id,
+                    gold.value,
+                    reading.state.value,
+                    "yes" if binary else "no",
+                    evidence,
+                    item.text,
+                )
+            )
+    rows.sort(key=lambda row: (findings.index(row[0]), row[4] != "yes", row[1]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(MISSES_COLUMNS)
+        writer.writerows(rows)
+    return len(rows)
 
 
 def record_evaluation(

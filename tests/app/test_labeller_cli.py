@@ -214,3 +214,28 @@ def test_train_checks_its_inputs_before_it_trains_or_registers(
             assert session.scalar(select(func.count()).select_from(Model)) == 0  # none registered
     finally:
         engine.dispose()
+
+
+def test_evaluate_writes_each_miss_with_its_evidence(data: list[str], tmp_path: Path) -> None:
+    blank = dict.fromkeys(FINDINGS, "not_mentioned")
+    rows = [
+        # right: no miss
+        {"id": "r1", "text": "Spazio L4-L5 ridotto.", **blank, "disc_narrowing": "positive"},
+        # an abbreviation the rules do not read: a binary miss with no mention found
+        {"id": "r2", "text": "Ret. L4 su L5.", **blank, "retrolisthesis": "positive"},
+        # the hedge is read: uncertain for a positive annotation, with its words
+        {"id": "r3", "text": "Verosimile crollo di L1.", **blank, "fractures": "positive"},
+    ]
+    annotations = _annotations(tmp_path / "hand.csv", rows)
+    out_dir = tmp_path / "evaluation"
+    command = ["labeller", "evaluate", "--annotations", str(annotations), "--out", str(out_dir)]
+    assert main(command) == ExitCode.OK
+    with next(out_dir.glob("misses-rules*.csv")).open(newline="", encoding="utf-8") as handle:
+        misses = list(csv.DictReader(handle))
+    assert [(m["finding"], m["report"], m["gold"], m["predicted"]) for m in misses] == [
+        ("fractures", "r3", "positive", "uncertain"),
+        ("retrolisthesis", "r2", "positive", "not_mentioned"),
+    ]
+    assert misses[0]["evidence"] == "crollo" and misses[0]["binary_miss"] == "yes"
+    assert misses[1]["evidence"] == "no mention found"
+    assert misses[1]["text"] == "Ret. L4 su L5."
