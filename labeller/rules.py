@@ -39,7 +39,7 @@ __all__ = ["FindingLexicon", "Lexicon", "RuleLabeller"]
 _GAP = r"(?:[^\w,;]+(?!(?:e|ed|con|ma|né)\b)\w+){0,3}?[^\w,;]+"
 # A full stop ends a sentence unless it sits between digits (3.5 mm); so do
 # bullets and numbered items. A colon does not: "Faccette: sclerosi".
-_SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;!?]|(?:^|\s)-\s|\s\d+[.)]\s|•")
+_SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;!?]|(?:^|\s)[-*]\s|\s\d+[.)]\s|[•·]")
 _SLOT = re.compile(r"<(\w+)>")
 _WORD = re.compile(r"\w+")
 
@@ -125,7 +125,8 @@ def _term_pattern(term: str, slots: Mapping[str, str]) -> str:
             parts.append(re.escape(token[:-1]) + r"\w*")
         else:
             parts.append(re.escape(token))
-    return r"(?<!\w)" + "".join(parts) + r"(?!\w)"
+    # The word boundary before is added once for all plain terms (see _compile).
+    return "".join(parts) + r"(?!\w)"
 
 
 def _compile(
@@ -136,7 +137,13 @@ def _compile(
     if not ordered:
         return None
     try:
-        return re.compile("|".join(_term_pattern(term, slots or {}) for term in ordered))
+        # Plain terms share one leading word boundary: a pattern that starts with
+        # an alternation of words lets the engine skip positions that cannot start
+        # one (more than ten times faster than a boundary in every branch).
+        plain = [_term_pattern(t, slots or {}) for t in ordered if not t.startswith("re:")]
+        raw = [_term_pattern(t, slots or {}) for t in ordered if t.startswith("re:")]
+        branches = ([r"(?<!\w)(?:" + "|".join(plain) + ")"] if plain else []) + raw
+        return re.compile("|".join(branches))
     except re.error as exc:
         raise InvalidLexicon(f"{what}: a term does not compile: {exc}") from None
 

@@ -61,6 +61,7 @@ class SpellingRepair:
         self._fixed = {k.lower() for term in keep for k in term.split()}
         self._keep = self._fixed | words
         self._stems = tuple(sorted(s for s in stems if len(s) >= 5))
+        self._stem_set = frozenset(self._stems)
         # Candidates by first letter (a typo in the first letter is left alone).
         self._by_letter: dict[str, list[tuple[str, bool]]] = {}
         for target, is_stem in [
@@ -77,7 +78,10 @@ class SpellingRepair:
         """How much of ``word`` a lexicon word or stem accounts for (0: none)."""
         if word in self._keep:
             return len(word)
-        return max((len(s) for s in self._stems if word.startswith(s)), default=0)
+        for length in range(len(word), 4, -1):
+            if word[:length] in self._stem_set:
+                return length
+        return 0
 
     def _join(self, word: str, following: str) -> str | None:
         """The word speech recognition split into ``word`` and ``following``, if any:

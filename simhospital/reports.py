@@ -6,6 +6,10 @@ vertebral levels, explicit negations, hedges, clauses chained in one
 sentence, comparisons with a prior exam, post-operative reports that
 describe the implant and little else, typing and speech-recognition
 errors, and now and then the patient's name, a date or a codice fiscale —
+in the house styles of real departments (:data:`HOUSE_STYLES`: running prose,
+telegraphic notes, one line per structure, a header block with the clinical
+question and a signature, dictation with spoken punctuation), with the
+spellings of levels radiologists use ("L4-L5", "L4/L5", "L4 L5", "L5S1"),
 and with the paper's noise: present findings left unreported (osteophytes
 most of all), findings reported from the dynamic views only, wrong reports.
 Each rate is a field of :class:`NoiseRates`. The report's four states per
@@ -15,12 +19,15 @@ finding are what the text says, whatever the image shows.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = [
     "DEFAULT_NOISE",
+    "HOUSE_STYLES",
     "IdentifierDrill",
     "NoiseRates",
     "ReportDraft",
@@ -44,6 +51,10 @@ _POSITIVE: dict[str, list[str]] = {
         "artrodesi strumentata {span} con viti transpeduncolari, in sede",
         "sistema di fissazione posteriore {span} senza segni di mobilizzazione",
         "esiti di artrodesi {span} con cage intersomatica",
+        "spaziatore interspinoso {lv2} in sede",
+        "dispositivo interspinoso {lv2}",
+        "viti e barre {span}",
+        "osteosintesi posteriore {span} in sede",
     ],
     "loss_of_lordosis": [
         "{Sev} riduzione della fisiologica lordosi lombare",
@@ -64,6 +75,9 @@ _POSITIVE: dict[str, list[str]] = {
         "artrosi sacroiliaca bilaterale",
         "alterazioni degenerative delle articolazioni sacro-iliache",
         "articolazioni sacroiliache con margini sclerotici e irregolari",
+        "rime articolari sacroiliache ridotte e sclerotiche",
+        "sacroiliache: sclerosi subcondrale bilaterale",
+        "ASI addensate",
     ],
     "osteophytosis": [
         "osteofitosi marginale somatica",
@@ -105,16 +119,24 @@ _POSITIVE: dict[str, list[str]] = {
         "discopatia {lv2}",
         "{sev} riduzione in altezza dello spazio discale {lv2}",
         "assottigliamento del disco {lv2}",
+        "{lv2} ridotto",
+        "ridotto lo spazio {lv2}",
+        "spazio {lv2}: ridotto",
+        "ridotto lo spazio tra {lv} e {lvn}",
+        "pinzamento {lv2}",
+        "{lv2} pinzato",
     ],
     "anterolisthesis": [
         "anterolistesi di {lv} su {lvn}",
         "spondilolistesi di {lv} su {lvn} di grado {grade}",
         "anterolistesi di {lv} di {grade} grado",
+        "traslazione anteriore di {lv} su {lvn}",
     ],
     "retrolisthesis": [
         "retrolistesi di {lv} su {lvn}",
         "modesta retrolistesi di {lv}",
         "retrolistesi di {lv} di alcuni millimetri",
+        "retroposizione di {lv} rispetto a {lvn}",
     ],
 }
 
@@ -126,7 +148,11 @@ _DYNAMIC = {
 }
 
 _NEGATIVE: dict[str, list[str]] = {
-    "instrumentation": ["non mezzi di sintesi"],
+    "instrumentation": [
+        "non mezzi di sintesi",
+        "esiti di rimozione dei mezzi di sintesi {span}",
+        "mezzi di sintesi: rimossi",
+    ],
     "loss_of_lordosis": ["lordosi lombare conservata", "fisiologica lordosi lombare mantenuta"],
     "facet_sclerosis": ["non segni di artrosi interapofisaria"],
     "sij_degeneration": [
@@ -143,8 +169,13 @@ _NEGATIVE: dict[str, list[str]] = {
         "non evidenti cedimenti somatici",
         "assenza di fratture",
     ],
-    "disc_narrowing": ["spazi intersomatici conservati", "non riduzione degli spazi intersomatici"],
-    "anterolisthesis": ["non listesi", "assenza di anterolistesi"],
+    "disc_narrowing": [
+        "spazi intersomatici conservati",
+        "non riduzione degli spazi intersomatici",
+        "spazi: conservati",
+        "{lv2} di altezza conservata",
+    ],
+    "anterolisthesis": ["non listesi", "assenza di anterolistesi", "listesi: assenti"],
     "retrolisthesis": ["non retrolistesi"],
 }
 
@@ -203,6 +234,22 @@ _SPEECH = {
     "interapofisaria": "inter apofisaria",
 }
 _KEYBOARD = "qwertyuiopasdfghjklzxcvbnm"
+
+HOUSE_STYLES = {"prose": 0.5, "telegraphic": 0.1, "list": 0.15, "header": 0.15, "dictated": 0.1}
+"""How often each department style is drawn (a report's style does not change its states)."""
+_QUESTIONS = [
+    "lombalgia",
+    "lombosciatalgia sinistra",
+    "sospetta frattura vertebrale",
+    "scoliosi?",
+    "controllo listesi",
+    "valutazione pre-operatoria",
+    "dolore dopo caduta, escludere frattura",
+]
+_SIGNATURES = ["Il medico radiologo", "Referto firmato digitalmente", "Dott. radiologo", ""]
+_LEVEL_PAIR = re.compile(r"\b([LD]\d{1,2})-([LS]\d)\b")
+_LEVEL_SPELLINGS = ["{a}-{b}", "{a}/{b}", "{a} {b}", "{a}{b}", "tra {a} e {b}"]
+_SPOKEN_NUMBERS = {"1": "uno", "2": "due", "3": "tre", "4": "quattro", "5": "cinque"}
 _MONTHS = [
     "gennaio",
     "febbraio",
@@ -281,6 +328,60 @@ class ReportDraft:
     planted: tuple[tuple[str, str], ...]
     """(type, value): name, date, codice_fiscale, phone, email, address, patient_id,
     accession_number."""
+
+
+def _spell_levels(sentences: list[str], styler: np.random.Generator) -> list[str]:
+    """One department's spelling of disc levels ("L4-L5", "L4/L5", "L4 L5", "L4L5"),
+    and now and then "tra L4 e L5"."""
+    spelling = _pick(styler, _LEVEL_SPELLINGS[:-1])
+    out = []
+    for sentence in sentences:
+        chosen = _LEVEL_SPELLINGS[-1] if styler.random() < 0.1 else spelling
+        out.append(
+            _LEVEL_PAIR.sub(
+                lambda m, form=chosen: form.format(a=m.group(1), b=m.group(2)), sentence
+            )
+        )
+    return out
+
+
+def _dictate(text: str, styler: np.random.Generator) -> str:
+    """Speech recognition with spoken punctuation and levels said aloud ("elle quattro")."""
+    if styler.random() < 0.5:
+        text = re.sub(
+            r"\b([LS])([1-5])\b",
+            lambda m: f"{'elle' if m.group(1) == 'L' else 'S'} {_SPOKEN_NUMBERS[m.group(2)]}",
+            text,
+        )
+    text = re.sub(r"\.(?=\s|$)", " punto", text)
+    return re.sub(r",(?=\s)", " virgola", text)
+
+
+def _lay_out(
+    style: str, head: list[str], sentences: list[str], closing: str, styler: np.random.Generator
+) -> str:
+    """The report as one department writes it; the findings' sentences are unchanged."""
+    head_text = " ".join(h for h in head if h)
+    if style == "dictated":
+        sentences = [_dictate(sentence, styler) for sentence in sentences]
+    if style == "list":
+        bullet = _pick(styler, ["- ", "· ", ""])
+        body = "\n".join(bullet + sentence for sentence in sentences)
+    elif style == "telegraphic":
+        opening = _pick(styler, ["Rx LS 2 proiezioni.", "RX rachide LS AP+LL.", ""])
+        head_text = " ".join(h for h in (opening, *head) if h and h not in _OPENINGS)
+        body = " ".join(sentences)
+    else:
+        body = " ".join(sentences)
+    if style == "header":
+        question = _pick(styler, _QUESTIONS)
+        label = _pick(styler, ["Quesito clinico", "Quesito", "Indicazione", "Notizie cliniche"])
+        parts = [f"{label}: {question}", "Tecnica: proiezioni AP e LL in ortostatismo."]
+        parts += [head_text, f"Referto: {body}" if body else "", closing]
+        parts.append(_pick(styler, _SIGNATURES))
+    else:
+        parts = [head_text, body, closing]
+    return "\n".join(part for part in parts if part)
 
 
 def _pick(rng: np.random.Generator, options: list[str]) -> str:
@@ -514,9 +615,18 @@ def write_report(
             f"Confronto con precedente esame del {date_text}: quadro "
             f"{_pick(rng, ['sostanzialmente invariato', 'in lieve evoluzione'])}."
         )
-    body = _typos(" ".join(sentences), rng, noise)
+    # Typing errors word by word: the same draws as over the whole body.
+    sentences = [_typos(sentence, rng, noise) for sentence in sentences]
     closing = _pick(rng, _CLOSINGS)
-    text = "\n".join(part for part in (" ".join(h for h in head if h), body, closing) if part)
+    # The department's style from its own generator, so that the random stream the
+    # rest of the simulation draws from is the same whatever the style.
+    styler = np.random.default_rng(zlib.crc32(f"{family}|{given}|{study_date}".encode()))
+    style = str(styler.choice(list(HOUSE_STYLES), p=list(HOUSE_STYLES.values())))
+    if style == "prose":
+        parts = (" ".join(h for h in head if h), " ".join(sentences), closing)
+        text = "\n".join(part for part in parts if part)
+    else:
+        text = _lay_out(style, head, _spell_levels(sentences, styler), closing, styler)
     if rng.random() < 0.1:
         text = text.upper()
     return ReportDraft(text=text, states=states, planted=tuple(planted))
