@@ -19,6 +19,7 @@ finding are what the text says, whatever the image shows.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -336,13 +337,13 @@ def _spell_levels(sentences: list[str], styler: np.random.Generator) -> list[str
     spelling = _pick(styler, _LEVEL_SPELLINGS[:-1])
     out = []
     for sentence in sentences:
-        chosen = _LEVEL_SPELLINGS[-1] if styler.random() < 0.1 else spelling
-        out.append(
-            _LEVEL_PAIR.sub(
-                lambda m, form=chosen: form.format(a=m.group(1), b=m.group(2)), sentence
-            )
-        )
+        form = _LEVEL_SPELLINGS[-1] if styler.random() < 0.1 else spelling
+        out.append(_LEVEL_PAIR.sub(functools.partial(_spell_pair, form), sentence))
     return out
+
+
+def _spell_pair(form: str, match: re.Match[str]) -> str:
+    return form.format(a=match.group(1), b=match.group(2))
 
 
 def _dictate(text: str, styler: np.random.Generator) -> str:
