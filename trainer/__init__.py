@@ -1,8 +1,8 @@
-"""trainer: images → model. Pixel cache, datasets, ResNet-18, training loop, metrics,
-occlusion maps."""
+"""trainer: images → model. Pixel cache, batches (uint8 to the device, augmented
+there), ResNet-18, training loop, metrics, occlusion maps."""
 
+from trainer.batches import BatchLoader, augment_batch, compose_batch
 from trainer.cache import PixelCache, compose_rgb, resize_view
-from trainer.data import PairDataset, augment
 from trainer.engine import (
     TrainConfig,
     TrainResult,
@@ -25,17 +25,18 @@ from trainer.model import build_model
 from trainer.occlusion import default_patch, occlusion_maps, render_occlusion
 
 __all__ = [
+    "BatchLoader",
     "CheckpointError",
     "FindingMetrics",
     "NotEnoughData",
-    "PairDataset",
     "PixelCache",
     "TrainConfig",
     "TrainResult",
     "TrainerError",
     "auc_interval",
-    "augment",
+    "augment_batch",
     "build_model",
+    "compose_batch",
     "compose_rgb",
     "default_patch",
     "evaluate",

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from trainer.batches import BatchLoader
 from trainer.cache import PAPER_CHANNELS, PixelCache
-from trainer.data import PairDataset
 from trainer.errors import CheckpointError, NotEnoughData
 from trainer.model import build_model
 
@@ -110,7 +110,7 @@ def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def train_one_epoch(
     model: nn.Module,
-    loader: DataLoader[Any],
+    loader: DataLoader[Any] | BatchLoader,
     optimizer: torch.optim.Optimizer,
     device: torch.device,
     progress: BatchCallback | None = None,
@@ -132,17 +132,25 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device) -> np.ndarray:
+def evaluate(
+    model: nn.Module, loader: DataLoader[Any] | BatchLoader, device: torch.device
+) -> np.ndarray:
     """Sigmoid probabilities for every item of ``loader``, shape ``(n, findings)``."""
     model.eval()
     outputs = [torch.sigmoid(model(images.to(device))).cpu() for images, _ in loader]
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
 
 
-def _in_order(dataset: PairDataset, batch_size: int) -> DataLoader[Any]:
-    """A loader in dataset order; its own generator, so iterating it draws nothing from
-    the global random state (a loader without one seeds its iterator from it)."""
-    return DataLoader(dataset, batch_size=batch_size, generator=torch.Generator())
+def _in_order(
+    cache: PixelCache,
+    keys: Sequence[str],
+    batch_size: int,
+    device: torch.device,
+    channels: tuple[int, int],
+) -> BatchLoader:
+    """Batches in key order, not augmented (its own generators: iterating it draws
+    nothing from the global random state)."""
+    return BatchLoader(cache, keys, device=device, batch_size=batch_size, channels=channels)
 
 
 def _save(path: Path, payload: dict[str, Any]) -> None:
@@ -218,23 +226,21 @@ def fit(
                 scheduler.load_state_dict(state["scheduler"])
             start = int(state["epoch"])
             logger.info("resuming training at epoch %d", start + 1)
-    train_set = PairDataset(
-        cache,
-        train_keys,
-        train_targets,
-        train=config.augment,
-        seed=config.seed,
-        channels=config.channels,
-    )
-    loader = DataLoader(
-        train_set,
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(config.seed + start),
-        drop_last=len(train_set) > config.batch_size,
-    )
     loss = float("nan")
     for epoch in range(start, config.epochs):
+        # Order and augmentations seeded per epoch: a resumed run sees the same batches.
+        loader = BatchLoader(
+            cache,
+            train_keys,
+            train_targets,
+            device=device,
+            batch_size=config.batch_size,
+            shuffle=True,
+            drop_last=len(train_keys) > config.batch_size,
+            augment=config.augment,
+            seed=config.seed + epoch,
+            channels=config.channels,
+        )
         loss = train_one_epoch(model, loader, optimizer, device, progress)
         if scheduler is not None:
             scheduler.step()
@@ -252,8 +258,8 @@ def fit(
                 "loss": loss,
             },
         )
-    held_out = PairDataset(cache, held_out_keys, channels=config.channels)
-    probabilities = evaluate(model, _in_order(held_out, config.batch_size), device)
+    held_out = _in_order(cache, held_out_keys, config.batch_size, device, config.channels)
+    probabilities = evaluate(model, held_out, device)
     return TrainResult(checkpoint, probabilities, config.epochs, loss)
 
 
@@ -290,5 +296,5 @@ def predict(
     model's ``channels`` (its :attr:`TrainConfig.channels`)."""
     if not keys:
         return np.zeros((0, 0), np.float32)
-    loader = _in_order(PairDataset(cache, keys, channels=channels), batch_size)
-    return evaluate(model, loader, resolve_device(device))
+    where = resolve_device(device)
+    return evaluate(model, _in_order(cache, keys, batch_size, where, channels), where)

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from trainer import (
-    PairDataset,
+    BatchLoader,
     PixelCache,
     TrainConfig,
     auc_interval,
+    augment_batch,
     compose_rgb,
     finding_metrics,
     fit,
@@ -53,11 +54,36 @@ def test_the_task_chooses_the_channels(tmp_path: Path) -> None:
     cache.put("a", np.ones((30, 20), np.float32), np.zeros((25, 40), np.float32))
     swapped = compose_rgb(cache.get("a"), (2, 1))  # AP blue, lateral green
     assert swapped[2].min() == 255 and swapped[0].max() == 0 and swapped[1].max() == 0
-    image, _ = PairDataset(cache, ["a"], channels=(1, 0))[0]
+    (images, _), *_ = BatchLoader(cache, ["a"], device=torch.device("cpu"), channels=(1, 0))
+    image = images[0]
     assert image[1].min() == 1.0 and image[0].max() == 0.0 and image[2].max() == 0.0
     with pytest.raises(ValueError, match="two different channels"):
         compose_rgb(cache.get("a"), (0, 0))
     assert TrainConfig.from_dict({"findings": ["x"]}).channels == (0, 2)  # older checkpoints
+
+
+def test_batches_are_augmented_per_sample_and_reproducibly(tmp_path: Path) -> None:
+    cache = PixelCache(tmp_path, 32)
+    keys, targets = _fill(cache, 16)
+
+    def batches(seed: int) -> list[torch.Tensor]:
+        loader = BatchLoader(
+            cache, keys, targets, device=torch.device("cpu"), batch_size=8, augment=True, seed=seed
+        )
+        return [images for images, _ in loader]
+
+    first, again, other = batches(1), batches(1), batches(2)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+    plain = [images for images, _ in BatchLoader(cache, keys, device=torch.device("cpu"))]
+    changed = [not torch.equal(a, p) for a, p in zip(first[0], plain[0][:8], strict=True)]
+    assert 0 < sum(changed) <= 8  # per sample: some images changed, drawn independently
+    assert first[0].min() >= 0.0 and first[0].max() <= 1.0 and first[0].dtype == torch.float32
+    # every augmentation keeps the shape; a flipped image is the mirror of its source
+    generator = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(0, 1, 32).repeat(4, 3, 32, 1)
+    out = augment_batch(ramp.clone(), generator)
+    assert out.shape == ramp.shape
 
 
 def test_youden_and_confusion() -> None:
@@ -174,6 +200,57 @@ def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
         progress=lambda step, total, loss: steps.append(step),
     )
     assert steps
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path: Path) -> None:
+    cache = PixelCache(tmp_path / "cache", 32)
+    keys, targets = _fill(cache, 12)
+    config = TrainConfig(
+        findings=("bright", "never"),
+        image_size=32,
+        epochs=3,
+        batch_size=4,
+        learning_rate=0.01,
+        device="cpu",
+    )
+    whole = fit(
+        config,
+        cache,
+        keys[:8],
+        targets[:8],
+        keys[8:],
+        tmp_path / "whole.pt",
+        manifest_hash="m",
+        code_version="t",
+    )
+    # the same run killed in its second epoch (after the first epoch's checkpoint), resumed
+    calls: list[int] = []
+
+    def killed(step: int, total: int, loss: float) -> None:
+        calls.append(step)
+        if len(calls) > total:  # the first batch of the second epoch
+            raise KeyboardInterrupt
+
+    stopped = tmp_path / "stopped.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            config,
+            cache,
+            keys[:8],
+            targets[:8],
+            keys[8:],
+            stopped,
+            manifest_hash="m",
+            code_version="t",
+            progress=killed,
+        )
+    assert torch.load(stopped, weights_only=True)["epoch"] == 1
+    resumed = fit(
+        config, cache, keys[:8], targets[:8], keys[8:], stopped, manifest_hash="m", code_version="t"
+    )
+    np.testing.assert_allclose(
+        resumed.held_out_probabilities, whole.held_out_probabilities, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_too_little_data(tmp_path: Path) -> None:

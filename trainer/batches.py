@@ -1,0 +1,167 @@
+"""Batches that keep the data path off the critical path.
+
+Cached pairs are read as uint8 (in DataLoader workers when there are any),
+stacked, pinned when the model is on CUDA and moved to the model's device
+as uint8; only there are they converted to float, composed into the
+model's three channels and augmented — per sample, on the whole batch at
+once (:func:`augment_batch`). A CPU-only machine runs the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from trainer.cache import PAPER_CHANNELS, PixelCache
+
+__all__ = ["BatchLoader", "augment_batch", "compose_batch"]
+
+_BLUR_RADIUS = 3  # the largest sigma drawn (1.5) needs 2 sigma on each side
+
+
+def compose_batch(pairs: torch.Tensor, channels: tuple[int, int] = PAPER_CHANNELS) -> torch.Tensor:
+    """``(B, 2, H, W)`` uint8 AP/lateral → ``(B, 3, H, W)`` float in [0, 1]: the AP in
+    channel ``channels[0]``, the lateral in ``channels[1]``, the third zero."""
+    ap, lateral = channels
+    if ap == lateral or not {ap, lateral} <= {0, 1, 2}:
+        raise ValueError(f"channels {channels}: two different channels of 0, 1, 2")
+    batch, _, height, width = pairs.shape
+    images = torch.zeros((batch, 3, height, width), dtype=torch.float32, device=pairs.device)
+    images[:, ap] = pairs[:, 0].float()
+    images[:, lateral] = pairs[:, 1].float()
+    return images.div_(255.0)
+
+
+def _blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur with one sigma per sample: a weighted sum of shifted
+    copies (edges replicated), faster than a grouped convolution on a CPU."""
+    x = torch.arange(-_BLUR_RADIUS, _BLUR_RADIUS + 1, dtype=images.dtype, device=images.device)
+    weights = torch.exp(-(x[None, :] ** 2) / (2 * sigma[:, None] ** 2))
+    weights = (weights / weights.sum(dim=1, keepdim=True)).view(-1, 2 * _BLUR_RADIUS + 1, 1, 1, 1)
+    for dim in (-1, -2):
+        length = images.shape[dim]
+        padded = torch.cat(
+            [
+                images.narrow(dim, 0, 1).expand_as(images.narrow(dim, 0, _BLUR_RADIUS)),
+                images,
+                images.narrow(dim, length - 1, 1).expand_as(images.narrow(dim, 0, _BLUR_RADIUS)),
+            ],
+            dim=dim,
+        )
+        out = torch.zeros_like(images)
+        for tap in range(2 * _BLUR_RADIUS + 1):
+            out.add_(padded.narrow(dim, tap, length) * weights[:, tap])
+        images = out
+    return images
+
+
+def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The reference study's augmentations, drawn per sample, on a ``(B, 3, H, W)``
+    float batch on its device: left–right flip (p 0.5), contrast × 0.75–1.25 (p 0.5),
+    Gaussian blur sigma 0.5–1.5 (p 0.3), Gaussian noise of sd up to 0.03 (p 0.5).
+    Each is computed on the samples it was drawn for only. ``images`` is changed in
+    place and returned; ``generator`` must live on the batch's device.
+    """
+    batch, device = images.shape[0], images.device
+    draws = torch.rand((8, batch), generator=generator, device=device)
+    chosen = draws[:4] < torch.tensor([[0.5], [0.5], [0.3], [0.5]], device=device)
+    flip, contrast, blur, noise = (c.nonzero().flatten() for c in chosen)
+    if len(flip):
+        images[flip] = images[flip].flip(-1)
+    if len(contrast):
+        part = images[contrast]
+        mean = part.mean(dim=(-2, -1), keepdim=True)
+        factor = (0.75 + 0.5 * draws[4, contrast]).view(-1, 1, 1, 1)
+        images[contrast] = (part - mean) * factor + mean
+    if len(blur):
+        images[blur] = _blur(images[blur], 0.5 + draws[5, blur])
+    if len(noise):
+        part = images[noise]
+        std = (0.03 * draws[6, noise]).view(-1, 1, 1, 1)
+        sample = torch.randn(part.shape, generator=generator, device=device, dtype=part.dtype)
+        images[noise] = part + sample * std
+    return images.clamp_(0.0, 1.0)
+
+
+class _Pairs(Dataset[tuple[np.ndarray, np.ndarray]]):
+    """Cached pairs as uint8 arrays with their target rows (what workers read)."""
+
+    def __init__(self, cache: PixelCache, keys: Sequence[str], targets: np.ndarray) -> None:
+        self.cache, self.keys, self.targets = cache, list(keys), targets
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.cache.get(self.keys[index]), self.targets[index]
+
+
+def _stack(items: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = torch.from_numpy(np.stack([pair for pair, _ in items]))
+    targets = torch.from_numpy(np.stack([target for _, target in items]))
+    return pairs, targets
+
+
+class BatchLoader:
+    """Batches ``(images, targets)`` on ``device``: images ``(B, 3, H, W)`` float,
+    composed with ``channels`` and, when ``augment``, augmented per sample.
+
+    Parameters
+    ----------
+    cache, keys, targets
+        The pairs and their ``(len(keys), findings)`` targets (NaN: not labelled).
+    batch_size, shuffle, drop_last
+        As a DataLoader's.
+    seed
+        Seeds the order of the batches and the augmentations.
+    workers
+        DataLoader worker processes that read the cache (0: in this process).
+    """
+
+    def __init__(
+        self,
+        cache: PixelCache,
+        keys: Sequence[str],
+        targets: np.ndarray | None = None,
+        *,
+        device: torch.device,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        augment: bool = False,
+        seed: int = 0,
+        channels: tuple[int, int] = PAPER_CHANNELS,
+        workers: int = 0,
+    ) -> None:
+        n = len(keys)
+        rows = np.zeros((n, 0), np.float32) if targets is None else targets.astype(np.float32)
+        if len(rows) != n:
+            raise ValueError(f"{n} keys but {len(rows)} target rows")
+        self.device, self.augment, self.channels = device, augment, channels
+        self.loader = DataLoader(
+            _Pairs(cache, keys, rows),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            collate_fn=_stack,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        blocking = self.device.type != "cuda"
+        for pairs, targets in self.loader:
+            pairs = pairs.to(self.device, non_blocking=not blocking)
+            images = compose_batch(pairs, self.channels)
+            if self.augment:
+                images = augment_batch(images, self.generator)
+            yield images, targets.to(self.device, non_blocking=not blocking)
