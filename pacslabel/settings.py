@@ -204,6 +204,14 @@ class TrainingSettings(_Section):
     """Training target of a hedged mention: left out of the loss, absent or present."""
     not_mentioned_as: Literal["ignore", "zero", "one"] = "zero"
     """Training target of a finding the report does not mention (the paper: absent)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 autocast on CUDA, fp32 on a CPU (bf16 on a CPU without AMX is slower)."""
+    compile: bool = False
+    """``torch.compile`` the model (a GPU and long runs: minutes to compile, then faster)."""
+    scale_learning_rate: bool = False
+    """Scale ``learning_rate`` with ``batch_size / 32`` (for batches larger than the paper's)."""
+    workers: int = Field(0, ge=0, le=64)
+    """DataLoader processes reading the pixel cache (0: the training process)."""
 
 
 class ScheduleSettings(_Section):

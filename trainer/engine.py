@@ -64,6 +64,28 @@ class TrainConfig:
     """``constant`` (the paper) or ``cosine`` (decay to 0 over the epochs)."""
     channels: tuple[int, int] = PAPER_CHANNELS
     """The input channels of the AP and the lateral view (0 red, 1 green, 2 blue)."""
+    precision: str = "auto"
+    """``auto`` (bf16 autocast on CUDA, fp32 on a CPU), ``fp32`` or ``bf16``."""
+    compile: bool = False
+    """Compile the model with ``torch.compile`` (worth it on a GPU for long runs)."""
+    scale_learning_rate: bool = False
+    """Scale the learning rate with the batch: ``learning_rate × batch_size / 32``."""
+    workers: int = 0
+    """DataLoader processes that read the cache (0: the training process)."""
+
+    @property
+    def effective_learning_rate(self) -> float:
+        if self.scale_learning_rate:
+            return self.learning_rate * self.batch_size / 32
+        return self.learning_rate
+
+    def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
+        """The autocast type on ``device``, or None for fp32."""
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"unknown precision {self.precision!r}")
+        if self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda"):
+            return torch.bfloat16
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -114,13 +136,19 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     device: torch.device,
     progress: BatchCallback | None = None,
+    autocast: torch.dtype | None = None,
 ) -> float:
-    """One pass over ``loader``; returns the mean loss."""
+    """One pass over ``loader``; returns the mean loss. With ``autocast`` the forward
+    pass runs in that type (the loss and the weights stay fp32)."""
     model.train()
     total, count = 0.0, 0
+    memory = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     for step, (images, targets) in enumerate(loader, start=1):
-        images, targets = images.to(device), targets.to(device)
-        loss = _masked_bce(model(images), targets)
+        images = images.to(device).contiguous(memory_format=memory)
+        targets = targets.to(device)
+        with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=bool(autocast)):
+            logits = model(images)
+        loss = _masked_bce(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -203,9 +231,12 @@ def fit(
     with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG untouched
         torch.manual_seed(config.seed)
         model = build_model(len(config.findings), weights).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    autocast = config.autocast_dtype(device)
     optimizer = torch.optim.SGD(
         model.parameters(),
-        lr=config.learning_rate,
+        lr=config.effective_learning_rate,
         momentum=config.momentum,
         weight_decay=config.weight_decay,
     )
@@ -226,6 +257,7 @@ def fit(
                 scheduler.load_state_dict(state["scheduler"])
             start = int(state["epoch"])
             logger.info("resuming training at epoch %d", start + 1)
+    stepped: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
     loss = float("nan")
     for epoch in range(start, config.epochs):
         # Order and augmentations seeded per epoch: a resumed run sees the same batches.
@@ -240,8 +272,9 @@ def fit(
             augment=config.augment,
             seed=config.seed + epoch,
             channels=config.channels,
+            workers=config.workers,
         )
-        loss = train_one_epoch(model, loader, optimizer, device, progress)
+        loss = train_one_epoch(stepped, loader, optimizer, device, progress, autocast)
         if scheduler is not None:
             scheduler.step()
         logger.info("epoch %d/%d: loss %.4f", epoch + 1, config.epochs, loss)

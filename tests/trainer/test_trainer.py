@@ -253,6 +253,39 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path: P
     )
 
 
+def test_bf16_on_a_cpu_and_a_scaled_learning_rate(tmp_path: Path) -> None:
+    cache = PixelCache(tmp_path / "cache", 32)
+    keys, targets = _fill(cache, 12)
+    config = TrainConfig(
+        findings=("bright", "never"),
+        image_size=32,
+        epochs=1,
+        batch_size=4,
+        device="cpu",
+        precision="bf16",
+        scale_learning_rate=True,
+    )
+    assert config.effective_learning_rate == pytest.approx(0.001 * 4 / 32)
+    assert config.autocast_dtype(torch.device("cpu")) is torch.bfloat16
+    assert TrainConfig(findings=("x",)).autocast_dtype(torch.device("cpu")) is None
+    assert TrainConfig(findings=("x",)).autocast_dtype(torch.device("cuda")) is torch.bfloat16
+    result = fit(
+        config,
+        cache,
+        keys[:8],
+        targets[:8],
+        keys[8:],
+        tmp_path / "m.pt",
+        manifest_hash="m",
+        code_version="t",
+    )
+    assert np.isfinite(result.final_loss) and result.held_out_probabilities.shape == (4, 2)
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert state["optimizer"]["param_groups"][0]["initial_lr"] == pytest.approx(0.000125)
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(findings=("x",), precision="fp8").autocast_dtype(torch.device("cpu"))
+
+
 def test_too_little_data(tmp_path: Path) -> None:
     cache = PixelCache(tmp_path, 32)
     config = TrainConfig(findings=("a",), image_size=32, epochs=1, device="cpu")

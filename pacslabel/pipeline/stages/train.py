@@ -135,6 +135,10 @@ def _config(ctx: Context) -> TrainConfig:
         device=settings.device,
         pretrained_weights=str(weights) if weights else None,
         channels=ctx.task.channels(),
+        precision=settings.precision,
+        compile=settings.compile,
+        scale_learning_rate=settings.scale_learning_rate,
+        workers=settings.workers,
     )
 
 
