@@ -163,6 +163,18 @@ class ModelMode(enum.StrEnum):
     """An image model trained on human image labels only."""
 
 
+class ModelStatus(enum.StrEnum):
+    """Whether a registered image model labels studies and writes SRs."""
+
+    CURRENT = "current"
+    """The one model of its task that predicts (at most one per task)."""
+    CANDIDATE = "candidate"
+    """Trained, not promoted: it lost to the current model on the same held-out studies
+    (the reason is recorded), or promotion is manual."""
+    RETIRED = "retired"
+    """Was current; replaced by a promotion or withdrawn by a rollback."""
+
+
 class RunStatus(enum.StrEnum):
     """Where a training run is."""
 
@@ -334,6 +346,13 @@ class Model(Base):
     thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
     training_run_id: Mapped[int | None] = mapped_column(ForeignKey("training_runs.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[ModelStatus] = mapped_column(
+        _enum(ModelStatus, "model_status", 16), default=ModelStatus.CANDIDATE
+    )
+    """Image models: current, candidate or retired (report labellers: current)."""
+    status_reason: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    """Why it has its status (the promotion gate's comparison, a command)."""
+    promoted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Prediction(Base):

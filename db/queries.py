@@ -18,10 +18,12 @@ from db.models import (
     AuditEvent,
     Model,
     ModelMode,
+    ModelStatus,
     Prediction,
     QuarantineEntry,
     Study,
     StudyState,
+    utcnow,
 )
 
 __all__ = [
@@ -29,12 +31,16 @@ __all__ = [
     "current_image_model",
     "fail",
     "find_study",
+    "image_models",
     "move_to",
+    "newest_image_model",
     "newest_labeller",
+    "promote_model",
     "quarantine",
     "quarantine_mark",
     "quarantined_since",
     "rejudge_predictions",
+    "rollback_model",
     "studies_in",
 ]
 
@@ -133,13 +139,67 @@ def audit(session: Session, action: str, study_uid: str | None = None, **detail:
 
 
 def current_image_model(session: Session, task: str) -> Model | None:
-    """The newest image model of ``task`` in the registry (report labellers left out)."""
+    """The image model of ``task`` that predicts and writes SRs (status current)."""
+    return session.scalar(
+        select(Model)
+        .where(Model.task == task, Model.mode != ModelMode.NLP, Model.status == ModelStatus.CURRENT)
+        .order_by(Model.id.desc())
+        .limit(1)
+    )
+
+
+def newest_image_model(session: Session, task: str) -> Model | None:
+    """The most recently trained image model of ``task``, whatever its status."""
     return session.scalar(
         select(Model)
         .where(Model.task == task, Model.mode != ModelMode.NLP)
         .order_by(Model.id.desc())
         .limit(1)
     )
+
+
+def image_models(session: Session, task: str) -> list[Model]:
+    """Every image model of ``task``, oldest first."""
+    query = select(Model).where(Model.task == task, Model.mode != ModelMode.NLP)
+    return list(session.scalars(query.order_by(Model.id)))
+
+
+def promote_model(session: Session, model: Model, reason: str) -> Model | None:
+    """Make ``model`` its task's current image model; returns the one it replaces."""
+    previous = current_image_model(session, model.task)
+    if previous is not None and previous.id != model.id:
+        previous.status = ModelStatus.RETIRED
+        previous.status_reason = f"replaced by {model.version}"
+    model.status, model.status_reason, model.promoted_at = ModelStatus.CURRENT, reason, utcnow()
+    audit(session, "model.promoted", model=model.version, reason=reason)
+    return previous if previous is not None and previous.id != model.id else None
+
+
+def rollback_model(session: Session, task: str, reason: str) -> tuple[Model, Model] | None:
+    """Withdraw the current image model of ``task`` and make the one that was current
+    before it current again; returns (withdrawn, restored), or None when there is no
+    earlier one."""
+    current = current_image_model(session, task)
+    if current is None:
+        return None
+    earlier = session.scalar(
+        select(Model)
+        .where(
+            Model.task == task,
+            Model.mode != ModelMode.NLP,
+            Model.id != current.id,
+            Model.promoted_at.is_not(None),
+        )
+        .order_by(Model.promoted_at.desc(), Model.id.desc())
+        .limit(1)
+    )
+    if earlier is None:
+        return None
+    current.status, current.status_reason = ModelStatus.RETIRED, f"rolled back: {reason}"
+    earlier.status, earlier.status_reason = ModelStatus.CURRENT, f"restored by rollback: {reason}"
+    earlier.promoted_at = utcnow()
+    audit(session, "model.rollback", withdrawn=current.version, restored=earlier.version)
+    return current, earlier
 
 
 def newest_labeller(session: Session, task: str, version: str | None = None) -> Model | None:

@@ -212,6 +212,12 @@ class TrainingSettings(_Section):
     """Scale ``learning_rate`` with ``batch_size / 32`` (for batches larger than the paper's)."""
     workers: int = Field(0, ge=0, le=64)
     """DataLoader processes reading the pixel cache (0: the training process)."""
+    promotion: Literal["gate", "always", "manual"] = "gate"
+    """When a new model becomes the one that predicts: ``gate`` (it must not lose to the
+    current model on the same held-out studies), ``always``, or ``manual``
+    (``pacslabel model promote``)."""
+    promotion_tolerance: float = Field(0.05, ge=0, le=1)
+    """How much AUC one finding may lose under the gate (the mean may lose none)."""
 
 
 class ScheduleSettings(_Section):

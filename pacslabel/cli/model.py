@@ -1,13 +1,19 @@
-"""``pacslabel model evaluate``: the current image model against human image labels."""
+"""``pacslabel model evaluate | list | promote | rollback``: the image models of the
+registry, which one predicts, and how it does against human image labels."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import Model, ModelMode
+from db.queries import image_models, promote_model, rollback_model
 from pacslabel.cli.output import Output, Subcommands
-from pacslabel.context import open_context
-from pacslabel.errors import ExitCode
+from pacslabel.context import Context, open_context
+from pacslabel.errors import ExitCode, NotReady, UsageError
 from pacslabel.settings import Settings
 from pacslabel.tools.image_evaluation import evaluate_image_model
 
@@ -15,7 +21,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(commands: Subcommands) -> None:
-    parser = commands.add_parser("model", help="the image model against human image labels")
+    parser = commands.add_parser("model", help="image models: evaluate, list, promote, rollback")
     actions = parser.add_subparsers(dest="model_command", required=True, metavar="action")
     evaluate = actions.add_parser(
         "evaluate",
@@ -27,11 +33,70 @@ def add_parser(commands: Subcommands) -> None:
         "--tuning", type=Path, help="CSV of human image labels: Youden's J cut-offs from it"
     )
     evaluate.add_argument("--out", type=Path, help="folder of the table and ROC curves")
+    actions.add_parser("list", help="every image model: status, mean held-out AUC, why")
+    promote = actions.add_parser("promote", help="make a model the one that predicts")
+    promote.add_argument("version")
+    rollback = actions.add_parser(
+        "rollback", help="withdraw the current model; the one current before it predicts again"
+    )
+    rollback.add_argument("--reason", default="by hand", help="recorded with both models")
     parser.set_defaults(handler=run)
+
+
+def _mean_auc(row: Model) -> str:
+    aucs = [m.get("auc") for m in row.metrics.get("held_out", {}).values()]
+    known = [a for a in aucs if a is not None]
+    return f"{sum(known) / len(known):.3f}" if known else "—"
+
+
+def _list(ctx: Context, out: Output) -> None:
+    with Session(ctx.engine) as session:
+        rows = image_models(session, ctx.task.name)
+        if not rows:
+            out.print("no image model yet")
+        for row in rows:
+            out.print(
+                f"{row.version}  {row.status}  {row.mode}  mean held-out AUC {_mean_auc(row)}  "
+                f"{row.created_at:%Y-%m-%d %H:%M}  {row.status_reason or ''}",
+                markup=False,
+            )
+
+
+def _promote(ctx: Context, out: Output, version: str) -> None:
+    with Session(ctx.engine) as session:
+        row = session.scalar(select(Model).where(Model.version == version))
+        if row is None or row.mode == ModelMode.NLP or row.task != ctx.task.name:
+            raise UsageError(f"{version!r} is not an image model of task {ctx.task.name}")
+        previous = promote_model(session, row, "promoted by hand (pacslabel model promote)")
+        session.commit()
+        out.print(
+            f"{version} is the current model"
+            + (f" (was {previous.version})" if previous is not None else "")
+            + "; the next pass predicts with it"
+        )
+
+
+def _rollback(ctx: Context, out: Output, reason: str) -> None:
+    with Session(ctx.engine) as session:
+        done = rollback_model(session, ctx.task.name, reason)
+        if done is None:
+            raise NotReady("no earlier current model to roll back to")
+        session.commit()
+        withdrawn, restored = done
+        out.print(f"{withdrawn.version} withdrawn; {restored.version} is the current model again")
 
 
 def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     with open_context(settings, out.progress) as ctx:
+        if args.model_command == "list":
+            _list(ctx, out)
+            return ExitCode.OK
+        if args.model_command == "promote":
+            _promote(ctx, out, args.version)
+            return ExitCode.OK
+        if args.model_command == "rollback":
+            _rollback(ctx, out, args.reason)
+            return ExitCode.OK
         result = evaluate_image_model(ctx, args.test, tuning=args.tuning, out_dir=args.out)
     out.print(result.table.read_text(encoding="utf-8"), markup=False)
     out.print(f"wrote {result.table} and {result.roc}")

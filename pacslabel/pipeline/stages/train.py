@@ -6,6 +6,13 @@ task versions — hashes differently); otherwise the stage does nothing, so a
 nightly run over an unchanged corpus costs nothing. Held-out studies are
 chosen by a hash of their pseudonymous UID, so a study stays on its side of
 the split as the corpus grows.
+
+A new model predicts only once it is *current*. The promotion gate
+(``training.promotion = "gate"``) scores the current model on the new model's
+held-out studies and promotes the new one only if its mean AUC there is not
+lower and no finding's AUC is lower by more than ``training.promotion_tolerance``;
+otherwise it stays a candidate with the comparison as its reason
+(``pacslabel model list | promote | rollback``).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import FindingLabel, Model, ModelMode, RunStatus, Study, StudyState, TrainingRun, utcnow
-from db.queries import audit, current_image_model
+from db.queries import audit, current_image_model, newest_image_model, promote_model
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.cache import cache_study
 from pacslabel.registry import code_version
@@ -34,6 +41,8 @@ from trainer import (
     TrainResult,
     finding_metrics,
     fit,
+    load_model,
+    predict,
     youden_threshold,
 )
 
@@ -191,13 +200,13 @@ def _failed(session: Session, run: TrainingRun, error: str) -> None:
 
 def _register(
     ctx: Context,
-    session: Session,
     run: TrainingRun,
     config: TrainConfig,
     result: TrainResult,
     held_targets: np.ndarray,
-) -> dict[str, Any]:
-    """Add the trained model to the registry and close its run; returns its metrics."""
+) -> Model:
+    """The registry row of the trained model, with its held-out metrics and cut-offs
+    (a candidate until the gate says otherwise)."""
     per_finding, thresholds = _held_out_metrics(config, held_targets, result.held_out_probabilities)
     metrics = {
         "held_out": per_finding,
@@ -205,32 +214,126 @@ def _register(
         "evaluated_against": f"report labels ({ctx.labeller.version})",
     }
     version = result.checkpoint.parent.name
-    session.add(
-        Model(
-            version=version,
-            architecture="resnet18",
-            mode=ModelMode.ONE_STEP,
-            task=ctx.task.name,
-            findings=list(config.findings),
-            path=str(result.checkpoint.relative_to(ctx.paths.root)),
-            config=config.as_dict(),
-            manifest_hash=run.manifest_hash,
-            code_version=code_version(),
-            metrics=metrics,
-            thresholds=thresholds,
-            training_run_id=run.id,
-        )
+    return Model(
+        version=version,
+        architecture="resnet18",
+        mode=ModelMode.ONE_STEP,
+        task=ctx.task.name,
+        findings=list(config.findings),
+        path=str(result.checkpoint.relative_to(ctx.paths.root)),
+        config=config.as_dict(),
+        manifest_hash=run.manifest_hash,
+        code_version=code_version(),
+        metrics=metrics,
+        thresholds=thresholds,
+        training_run_id=run.id,
     )
+
+
+def _close(session: Session, run: TrainingRun, result: TrainResult, row: Model) -> None:
     run.status, run.finished_at = RunStatus.SUCCEEDED, utcnow()
-    run.epochs_done, run.metrics = result.epochs_done, metrics
+    run.epochs_done, run.metrics = result.epochs_done, row.metrics
     audit(
         session,
         "train.succeeded",
-        model=version,
+        model=row.version,
         n_train=run.n_train,
         n_held_out=run.n_held_out,
     )
-    return metrics
+
+
+def _aucs(targets: np.ndarray, probabilities: np.ndarray, findings: list[str]) -> dict[str, float]:
+    out = {}
+    for j, key in enumerate(findings):
+        auc = finding_metrics(targets[:, j], probabilities[:, j], 0.5).auc
+        if auc is not None:
+            out[key] = auc
+    return out
+
+
+def _comparison(
+    ctx: Context,
+    session: Session,
+    current: Model,
+    held: tuple[list[str], np.ndarray, np.ndarray],
+    findings: list[str],
+) -> dict[str, Any]:
+    """Both models' AUC per finding on the new model's held-out studies (those the current
+    model's image size can be cached at)."""
+    keys, targets, probabilities = held
+    model, config = load_model(ctx.paths.root / current.path, ctx.settings.training.device)
+    kept, kept_targets = _in_cache(ctx, session, keys, targets, config.image_size)
+    rows = [keys.index(k) for k in kept]
+    theirs = predict(
+        model,
+        PixelCache(ctx.paths.cache, config.image_size),
+        kept,
+        batch_size=ctx.settings.training.batch_size,
+        device=ctx.settings.training.device,
+        channels=config.channels,
+    )
+    new = _aucs(kept_targets, probabilities[rows], findings)
+    old = _aucs(kept_targets, theirs, findings)
+    common = sorted(set(new) & set(old))
+    return {
+        "against": current.version,
+        "studies": len(kept),
+        "findings": {k: {"new": new[k], "current": old[k]} for k in common},
+        "mean_auc": {
+            "new": float(np.mean([new[k] for k in common])) if common else None,
+            "current": float(np.mean([old[k] for k in common])) if common else None,
+        },
+    }
+
+
+def _verdict(comparison: dict[str, Any], tolerance: float) -> tuple[bool, str]:
+    new, old = comparison["mean_auc"]["new"], comparison["mean_auc"]["current"]
+    where = f"on the same {comparison['studies']} held-out studies as {comparison['against']}"
+    if new is None or old is None:
+        return True, f"no finding has both classes {where}: nothing to lose"
+    if new < old:
+        return False, f"mean AUC {new:.3f} < {old:.3f} of the current model {where}"
+    lost = {
+        key: pair["current"] - pair["new"]
+        for key, pair in comparison["findings"].items()
+        if pair["current"] - pair["new"] > tolerance
+    }
+    if lost:
+        worst = max(lost, key=lambda key: lost[key])
+        return False, (
+            f"{worst} AUC {lost[worst]:.3f} lower than the current model's (tolerance "
+            f"{tolerance}) {where}, mean {new:.3f} vs {old:.3f}"
+        )
+    return True, f"mean AUC {new:.3f} ≥ {old:.3f} of the current model {where}"
+
+
+def _gate(
+    ctx: Context, session: Session, row: Model, held: tuple[list[str], np.ndarray, np.ndarray]
+) -> None:
+    """Promote the newly registered ``row`` or leave it a candidate, with the reason."""
+    settings = ctx.settings.training
+    current = current_image_model(session, ctx.task.name)
+    if current is None:
+        promote_model(session, row, "the task's first image model")
+        return
+    if list(current.findings) != list(row.findings):
+        promote_model(session, row, f"{current.version} was trained for other findings")
+        return
+    if settings.promotion == "manual":
+        row.status_reason = 'promotion is manual (training.promotion = "manual")'
+        return
+    if settings.promotion == "always":
+        promote_model(session, row, 'every new model is promoted (training.promotion = "always")')
+        return
+    comparison = _comparison(ctx, session, current, held, list(row.findings))
+    row.metrics = {**row.metrics, "promotion": comparison}
+    promoted, reason = _verdict(comparison, settings.promotion_tolerance)
+    if promoted:
+        promote_model(session, row, reason)
+    else:
+        row.status_reason = reason
+        audit(session, "model.candidate", model=row.version, reason=reason)
+        logger.warning("model %s stays a candidate: %s", row.version, reason)
 
 
 def _in_cache(
@@ -264,7 +367,7 @@ def train_model(ctx: Context) -> TrainOutcome:
         keys, targets = corpus_targets(ctx, session)
         keys, targets = _in_cache(ctx, session, keys, targets, config.image_size)
         manifest = _manifest(keys, targets, config, ctx)
-        latest = current_image_model(session, ctx.task.name)
+        latest = newest_image_model(session, ctx.task.name)
         if latest is not None and latest.manifest_hash == manifest:
             reason = f"nothing new since model {latest.version}"
             return TrainOutcome(TrainStatus.SKIPPED, reason, latest.version, latest.metrics)
@@ -296,6 +399,10 @@ def train_model(ctx: Context) -> TrainOutcome:
         except BaseException as exc:
             _failed(session, run, f"{type(exc).__name__}: {exc}")
             raise
-        metrics = _register(ctx, session, run, config, result, targets[held])
+        row = _register(ctx, run, config, result, targets[held])
+        session.add(row)
+        session.flush()
+        _gate(ctx, session, row, (held_keys, targets[held], result.held_out_probabilities))
+        _close(session, run, result, row)
         session.commit()
-        return TrainOutcome(TrainStatus.TRAINED, "", version, metrics)
+        return TrainOutcome(TrainStatus.TRAINED, row.status_reason or "", version, row.metrics)

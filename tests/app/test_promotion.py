@@ -1,0 +1,122 @@
+"""The promotion gate: a worse model stays a candidate; promote and rollback by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy.orm import Session
+
+from db import Model, ModelMode, ModelStatus, upgrade
+from db.queries import current_image_model
+from pacslabel.cli import main
+from pacslabel.context import Context, open_context
+from pacslabel.errors import ExitCode
+from pacslabel.pipeline.stages.train import _gate, _verdict
+from pacslabel.settings import Settings
+from trainer import PixelCache, TrainConfig, fit
+
+FINDINGS = ("bright", "tall")
+
+
+def _corpus(cache: PixelCache, n: int) -> tuple[list[str], np.ndarray]:
+    """Pairs whose AP brightness says ``bright`` and whose lateral brightness says ``tall``."""
+    rng = np.random.default_rng(0)
+    keys, targets = [], []
+    for i in range(n):
+        bright, tall = i % 2, (i // 2) % 2
+        ap = rng.random((40, 30)).astype(np.float32) * 0.3 + 0.6 * bright
+        lateral = rng.random((40, 30)).astype(np.float32) * 0.3 + 0.6 * tall
+        cache.put(f"2.25.{i}", ap, lateral)
+        keys.append(f"2.25.{i}")
+        targets.append([bright, tall])
+    return keys, np.array(targets, dtype=np.float32)
+
+
+def _register(
+    ctx: Context, session: Session, name: str, targets: np.ndarray, keys: list[str]
+) -> tuple[Model, np.ndarray]:
+    config = TrainConfig(
+        findings=FINDINGS, image_size=32, epochs=6, batch_size=4, learning_rate=0.05, device="cpu"
+    )
+    checkpoint = ctx.paths.models / name / "model.pt"
+    result = fit(
+        config,
+        PixelCache(ctx.paths.cache, 32),
+        keys[:24],
+        targets[:24],
+        keys[24:],
+        checkpoint,
+        manifest_hash=name,
+        code_version="test",
+    )
+    row = Model(
+        version=name,
+        architecture="resnet18",
+        mode=ModelMode.ONE_STEP,
+        task=ctx.task.name,
+        findings=list(FINDINGS),
+        path=str(checkpoint.relative_to(ctx.paths.root)),
+        config=config.as_dict(),
+        manifest_hash=name,
+        code_version="test",
+        metrics={"held_out": {}},
+        thresholds={},
+    )
+    session.add(row)
+    session.flush()
+    return row, result.held_out_probabilities
+
+
+def test_verdicts() -> None:
+    def comparison(new: float, old: float, **findings: tuple[float, float]) -> dict:
+        return {
+            "against": "m1",
+            "studies": 40,
+            "mean_auc": {"new": new, "current": old},
+            "findings": {k: {"new": a, "current": b} for k, (a, b) in findings.items()},
+        }
+
+    assert _verdict(comparison(0.70, 0.65, a=(0.7, 0.65)), 0.05)[0]
+    promoted, reason = _verdict(comparison(0.561, 0.614), 0.05)
+    assert not promoted and "mean AUC 0.561 < 0.614" in reason and "40 held-out" in reason
+    promoted, reason = _verdict(comparison(0.70, 0.69, a=(0.9, 0.6), b=(0.5, 0.78)), 0.05)
+    assert not promoted and reason.startswith("b AUC 0.280 lower")
+    assert _verdict(comparison(0.70, 0.69, a=(0.74, 0.6), b=(0.66, 0.70)), 0.05)[0]
+
+
+def test_a_worse_model_stays_a_candidate_and_rollback_restores(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upgrade(settings.resolved_database_url)
+    settings = settings.model_copy(
+        update={"training": settings.training.model_copy(update={"device": "cpu"})}
+    )
+    with open_context(settings) as ctx, Session(ctx.engine) as session:
+        keys, targets = _corpus(PixelCache(ctx.paths.cache, 32), 40)
+        good, _ = _register(ctx, session, "good", targets, keys)
+        _gate(ctx, session, good, (keys[24:], targets[24:], np.zeros((16, 2))))
+        assert good.status is ModelStatus.CURRENT
+        assert good.status_reason == "the task's first image model"
+        # the shuffled-label control: labels that say nothing about the images (a plain
+        # permutation can, by chance, correlate with what separates these images perfectly)
+        index = np.arange(len(targets))
+        shuffled = np.stack([(index // 4) % 2, (index // 8) % 2], axis=1).astype(np.float32)
+        worse, probabilities = _register(ctx, session, "shuffled", shuffled, keys)
+        _gate(ctx, session, worse, (keys[24:], targets[24:], probabilities))
+        session.commit()
+        assert worse.status is ModelStatus.CANDIDATE
+        assert worse.status_reason is not None and "< " in worse.status_reason
+        assert worse.metrics["promotion"]["against"] == "good"
+        assert current_image_model(session, ctx.task.name).version == "good"
+
+    data = ["--data-dir", str(settings.data_dir)]
+    assert main([*data, "model", "list"]) == ExitCode.OK
+    listed = capsys.readouterr().out
+    assert "good  current" in listed and "shuffled  candidate" in listed
+    assert main([*data, "model", "promote", "shuffled"]) == ExitCode.OK
+    assert "shuffled is the current model (was good)" in capsys.readouterr().out
+    assert main([*data, "model", "rollback", "--reason", "worse"]) == ExitCode.OK
+    assert "shuffled withdrawn; good is the current model again" in capsys.readouterr().out
+    with open_context(settings) as ctx, Session(ctx.engine) as session:
+        assert current_image_model(session, ctx.task.name).version == "good"
+    assert main([*data, "model", "promote", "nothing"]) == ExitCode.USAGE
