@@ -45,6 +45,7 @@ from trainer import (
     predict,
     youden_threshold,
 )
+from trainer.runs import training_command, write_targets
 
 __all__ = ["TrainOutcome", "TrainStatus", "corpus_targets", "train_model"]
 
@@ -221,7 +222,16 @@ def _register(
         task=ctx.task.name,
         findings=list(config.findings),
         path=str(result.checkpoint.relative_to(ctx.paths.root)),
-        config=config.as_dict(),
+        config={
+            **config.as_dict(),
+            # the same training without the daemon (the targets are beside the model)
+            "command": training_command(
+                config,
+                ctx.paths.cache,
+                result.checkpoint.parent / "targets.csv",
+                result.checkpoint.parent,
+            ),
+        },
         manifest_hash=run.manifest_hash,
         code_version=code_version(),
         metrics=metrics,
@@ -392,6 +402,12 @@ def train_model(ctx: Context) -> TrainOutcome:
         session.add(run)
         session.commit()
         try:
+            write_targets(
+                ctx.paths.models / version / "targets.csv",
+                ctx.task.finding_keys,
+                (train_keys, targets[~held]),
+                (held_keys, targets[held]),
+            )
             result = _fit(ctx, config, version, (train_keys, targets[~held], held_keys), manifest)
         except TrainerError as exc:
             _failed(session, run, str(exc))

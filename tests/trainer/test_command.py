@@ -1,0 +1,82 @@
+"""``python -m trainer``: a run reproduced from its targets file, without the daemon."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainer import PixelCache, TrainConfig, fit
+from trainer.runs import read_targets, training_command, write_targets
+
+
+def _cache(root: Path) -> tuple[list[str], np.ndarray]:
+    cache = PixelCache(root, 32)
+    rng = np.random.default_rng(0)
+    keys, targets = [], []
+    for i in range(12):
+        ap = rng.random((40, 30)).astype(np.float32) * 0.3 + 0.6 * (i % 2)
+        cache.put(f"k{i}", ap, rng.random((40, 30)).astype(np.float32))
+        keys.append(f"k{i}")
+        targets.append([i % 2, np.nan if i == 3 else 0.0])
+    return keys, np.array(targets, dtype=np.float32)
+
+
+def test_the_recorded_command_reproduces_the_run(tmp_path: Path) -> None:
+    keys, targets = _cache(tmp_path / "cache")
+    config = TrainConfig(
+        findings=("bright", "other"),
+        image_size=32,
+        epochs=2,
+        batch_size=4,
+        learning_rate=0.01,
+        device="cpu",
+        precision="fp32",
+    )
+    run = tmp_path / "run"
+    write_targets(
+        run / "targets.csv", config.findings, (keys[:8], targets[:8]), (keys[8:], targets[8:])
+    )
+    findings, splits = read_targets(run / "targets.csv")
+    assert findings == ["bright", "other"] and splits["held_out"][0] == keys[8:]
+    assert np.isnan(splits["train"][1][3, 1])  # an empty cell is "not labelled"
+    in_process = fit(
+        config,
+        PixelCache(tmp_path / "cache", 32),
+        keys[:8],
+        targets[:8],
+        keys[8:],
+        tmp_path / "direct.pt",
+        manifest_hash="m",
+        code_version="t",
+    )
+
+    command = training_command(config, tmp_path / "cache", run / "targets.csv", run)
+    assert command[:3] == ["python", "-m", "trainer"]
+    done = subprocess.run(
+        [sys.executable, *command[1:]], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (run / "model.pt").is_file()
+    with (run / "held_out.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["key"] for r in rows] == keys[8:]
+    probabilities = np.array([[float(r["bright"]), float(r["other"])] for r in rows])
+    np.testing.assert_allclose(probabilities, in_process.held_out_probabilities, atol=1e-5)
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics["held_out_auc"]) == {"bright", "other"}
+
+
+def test_a_bad_targets_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("key,a\nx,1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="key and split"):
+        read_targets(path)
+    path.write_text("key,a,split\nx,yes,train\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: a target is not a number"):
+        read_targets(path)

@@ -1,0 +1,109 @@
+"""Train without the daemon, in torchvision's reference-script shape.
+
+    python -m trainer --cache DATA/cache --size 512 --targets targets.csv --output DIR
+
+``targets.csv`` has a ``key`` column (the cache key: a pseudonymous study UID),
+one column per finding (``1``, ``0``, or empty when not labelled) and a
+``split`` column (``train`` or ``held_out``). The output folder receives
+``model.pt`` (resumed when it is there with the same configuration and data),
+``held_out.csv`` (probabilities per held-out study) and ``metrics.json`` (AUC
+per finding on the held-out studies). pacslabel writes the targets of every
+model it trains next to its checkpoint and records this command with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from trainer.cache import PixelCache
+from trainer.engine import TrainConfig, fit
+from trainer.metrics import finding_metrics
+from trainer.runs import read_targets
+
+__all__ = ["get_args_parser", "main"]
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer", description=__doc__.split("\n\n")[0], add_help=add_help
+    )
+    parser.add_argument("--cache", type=Path, required=True, help="pixel cache folder")
+    parser.add_argument("--size", type=int, default=512, help="image size of the cache")
+    parser.add_argument("--targets", type=Path, required=True, help="targets CSV")
+    parser.add_argument("--output", type=Path, required=True, help="folder for the results")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=0.001)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="cosine")
+    parser.add_argument("--scale-lr", action="store_true", help="lr × batch size / 32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--channels", type=int, nargs=2, default=[0, 2], metavar=("AP", "LAT"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--weights", help="a local ResNet-18 ImageNet state dict")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    findings, splits = read_targets(args.targets)
+    (train_keys, train_targets), (held_keys, held_targets) = splits["train"], splits["held_out"]
+    config = TrainConfig(
+        findings=tuple(findings),
+        image_size=args.size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        augment=not args.no_augment,
+        device=args.device,
+        pretrained_weights=args.weights,
+        lr_schedule=args.lr_schedule,
+        channels=(args.channels[0], args.channels[1]),
+        precision=args.precision,
+        compile=args.compile,
+        scale_learning_rate=args.scale_lr,
+        workers=args.workers,
+    )
+    manifest = hashlib.sha256(args.targets.read_bytes()).hexdigest()
+    result = fit(
+        config,
+        PixelCache(args.cache, args.size),
+        train_keys,
+        train_targets,
+        held_keys,
+        args.output / "model.pt",
+        manifest_hash=manifest,
+        code_version="python -m trainer",
+    )
+    probabilities = result.held_out_probabilities
+    with (args.output / "held_out.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["key", *findings])
+        for key, row in zip(held_keys, probabilities, strict=True):
+            writer.writerow([key, *(f"{p:.6f}" for p in row)])
+    aucs = {
+        key: finding_metrics(held_targets[:, j], probabilities[:, j], 0.5).auc
+        for j, key in enumerate(findings)
+    }
+    (args.output / "metrics.json").write_text(
+        json.dumps({"held_out_auc": aucs, "final_loss": result.final_loss}, indent=2),
+        encoding="utf-8",
+    )
+    print(json.dumps({"held_out_auc": aucs}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))
