@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -212,12 +220,27 @@ class TrainingSettings(_Section):
     """Scale ``learning_rate`` with ``batch_size / 32`` (for batches larger than the paper's)."""
     workers: int = Field(0, ge=0, le=64)
     """DataLoader processes reading the pixel cache (0: the training process)."""
+    mode: Literal["1step", "2steps", "step2only"] = "1step"
+    """The reference study's modes: report labels only; report labels, then fine-tuning on
+    the human image labels; human image labels only."""
+    human_image_labels: Path | None = None
+    """CSV of human image labels (``study_instance_uid``, one column per finding: 1, 0 or
+    empty) for ``2steps`` and ``step2only``; its held-out share scores the model."""
+    fine_tune_epochs: int = Field(10, ge=1)
+    """``2steps``: epochs on the human image labels after the report-label phase."""
+    fine_tune_learning_rate: float = Field(0.0005, gt=0)
     promotion: Literal["gate", "always", "manual"] = "gate"
     """When a new model becomes the one that predicts: ``gate`` (it must not lose to the
     current model on the same held-out studies), ``always``, or ``manual``
     (``pacslabel model promote``)."""
     promotion_tolerance: float = Field(0.05, ge=0, le=1)
     """How much AUC one finding may lose under the gate (the mean may lose none)."""
+
+    @model_validator(mode="after")
+    def _human_labels_for_the_modes_that_use_them(self) -> TrainingSettings:
+        if self.mode != "1step" and self.human_image_labels is None:
+            raise ValueError(f"training.mode {self.mode} needs training.human_image_labels")
+        return self
 
 
 class ScheduleSettings(_Section):

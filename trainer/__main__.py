@@ -51,6 +51,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--weights", help="a local ResNet-18 ImageNet state dict")
+    parser.add_argument("--init", help="a pacslabel checkpoint to start from (fine-tuning)")
     return parser
 
 
@@ -75,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
         compile=args.compile,
         scale_learning_rate=args.scale_lr,
         workers=args.workers,
+        init_checkpoint=args.init,
     )
     manifest = hashlib.sha256(args.targets.read_bytes()).hexdigest()
     result = fit(

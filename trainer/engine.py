@@ -72,6 +72,9 @@ class TrainConfig:
     """Scale the learning rate with the batch: ``learning_rate × batch_size / 32``."""
     workers: int = 0
     """DataLoader processes that read the cache (0: the training process)."""
+    init_checkpoint: str | None = None
+    """A pacslabel checkpoint to start from (fine-tuning, warm starts) instead of
+    ``pretrained_weights`` or random weights."""
 
     @property
     def effective_learning_rate(self) -> float:
@@ -198,6 +201,25 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
         raise OSError(exc.errno, exc.strerror, str(exc.filename or path)) from exc
 
 
+def _start_from(model: nn.Module, checkpoint: Path, device: torch.device) -> None:
+    """Load a pacslabel checkpoint's weights into ``model``.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, not a pacslabel checkpoint, or another architecture or finding count.
+    """
+    if not checkpoint.is_file():
+        raise CheckpointError(f"checkpoint {checkpoint} to start from does not exist")
+    state = torch.load(checkpoint, map_location=device, weights_only=True)
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{checkpoint} is not a pacslabel checkpoint")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{checkpoint} does not fit this model: {exc}") from None
+
+
 def fit(
     config: TrainConfig,
     cache: PixelCache,
@@ -231,6 +253,8 @@ def fit(
     with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG untouched
         torch.manual_seed(config.seed)
         model = build_model(len(config.findings), weights).to(device)
+    if config.init_checkpoint:
+        _start_from(model, Path(config.init_checkpoint), device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     autocast = config.autocast_dtype(device)

@@ -88,4 +88,6 @@ def training_command(config: TrainConfig, cache: Path, targets: Path, output: Pa
         command.append("--compile")
     if config.pretrained_weights:
         command += ["--weights", config.pretrained_weights]
+    if config.init_checkpoint:
+        command += ["--init", config.init_checkpoint]
     return command

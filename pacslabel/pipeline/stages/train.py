@@ -17,6 +17,7 @@ otherwise it stays a candidate with the comparison as its reason
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
@@ -29,7 +30,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import FindingLabel, Model, ModelMode, RunStatus, Study, StudyState, TrainingRun, utcnow
-from db.queries import audit, current_image_model, newest_image_model, promote_model
+from db.queries import (
+    audit,
+    current_image_model,
+    find_study,
+    newest_image_model,
+    promote_model,
+)
+from pacslabel.annotations import read_image_labels
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.cache import cache_study
 from pacslabel.registry import code_version
@@ -117,8 +125,11 @@ def _held_out(keys: list[str], fraction: float) -> np.ndarray:
     return held
 
 
-def _manifest(keys: list[str], targets: np.ndarray, config: TrainConfig, ctx: Context) -> str:
+def _manifest(
+    keys: list[str], targets: np.ndarray, config: TrainConfig, ctx: Context, mode: str = "1step"
+) -> str:
     content = {
+        **({"mode": mode} if mode != "1step" else {}),
         "studies": keys,
         "targets": [[None if np.isnan(v) else float(v) for v in row] for row in targets],
         "labeller": ctx.labeller.version,
@@ -165,31 +176,39 @@ def _held_out_metrics(
     return per_finding, thresholds
 
 
-def _fit(
-    ctx: Context,
-    config: TrainConfig,
-    version: str,
-    split: tuple[list[str], np.ndarray, list[str]],
-    manifest: str,
-) -> TrainResult:
-    train_keys, train_targets, held_keys = split
-    with ctx.progress.step(f"training {version}", config.epochs) as bar:
-
-        def on_batch(step: int, total: int, loss: float) -> None:
-            if step == total:
-                bar.advance()
-
-        return fit(
-            config,
-            PixelCache(ctx.paths.cache, config.image_size),
-            train_keys,
-            train_targets,
-            held_keys,
-            ctx.paths.models / version / "model.pt",
-            manifest_hash=manifest,
-            code_version=code_version(),
-            progress=on_batch,
+def _fit(ctx: Context, plan: _Plan, version: str) -> TrainResult:
+    """Fit the plan's phases in order; each writes its targets and checkpoint beside the
+    model (``step1/model.pt`` before the last phase's ``model.pt``)."""
+    folder = ctx.paths.models / version
+    result: TrainResult | None = None
+    for number, (config, keys, targets) in enumerate(plan.phases, start=1):
+        last = number == len(plan.phases)
+        name = "" if last else f"-step{number}"
+        write_targets(
+            folder / f"targets{name}.csv",
+            config.findings,
+            (keys, targets),
+            (plan.held_keys, plan.held_targets),
         )
+        with ctx.progress.step(f"training {version}{name}", config.epochs) as bar:
+
+            def on_batch(step: int, total: int, loss: float) -> None:
+                if step == total:
+                    bar.advance()
+
+            result = fit(
+                config,
+                PixelCache(ctx.paths.cache, config.image_size),
+                keys,
+                targets,
+                plan.held_keys,
+                folder / ("model.pt" if last else f"step{number}/model.pt"),
+                manifest_hash=plan.manifest,
+                code_version=code_version(),
+                progress=on_batch,
+            )
+    assert result is not None  # a plan has at least one phase
+    return result
 
 
 def _failed(session: Session, run: TrainingRun, error: str) -> None:
@@ -199,39 +218,37 @@ def _failed(session: Session, run: TrainingRun, error: str) -> None:
     session.commit()
 
 
-def _register(
-    ctx: Context,
-    run: TrainingRun,
-    config: TrainConfig,
-    result: TrainResult,
-    held_targets: np.ndarray,
-) -> Model:
+def _register(ctx: Context, run: TrainingRun, plan: _Plan, result: TrainResult) -> Model:
     """The registry row of the trained model, with its held-out metrics and cut-offs
-    (a candidate until the gate says otherwise)."""
-    per_finding, thresholds = _held_out_metrics(config, held_targets, result.held_out_probabilities)
+    (a candidate until the gate says otherwise) and the commands that train it again."""
+    config = plan.phases[-1][0]
+    per_finding, thresholds = _held_out_metrics(
+        config, plan.held_targets, result.held_out_probabilities
+    )
     metrics = {
         "held_out": per_finding,
         "final_loss": result.final_loss,
-        "evaluated_against": f"report labels ({ctx.labeller.version})",
+        "evaluated_against": plan.scored_against,
     }
-    version = result.checkpoint.parent.name
+    folder = result.checkpoint.parent
+    commands = [
+        training_command(
+            phase,
+            ctx.paths.cache,
+            folder / ("targets.csv" if n == len(plan.phases) else f"targets-step{n}.csv"),
+            folder / (f"step{n}" if n < len(plan.phases) else ""),
+        )
+        for n, (phase, _, _) in enumerate(plan.phases, start=1)
+    ]
     return Model(
-        version=version,
+        version=folder.name,
         architecture="resnet18",
-        mode=ModelMode.ONE_STEP,
+        mode=plan.mode,
         task=ctx.task.name,
         findings=list(config.findings),
         path=str(result.checkpoint.relative_to(ctx.paths.root)),
-        config={
-            **config.as_dict(),
-            # the same training without the daemon (the targets are beside the model)
-            "command": training_command(
-                config,
-                ctx.paths.cache,
-                result.checkpoint.parent / "targets.csv",
-                result.checkpoint.parent,
-            ),
-        },
+        # the same training without the daemon (the targets are beside the model)
+        config={**config.as_dict(), "commands": commands},
         manifest_hash=run.manifest_hash,
         code_version=code_version(),
         metrics=metrics,
@@ -365,6 +382,70 @@ def _in_cache(
     return [k for k, kept in zip(keys, keep, strict=True) if kept], targets[keep]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one training run fits, in order (a later phase starts from the one before),
+    and what scores it."""
+
+    mode: ModelMode
+    phases: list[tuple[TrainConfig, list[str], np.ndarray]]
+    held_keys: list[str]
+    held_targets: np.ndarray
+    manifest: str
+    scored_against: str
+
+
+def _human_labels(ctx: Context, session: Session, size: int) -> tuple[list[str], np.ndarray]:
+    """The human image labels of ``training.human_image_labels`` whose studies are in the
+    corpus, by pseudonymous UID, cached at ``size``."""
+    path = ctx.settings.training.human_image_labels
+    assert path is not None  # the settings require it for the modes that come here
+    keys, rows = [], []
+    for uid, row in read_image_labels(path, ctx.task.finding_keys).items():
+        study = find_study(session, uid, ctx.pseudonymiser.uid)
+        if study is not None and study.state in _READY:
+            keys.append(study.study_uid)
+            rows.append(row)
+    targets = np.array(rows, dtype=np.float32).reshape(len(keys), len(ctx.task.finding_keys))
+    return _in_cache(ctx, session, keys, targets, size)
+
+
+def _split(keys: list[str], targets: np.ndarray, fraction: float) -> tuple[Any, ...]:
+    held = _held_out(keys, fraction)
+    train = [k for k, h in zip(keys, held, strict=True) if not h]
+    return train, targets[~held], [k for k, h in zip(keys, held, strict=True) if h], targets[held]
+
+
+def _plan(ctx: Context, session: Session, config: TrainConfig) -> _Plan:
+    """The run the settings ask for (``training.mode``) on today's corpus."""
+    settings = ctx.settings.training
+    keys, targets = corpus_targets(ctx, session)
+    keys, targets = _in_cache(ctx, session, keys, targets, config.image_size)
+    if settings.mode == "1step":
+        train, train_y, held, held_y = _split(keys, targets, settings.held_out_fraction)
+        manifest = _manifest(keys, targets, config, ctx)
+        against = f"report labels ({ctx.labeller.version})"
+        return _Plan(ModelMode.ONE_STEP, [(config, train, train_y)], held, held_y, manifest,
+                     against)  # fmt: skip
+    human, human_y = _human_labels(ctx, session, config.image_size)
+    train, train_y, held, held_y = _split(human, human_y, settings.held_out_fraction)
+    against = f"human image labels ({settings.human_image_labels})"
+    fine = dataclasses.replace(
+        config, epochs=settings.fine_tune_epochs, learning_rate=settings.fine_tune_learning_rate
+    )
+    manifest = _manifest(keys + human, np.vstack([targets, human_y]), fine, ctx, settings.mode)
+    if settings.mode == "step2only":
+        return _Plan(ModelMode.STEP2_ONLY, [(config, train, train_y)], held, held_y, manifest,
+                     against)  # fmt: skip
+    tested = set(held)  # the human held-out studies stay unseen in both phases
+    keep = np.array([k not in tested for k in keys], dtype=bool)
+    first = ([k for k, kept in zip(keys, keep, strict=True) if kept], targets[keep])
+    folder = ctx.paths.models / f"{ctx.task.name}-resnet18-{manifest[:12]}"
+    step1 = str(folder / "step1" / "model.pt")
+    phases = [(config, *first), (dataclasses.replace(fine, init_checkpoint=step1), train, train_y)]
+    return _Plan(ModelMode.TWO_STEPS, phases, held, held_y, manifest, against)
+
+
 def train_model(ctx: Context) -> TrainOutcome:
     """Train a new model when the corpus changed; register it with its metrics.
 
@@ -372,53 +453,43 @@ def train_model(ctx: Context) -> TrainOutcome:
     little data, a bad checkpoint) is the outcome of the pass; anything else, after it
     is recorded, goes on up (a bug).
     """
-    config = _config(ctx)
     with Session(ctx.engine) as session:
-        keys, targets = corpus_targets(ctx, session)
-        keys, targets = _in_cache(ctx, session, keys, targets, config.image_size)
-        manifest = _manifest(keys, targets, config, ctx)
+        plan = _plan(ctx, session, _config(ctx))
         latest = newest_image_model(session, ctx.task.name)
-        if latest is not None and latest.manifest_hash == manifest:
+        if latest is not None and latest.manifest_hash == plan.manifest:
             reason = f"nothing new since model {latest.version}"
             return TrainOutcome(TrainStatus.SKIPPED, reason, latest.version, latest.metrics)
-        if len(keys) < ctx.settings.training.min_studies:
+        first_keys = plan.phases[0][1]
+        if len(first_keys) + len(plan.held_keys) < ctx.settings.training.min_studies:
             return TrainOutcome(
                 TrainStatus.SKIPPED,
-                f"{len(keys)} labelled studies; training needs "
+                f"{len(first_keys) + len(plan.held_keys)} labelled studies; training needs "
                 f"{ctx.settings.training.min_studies} (training.min_studies)",
             )
-        held = _held_out(keys, ctx.settings.training.held_out_fraction)
-        train_keys = [k for k, h in zip(keys, held, strict=True) if not h]
-        held_keys = [k for k, h in zip(keys, held, strict=True) if h]
-        version = f"{ctx.task.name}-resnet18-{manifest[:12]}"
+        version = f"{ctx.task.name}-resnet18-{plan.manifest[:12]}"
+        final = plan.phases[-1][0]
         run = TrainingRun(
             status=RunStatus.RUNNING,
-            mode=ModelMode.ONE_STEP,
-            config=config.as_dict(),
-            manifest_hash=manifest,
-            n_train=len(train_keys),
-            n_held_out=len(held_keys),
+            mode=plan.mode,
+            config=final.as_dict(),
+            manifest_hash=plan.manifest,
+            n_train=len(plan.phases[-1][1]),
+            n_held_out=len(plan.held_keys),
         )
         session.add(run)
         session.commit()
         try:
-            write_targets(
-                ctx.paths.models / version / "targets.csv",
-                ctx.task.finding_keys,
-                (train_keys, targets[~held]),
-                (held_keys, targets[held]),
-            )
-            result = _fit(ctx, config, version, (train_keys, targets[~held], held_keys), manifest)
+            result = _fit(ctx, plan, version)
         except TrainerError as exc:
             _failed(session, run, str(exc))
             return TrainOutcome(TrainStatus.FAILED, str(exc))
         except BaseException as exc:
             _failed(session, run, f"{type(exc).__name__}: {exc}")
             raise
-        row = _register(ctx, run, config, result, targets[held])
+        row = _register(ctx, run, plan, result)
         session.add(row)
         session.flush()
-        _gate(ctx, session, row, (held_keys, targets[held], result.held_out_probabilities))
+        _gate(ctx, session, row, (plan.held_keys, plan.held_targets, result.held_out_probabilities))
         _close(session, run, result, row)
         session.commit()
         return TrainOutcome(TrainStatus.TRAINED, row.status_reason or "", version, row.metrics)
