@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from _report import write_section
 
-from trainer import BatchLoader, PixelCache, build_model, resolve_device
+from trainer import BatchLoader, PixelCache, ShardStore, build_model, resolve_device
+from trainer.batches import PairSource
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +73,7 @@ def fill_cache(root: Path, size: int, count: int) -> list[str]:
 
 
 def data_path(
-    cache: PixelCache, keys: list[str], device: torch.device, batch: int, augment: bool | None
+    cache: PairSource, keys: list[str], device: torch.device, batch: int, augment: bool | None
 ) -> float:
     """Images/s through the batch path: ``None`` gathers uint8 only, else composes and
     (when ``augment``) augments on the device."""
@@ -110,7 +111,7 @@ def before(revision: str, root: Path, size: int, count: int, batch: int) -> floa
 
 
 def training(
-    cache: PixelCache, keys: list[str], device: torch.device, batch: int, steps: int
+    cache: PairSource, keys: list[str], device: torch.device, batch: int, steps: int
 ) -> tuple[float, float]:
     """(end-to-end images/s, bare-step images/s) for ResNet-18 with SGD."""
     model = build_model(12).to(device)
@@ -175,12 +176,18 @@ def main() -> None:
         for size in args.sizes:
             keys = fill_cache(Path(folder), size, args.pairs)
             cache = PixelCache(Path(folder), size)
-            gather = data_path(cache, keys, device, args.batch, None)
-            composed = data_path(cache, keys, device, args.batch, True)
+            started = time.perf_counter()
+            store = ShardStore(cache)
+            store.append(keys)
+            packing = len(keys) / (time.perf_counter() - started)
+            files = data_path(cache, keys, device, args.batch, None)
+            gather = data_path(store, keys, device, args.batch, None)
+            composed = data_path(store, keys, device, args.batch, True)
             old = before(args.before, Path(folder), size, min(args.pairs, 128), args.batch)
-            end_to_end, bare = training(cache, keys, device, args.batch, args.steps)
+            end_to_end, bare = training(store, keys, device, args.batch, args.steps)
             rows.append(
-                f"| {name} | {size} | {args.batch} | fp32 | {gather:,.0f} | {composed:,.0f} | "
+                f"| {name} | {size} | {args.batch} | fp32 | {packing:,.0f} | {files:,.0f} | "
+                f"{gather:,.0f} | {composed:,.0f} | "
                 f"{old:,.1f} | {end_to_end:,.1f} | {bare:,.1f} | {end_to_end / bare:.2f} |"
             )
             print(rows[-1], flush=True)
@@ -188,15 +195,17 @@ def main() -> None:
         "## Training throughput (data path and step)\n\n"
         f"`.venv/bin/python bench/train.py --sizes {' '.join(map(str, args.sizes))} "
         f"--batch {args.batch} --steps {args.steps}`\n\n"
-        "Images per second. *Gather*: cached uint8 pairs batched and moved to the device; "
+        "Images per second. *Pack*: per-study cache files packed into shards (once per new "
+        "study); *files*: batches read from the per-study files; *gather*: batches gathered "
+        "from the shards' memory maps and moved to the device; "
         "*+ compose, augment*: also converted, composed into the model's channels and "
         "augmented per sample on the device; *before*: the previous data path (one float "
         f"image at a time, augmented in Python; `trainer` at {args.before}); *end-to-end*: "
         "batches → augment → ResNet-18 forward, backward, SGD step; *bare step*: the same "
         "step on a batch already on the device.\n\n"
-        "| device | size | batch | precision | gather | + compose, augment | before | "
-        "end-to-end | bare step | end-to-end / bare |\n|---|---|---|---|---|---|---|---|---|---|\n"
-        + "\n".join(rows)
+        "| device | size | batch | precision | pack | files | gather | + compose, augment | "
+        "before | end-to-end | bare step | end-to-end / bare |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
     print(body)
     if not args.no_write:

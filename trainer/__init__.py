@@ -23,6 +23,7 @@ from trainer.metrics import (
 )
 from trainer.model import build_model
 from trainer.occlusion import default_patch, occlusion_maps, render_occlusion
+from trainer.shards import ShardStore
 
 __all__ = [
     "BatchLoader",
@@ -30,6 +31,7 @@ __all__ = [
     "FindingMetrics",
     "NotEnoughData",
     "PixelCache",
+    "ShardStore",
     "TrainConfig",
     "TrainResult",
     "TrainerError",

@@ -10,14 +10,22 @@ once (:func:`augment_batch`). A CPU-only machine runs the same path.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 
-from trainer.cache import PAPER_CHANNELS, PixelCache
+from trainer.cache import PAPER_CHANNELS
 
-__all__ = ["BatchLoader", "augment_batch", "compose_batch"]
+__all__ = ["BatchLoader", "PairSource", "augment_batch", "compose_batch"]
 
 _BLUR_RADIUS = 3  # the largest sigma drawn (1.5) needs 2 sigma on each side
 
@@ -86,23 +94,29 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return images.clamp_(0.0, 1.0)
 
 
-class _Pairs(Dataset[tuple[np.ndarray, np.ndarray]]):
-    """Cached pairs as uint8 arrays with their target rows (what workers read)."""
+class PairSource(Protocol):
+    """Where pairs come from: a :class:`PixelCache` or, faster, a :class:`ShardStore`."""
 
-    def __init__(self, cache: PixelCache, keys: Sequence[str], targets: np.ndarray) -> None:
-        self.cache, self.keys, self.targets = cache, list(keys), targets
+    size: int
+
+    def get(self, key: str) -> np.ndarray: ...
+
+
+class _Batches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Whole batches of uint8 pairs with their target rows (what workers read): a shard
+    store gathers a batch shard by shard, a per-study cache file by file."""
+
+    def __init__(self, source: PairSource, keys: Sequence[str], targets: np.ndarray) -> None:
+        self.source, self.keys, self.targets = source, list(keys), targets
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.cache.get(self.keys[index]), self.targets[index]
-
-
-def _stack(items: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = torch.from_numpy(np.stack([pair for pair, _ in items]))
-    targets = torch.from_numpy(np.stack([target for _, target in items]))
-    return pairs, targets
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        keys = [self.keys[i] for i in indices]
+        gather = getattr(self.source, "gather", None)
+        pairs = gather(keys) if gather is not None else np.stack([self.source.get(k) for k in keys])
+        return torch.from_numpy(pairs), torch.from_numpy(self.targets[indices])
 
 
 class BatchLoader:
@@ -112,7 +126,8 @@ class BatchLoader:
     Parameters
     ----------
     cache, keys, targets
-        The pairs and their ``(len(keys), findings)`` targets (NaN: not labelled).
+        Where the pairs are (a :class:`PixelCache` or a :class:`ShardStore`), which,
+        and their ``(len(keys), findings)`` targets (NaN: not labelled).
     batch_size, shuffle, drop_last
         As a DataLoader's.
     seed
@@ -123,7 +138,7 @@ class BatchLoader:
 
     def __init__(
         self,
-        cache: PixelCache,
+        cache: PairSource,
         keys: Sequence[str],
         targets: np.ndarray | None = None,
         *,
@@ -141,15 +156,20 @@ class BatchLoader:
         if len(rows) != n:
             raise ValueError(f"{n} keys but {len(rows)} target rows")
         self.device, self.augment, self.channels = device, augment, channels
+        dataset = _Batches(cache, keys, rows)
+        order: Sampler[int] = (
+            RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+            if shuffle
+            else SequentialSampler(dataset)
+        )
         self.loader = DataLoader(
-            _Pairs(cache, keys, rows),
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
-            collate_fn=_stack,
+            dataset,
+            sampler=BatchSampler(order, batch_size, drop_last),
+            batch_size=None,
             num_workers=workers,
             pin_memory=device.type == "cuda",
             persistent_workers=workers > 0,
+            # its own generator: iterating draws nothing from the global random state
             generator=torch.Generator().manual_seed(seed),
         )
         self.generator = torch.Generator(device=device).manual_seed(seed)

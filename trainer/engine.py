@@ -23,10 +23,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainer.batches import BatchLoader
+from trainer.batches import BatchLoader, PairSource
 from trainer.cache import PAPER_CHANNELS, PixelCache
 from trainer.errors import CheckpointError, NotEnoughData
 from trainer.model import build_model
+from trainer.shards import ShardStore
 
 __all__ = [
     "TrainConfig",
@@ -173,7 +174,7 @@ def evaluate(
 
 
 def _in_order(
-    cache: PixelCache,
+    cache: PairSource,
     keys: Sequence[str],
     batch_size: int,
     device: torch.device,
@@ -282,11 +283,14 @@ def fit(
             start = int(state["epoch"])
             logger.info("resuming training at epoch %d", start + 1)
     stepped: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
+    # Packed once per run (only what is new since the last run): batches read memory maps.
+    store = ShardStore(cache)
+    store.append([*train_keys, *held_out_keys])
     loss = float("nan")
     for epoch in range(start, config.epochs):
         # Order and augmentations seeded per epoch: a resumed run sees the same batches.
         loader = BatchLoader(
-            cache,
+            store,
             train_keys,
             train_targets,
             device=device,
@@ -315,7 +319,7 @@ def fit(
                 "loss": loss,
             },
         )
-    held_out = _in_order(cache, held_out_keys, config.batch_size, device, config.channels)
+    held_out = _in_order(store, held_out_keys, config.batch_size, device, config.channels)
     probabilities = evaluate(model, held_out, device)
     return TrainResult(checkpoint, probabilities, config.epochs, loss)
 
