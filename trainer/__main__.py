@@ -9,6 +9,13 @@ one column per finding (``1``, ``0``, or empty when not labelled) and a
 ``held_out.csv`` (probabilities per held-out study) and ``metrics.json`` (AUC
 per finding on the held-out studies). pacslabel writes the targets of every
 model it trains next to its checkpoint and records this command with it.
+
+On several GPUs or machines, start it with ``torchrun`` (DistributedDataParallel:
+``--batch-size`` is then the global batch, shared among the processes; process 0
+writes the results)::
+
+    torchrun --nproc_per_node 8 -m trainer --cache … --targets … --output …
+    torchrun --nnodes 2 --node_rank 0 --rdzv_endpoint HOST:29500 --nproc_per_node 8 -m trainer …
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
+import torch
+
 from trainer.cache import PixelCache
-from trainer.engine import TrainConfig, fit
+from trainer.engine import TrainConfig, distributed, fit
 from trainer.metrics import finding_metrics
 from trainer.runs import read_targets
 
@@ -56,6 +66,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        return _train(args)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(args: argparse.Namespace) -> int:
     findings, splits = read_targets(args.targets)
     (train_keys, train_targets), (held_keys, held_targets) = splits["train"], splits["held_out"]
     config = TrainConfig(
@@ -89,6 +109,8 @@ def main(args: argparse.Namespace) -> int:
         manifest_hash=manifest,
         code_version="python -m trainer",
     )
+    if distributed()[0] != 0:
+        return 0  # process 0 writes the results
     probabilities = result.held_out_probabilities
     with (args.output / "held_out.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -18,6 +18,7 @@ from torch.utils.data import (
     BatchSampler,
     DataLoader,
     Dataset,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -134,6 +135,9 @@ class BatchLoader:
         Seeds the order of the batches and the augmentations.
     workers
         DataLoader worker processes that read the cache (0: in this process).
+    replicas
+        (rank, world size) under DistributedDataParallel: this process's share of the
+        batches (``batch_size`` is then per process).
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class BatchLoader:
         seed: int = 0,
         channels: tuple[int, int] = PAPER_CHANNELS,
         workers: int = 0,
+        replicas: tuple[int, int] = (0, 1),
     ) -> None:
         n = len(keys)
         rows = np.zeros((n, 0), np.float32) if targets is None else targets.astype(np.float32)
@@ -157,11 +162,16 @@ class BatchLoader:
             raise ValueError(f"{n} keys but {len(rows)} target rows")
         self.device, self.augment, self.channels = device, augment, channels
         dataset = _Batches(cache, keys, rows)
-        order: Sampler[int] = (
-            RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
-            if shuffle
-            else SequentialSampler(dataset)
-        )
+        rank, world = replicas
+        order: Sampler[int]
+        if world > 1:  # this process's share, drawn from the same seeded order as the others
+            order = DistributedSampler(
+                dataset, world, rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+            )
+        elif shuffle:
+            order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+        else:
+            order = SequentialSampler(dataset)
         self.loader = DataLoader(
             dataset,
             sampler=BatchSampler(order, batch_size, drop_last),
@@ -172,7 +182,7 @@ class BatchLoader:
             # its own generator: iterating draws nothing from the global random state
             generator=torch.Generator().manual_seed(seed),
         )
-        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.generator = torch.Generator(device=device).manual_seed(seed + 1_000_003 * rank)
 
     def __len__(self) -> int:
         return len(self.loader)

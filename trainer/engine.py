@@ -118,10 +118,20 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
+    """``auto`` → CUDA when available (under ``torchrun``, this process's GPU), else CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and distributed()[1] > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device(name)
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless a process group is running
+    (``torchrun``; :func:`fit` then trains with DistributedDataParallel)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -282,10 +292,21 @@ def fit(
                 scheduler.load_state_dict(state["scheduler"])
             start = int(state["epoch"])
             logger.info("resuming training at epoch %d", start + 1)
-    stepped: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
+    rank, world = distributed()
+    stepped: nn.Module = model
+    if world > 1:  # gradients averaged over the processes; each sees its share of batches
+        ids = [device.index] if device.type == "cuda" else None
+        if device.type == "cuda":  # batch statistics over the global batch (GPUs only)
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        stepped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if config.compile:
+        stepped = torch.compile(stepped)  # type: ignore[assignment]
     # Packed once per run (only what is new since the last run): batches read memory maps.
+    if rank == 0:
+        ShardStore(cache).append([*train_keys, *held_out_keys])
+    if world > 1:
+        torch.distributed.barrier()
     store = ShardStore(cache)
-    store.append([*train_keys, *held_out_keys])
     loss = float("nan")
     for epoch in range(start, config.epochs):
         # Order and augmentations seeded per epoch: a resumed run sees the same batches.
@@ -294,18 +315,21 @@ def fit(
             train_keys,
             train_targets,
             device=device,
-            batch_size=config.batch_size,
+            batch_size=max(1, config.batch_size // world),  # the batch is the global one
             shuffle=True,
             drop_last=len(train_keys) > config.batch_size,
             augment=config.augment,
             seed=config.seed + epoch,
             channels=config.channels,
             workers=config.workers,
+            replicas=(rank, world),
         )
         loss = train_one_epoch(stepped, loader, optimizer, device, progress, autocast)
         if scheduler is not None:
             scheduler.step()
         logger.info("epoch %d/%d: loss %.4f", epoch + 1, config.epochs, loss)
+        if rank != 0:
+            continue  # one process writes the checkpoint
         _save(
             checkpoint,
             {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +16,11 @@ from trainer import PixelCache, TrainConfig, fit
 from trainer.runs import read_targets, training_command, write_targets
 
 
-def _cache(root: Path) -> tuple[list[str], np.ndarray]:
+def _cache(root: Path, n: int = 12) -> tuple[list[str], np.ndarray]:
     cache = PixelCache(root, 32)
     rng = np.random.default_rng(0)
     keys, targets = [], []
-    for i in range(12):
+    for i in range(n):
         ap = rng.random((40, 30)).astype(np.float32) * 0.3 + 0.6 * (i % 2)
         cache.put(f"k{i}", ap, rng.random((40, 30)).astype(np.float32))
         keys.append(f"k{i}")
@@ -80,3 +81,64 @@ def test_a_bad_targets_file_is_named(tmp_path: Path) -> None:
     path.write_text("key,a,split\nx,yes,train\n", encoding="utf-8")
     with pytest.raises(ValueError, match="line 2: a target is not a number"):
         read_targets(path)
+
+
+def _run(command: list[str], env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun_learn_what_one_does(tmp_path: Path) -> None:
+    keys, targets = _cache(tmp_path / "cache", 40)
+    write_targets(
+        tmp_path / "targets.csv",
+        ("bright", "other"),
+        (keys[:28], targets[:28]),
+        (keys[28:], targets[28:]),
+    )
+    common = [
+        "--cache",
+        str(tmp_path / "cache"),
+        "--size",
+        "32",
+        "--targets",
+        str(tmp_path / "targets.csv"),
+        "--epochs",
+        "6",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.05",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+    ]
+    _run([sys.executable, "-m", "trainer", *common, "--output", str(tmp_path / "one")])
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK")}
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "trainer",
+            *common,
+            "--output",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+    )
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text(encoding="utf-8"))
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text(encoding="utf-8"))
+    # the same data, split between two processes (gloo): the learnable finding is learnt
+    # by both, within tolerance
+    assert one["held_out_auc"]["bright"] == pytest.approx(two["held_out_auc"]["bright"], abs=0.1)
+    assert two["held_out_auc"]["bright"] >= 0.9
+    assert (tmp_path / "two" / "model.pt").is_file()
