@@ -15,13 +15,16 @@ from pacslabel.cli.output import Output, Subcommands
 from pacslabel.context import Context, open_context
 from pacslabel.errors import ExitCode, NotReady, UsageError
 from pacslabel.settings import Settings
+from pacslabel.tools.comparison import compare_models
 from pacslabel.tools.image_evaluation import evaluate_image_model
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(commands: Subcommands) -> None:
-    parser = commands.add_parser("model", help="image models: evaluate, list, promote, rollback")
+    parser = commands.add_parser(
+        "model", help="image models: evaluate, list, promote, rollback, compare"
+    )
     actions = parser.add_subparsers(dest="model_command", required=True, metavar="action")
     evaluate = actions.add_parser(
         "evaluate",
@@ -40,6 +43,11 @@ def add_parser(commands: Subcommands) -> None:
         "rollback", help="withdraw the current model; the one current before it predicts again"
     )
     rollback.add_argument("--reason", default="by hand", help="recorded with both models")
+    compare = actions.add_parser(
+        "compare", help="two models' AUC per finding on the studies both held out"
+    )
+    compare.add_argument("first")
+    compare.add_argument("second")
     parser.set_defaults(handler=run)
 
 
@@ -96,6 +104,9 @@ def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             return ExitCode.OK
         if args.model_command == "rollback":
             _rollback(ctx, out, args.reason)
+            return ExitCode.OK
+        if args.model_command == "compare":
+            out.print(compare_models(ctx, args.first, args.second).table(), markup=False)
             return ExitCode.OK
         result = evaluate_image_model(ctx, args.test, tuning=args.tuning, out_dir=args.out)
     out.print(result.table.read_text(encoding="utf-8"), markup=False)

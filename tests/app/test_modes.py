@@ -34,7 +34,7 @@ def _labels(path: Path) -> Path:
 
 @pytest.mark.slow
 def test_two_steps_and_step2only_train_on_human_image_labels(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = ["--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
     demo = ["demo", "--studies", str(STUDIES), "--epochs", "1", "--image-size", "32"]
@@ -75,6 +75,18 @@ def test_two_steps_and_step2only_train_on_human_image_labels(
                 assert (folder / "targets.csv").is_file()
                 assert row.status.value == "current"
             assert train_model(ctx).status is TrainStatus.SKIPPED  # nothing new
+    # the three models on the studies they all held out (the split is kept with each)
+    with open_context(settings) as ctx, Session(ctx.engine) as session:
+        versions = list(
+            session.scalars(select(Model.version).where(Model.mode != "nlp").order_by(Model.id))
+        )
+    assert len(versions) == 3
+    capsys.readouterr()
+    assert main([*data, "model", "compare", versions[0], versions[2]]) == ExitCode.OK
+    table = capsys.readouterr().out
+    assert "studies both models held out" in table
+    assert all(f"| {key} |" in table for key in FINDINGS)
+    assert main([*data, "model", "compare", versions[0], "nothing"]) == ExitCode.USAGE
 
 
 def test_the_modes_need_human_image_labels() -> None:
