@@ -229,6 +229,9 @@ class TrainingSettings(_Section):
     fine_tune_epochs: int = Field(10, ge=1)
     """``2steps``: epochs on the human image labels after the report-label phase."""
     fine_tune_learning_rate: float = Field(0.0005, gt=0)
+    warm_start: bool = False
+    """Start a new model from the current one's weights (same findings and image size)
+    instead of from ImageNet or random weights: fewer epochs reach the same loss."""
     promotion: Literal["gate", "always", "manual"] = "gate"
     """When a new model becomes the one that predicts: ``gate`` (it must not lose to the
     current model on the same held-out studies), ``always``, or ``manual``

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sqlalchemy.orm import Session
@@ -11,9 +13,9 @@ from db.queries import current_image_model
 from pacslabel.cli import main
 from pacslabel.context import Context, open_context
 from pacslabel.errors import ExitCode
-from pacslabel.pipeline.stages.train import _gate, _verdict
+from pacslabel.pipeline.stages.train import _gate, _verdict, _warm
 from pacslabel.settings import Settings
-from trainer import PixelCache, TrainConfig, fit
+from trainer import PixelCache, TrainConfig, finding_metrics, fit
 
 FINDINGS = ("bright", "tall")
 
@@ -120,3 +122,32 @@ def test_a_worse_model_stays_a_candidate_and_rollback_restores(
     with open_context(settings) as ctx, Session(ctx.engine) as session:
         assert current_image_model(session, ctx.task.name).version == "good"
     assert main([*data, "model", "promote", "nothing"]) == ExitCode.USAGE
+
+
+def test_a_warm_start_begins_from_the_current_model(settings: Settings) -> None:
+    upgrade(settings.resolved_database_url)
+    training = settings.training.model_copy(update={"device": "cpu", "warm_start": True})
+    settings = settings.model_copy(update={"training": training})
+    with open_context(settings) as ctx, Session(ctx.engine) as session:
+        keys, targets = _corpus(PixelCache(ctx.paths.cache, 32), 40)
+        config = TrainConfig(findings=FINDINGS, image_size=32)
+        assert _warm(ctx, session, config).init_checkpoint is None  # no current model yet
+        good, _ = _register(ctx, session, "good", targets, keys)
+        _gate(ctx, session, good, (keys[24:], targets[24:], np.zeros((16, 2))))
+        warm = _warm(ctx, session, config)
+        assert warm.init_checkpoint == str(ctx.paths.root / good.path)
+        other_size = TrainConfig(findings=FINDINGS, image_size=64)
+        assert _warm(ctx, session, other_size).init_checkpoint is None
+        # it trains from those weights: before any step it predicts what the model does
+        result = fit(
+            dataclasses.replace(warm, epochs=1, learning_rate=1e-12, device="cpu", augment=False),
+            PixelCache(ctx.paths.cache, 32),
+            keys[:24],
+            targets[:24],
+            keys[24:],
+            ctx.paths.models / "warm" / "model.pt",
+            manifest_hash="w",
+            code_version="t",
+        )
+        auc = finding_metrics(targets[24:, 0], result.held_out_probabilities[:, 0], 0.5).auc
+        assert auc == 1.0

@@ -416,9 +416,24 @@ def _split(keys: list[str], targets: np.ndarray, fraction: float) -> tuple[Any, 
     return train, targets[~held], [k for k, h in zip(keys, held, strict=True) if h], targets[held]
 
 
+def _warm(ctx: Context, session: Session, config: TrainConfig) -> TrainConfig:
+    """``config`` starting from the current model when ``training.warm_start`` asks and the
+    current model has the same findings and image size."""
+    current = current_image_model(session, ctx.task.name)
+    if (
+        not ctx.settings.training.warm_start
+        or current is None
+        or list(current.findings) != list(config.findings)
+        or current.config.get("image_size") != config.image_size
+    ):
+        return config
+    return dataclasses.replace(config, init_checkpoint=str(ctx.paths.root / current.path))
+
+
 def _plan(ctx: Context, session: Session, config: TrainConfig) -> _Plan:
     """The run the settings ask for (``training.mode``) on today's corpus."""
     settings = ctx.settings.training
+    config = _warm(ctx, session, config)
     keys, targets = corpus_targets(ctx, session)
     keys, targets = _in_cache(ctx, session, keys, targets, config.image_size)
     if settings.mode == "1step":
