@@ -108,10 +108,10 @@ def recover_interrupted(ctx: Context) -> Leftovers:
         for path in _partial_files(ctx.paths):
             path.unlink(missing_ok=True)
             left.partial_files += 1
-        if ctx.paths.models.is_dir():  # the folder of a model whose training was cut short
-            for folder in ctx.paths.models.iterdir():
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
+        if ctx.paths.models.is_dir():  # a model whose training was cut short before a
+            for folder in ctx.paths.models.iterdir():  # checkpoint: its targets are rewritten
+                if folder.is_dir() and not any(folder.rglob("*.pt")):
+                    shutil.rmtree(folder)
         if ctx.paths.incoming.is_dir():
             states = {
                 uid: state for uid, state in session.execute(select(Study.study_uid, Study.state))

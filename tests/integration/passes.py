@@ -120,13 +120,16 @@ def files_left(data: Path, database_url: str) -> list[str]:
         for p in (data / "dicom").rglob("*.dcm")
         if str(p.relative_to(data)) not in images
     ]
-    left += [
-        str(p.relative_to(data)) for p in (data / "cache").rglob("*.npy") if p.stem not in cached
+    left += [  # per-study cache files (the shards packed from them are the trainer's)
+        str(p.relative_to(data))
+        for p in (data / "cache").rglob("*.npy")
+        if p.stem not in cached and p.parent.name != "shards"
     ]
-    left += [
+    folders = {str(Path(m).parent) for m in models}
+    left += [  # a file in no registered model's folder (its targets and phases are in it)
         str(p.relative_to(data))
         for p in (data / "models").rglob("*")
-        if p.is_file() and str(p.relative_to(data)) not in models
+        if p.is_file() and not any(str(p.relative_to(data)).startswith(f + "/") for f in folders)
     ]
     left += [  # a model's folder without its checkpoint
         str(p.relative_to(data))
