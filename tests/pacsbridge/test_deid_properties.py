@@ -15,7 +15,19 @@ from pacsbridge import DeidOptions, InvalidInstance, Pseudonymiser, anonymise
 PSEUDONYMISER = Pseudonymiser(b"property-test-key-0123")
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-names = st.text(alphabet=_LETTERS, min_size=4, max_size=10)
+
+def _own_text() -> str:
+    """What the de-identifier writes itself (method, profile names…), upper case: a drawn
+    "name" found in it ("PACS" in "PACSLABEL PS3.15…") is no identifier that survived."""
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3", "1.2", "1.2.4"
+    out = anonymise(ds, PSEUDONYMISER).dataset
+    return " ".join(str(e.value) for e in out.iterall() if e.VR not in ("SQ", "OB", "OW")).upper()
+
+
+_OWN = _own_text()
+names = st.text(alphabet=_LETTERS, min_size=4, max_size=10).filter(lambda n: n not in _OWN)
 patient_ids = st.text(alphabet="0123456789", min_size=6, max_size=10).map(lambda s: f"PID{s}")
 birth_dates = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2020, 12, 31)).map(
     lambda d: d.strftime("%Y%m%d")
