@@ -135,7 +135,7 @@ def test_a_warm_start_begins_from_the_current_model(settings: Settings) -> None:
         good, _ = _register(ctx, session, "good", targets, keys)
         _gate(ctx, session, good, (keys[24:], targets[24:], np.zeros((16, 2))))
         warm = _warm(ctx, session, config)
-        assert warm.init_checkpoint == str(ctx.paths.root / good.path)
+        assert warm.init_checkpoint == str((ctx.paths.root / good.path).resolve())
         other_size = TrainConfig(findings=FINDINGS, image_size=64)
         assert _warm(ctx, session, other_size).init_checkpoint is None
         # it trains from those weights: before any step it predicts what the model does

@@ -230,11 +230,11 @@ def _register(ctx: Context, run: TrainingRun, plan: _Plan, result: TrainResult) 
         "final_loss": result.final_loss,
         "evaluated_against": plan.scored_against,
     }
-    folder = result.checkpoint.parent
+    folder = result.checkpoint.parent.resolve()  # the commands work from any folder
     commands = [
         training_command(
             phase,
-            ctx.paths.cache,
+            ctx.paths.cache.resolve(),
             folder / ("targets.csv" if n == len(plan.phases) else f"targets-step{n}.csv"),
             folder / (f"step{n}" if n < len(plan.phases) else ""),
         )
@@ -427,7 +427,8 @@ def _warm(ctx: Context, session: Session, config: TrainConfig) -> TrainConfig:
         or current.config.get("image_size") != config.image_size
     ):
         return config
-    return dataclasses.replace(config, init_checkpoint=str(ctx.paths.root / current.path))
+    checkpoint = (ctx.paths.root / current.path).resolve()
+    return dataclasses.replace(config, init_checkpoint=str(checkpoint))
 
 
 def _plan(ctx: Context, session: Session, config: TrainConfig) -> _Plan:
@@ -456,7 +457,7 @@ def _plan(ctx: Context, session: Session, config: TrainConfig) -> _Plan:
     keep = np.array([k not in tested for k in keys], dtype=bool)
     first = ([k for k, kept in zip(keys, keep, strict=True) if kept], targets[keep])
     folder = ctx.paths.models / f"{ctx.task.name}-resnet18-{manifest[:12]}"
-    step1 = str(folder / "step1" / "model.pt")
+    step1 = str((folder / "step1" / "model.pt").resolve())
     phases = [(config, *first), (dataclasses.replace(fine, init_checkpoint=step1), train, train_y)]
     return _Plan(ModelMode.TWO_STEPS, phases, held, held_y, manifest, against)
 
