@@ -25,6 +25,7 @@ hidden 768, random weights: speed only).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -116,7 +117,7 @@ def rules_before(revision: str, parts: list[str]) -> dict[str, list[dict[str, St
             check=True,
             capture_output=True,
         ).stdout
-        with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
         support = os.path.join(ROOT, "tests", "support", "radiologists.py")
         with (
