@@ -18,9 +18,10 @@ does not name is ignored and overwritten by the next append).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,10 +72,10 @@ class ShardStore:
     def __len__(self) -> int:
         return len(self._where)
 
-    def _write_atomically(self, path: Path, write: object) -> None:
+    def _write_atomically(self, path: Path, write: Callable[[Path], object]) -> None:
         tmp = path.with_name(f".{path.name}.part")
         try:
-            write(tmp)  # type: ignore[operator]
+            write(tmp)
             os.replace(tmp, path)
         except OSError as exc:  # a write error names no file: name it
             tmp.unlink(missing_ok=True)
@@ -111,7 +112,7 @@ class ShardStore:
             self._stamps.update({key: stamps[key] for key in chunk})
             index = json.dumps({"size": self.size, "shards": self._shards})
             self._write_atomically(
-                self._index_path, lambda tmp, text=index: tmp.write_text(text, encoding="utf-8")
+                self._index_path, functools.partial(Path.write_text, data=index, encoding="utf-8")
             )
         return len(new)
 
