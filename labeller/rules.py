@@ -71,6 +71,9 @@ class Lexicon:
     """(regular expression, replacement) pairs applied in order to the normalised text."""
     slots: tuple[tuple[str, str], ...] = ()
     """(name, regular expression): ``<name>`` in a term stands for the expression."""
+    ordinary_words: tuple[str, ...] = ()
+    """Words of the language that spelling repair never changes ("delle" is not a
+    misspelt "della", "appare" not the end of a split "lordotica")."""
 
     @classmethod
     def from_mapping(
@@ -98,6 +101,7 @@ class Lexicon:
             skip_sections=tuple(syntax.get("skip_sections", ())),
             rewrites=tuple((r["pattern"], r["replace"]) for r in syntax.get("rewrites", ())),
             slots=tuple(dict(syntax.get("slots", {})).items()),
+            ordinary_words=tuple(language_rules.get("ordinary_words", ())),
         )
 
 
@@ -148,6 +152,22 @@ def _compile(
         raise InvalidLexicon(f"{what}: a term does not compile: {exc}") from None
 
 
+def _compile_terms(
+    terms: Iterable[str], what: str, slots: Mapping[str, str]
+) -> tuple[re.Pattern[str], ...]:
+    """A finding's terms as patterns matched one after the other: the plain terms,
+    then the raw expressions. Apart, because an alternation takes its first branch
+    that matches, not its longest: a plain "rimozion* ... vit*" at the start of
+    "rimozione delle viti e delle barre" would hide the raw expression that reads
+    the whole coordination."""
+    terms = list(terms)
+    groups = (
+        [t for t in terms if not t.startswith("re:")],
+        [t for t in terms if t.startswith("re:")],
+    )
+    return tuple(p for group in groups if (p := _compile(group, what, slots)) is not None)
+
+
 @dataclass(frozen=True, slots=True)
 class _Trigger:
     start: int
@@ -174,7 +194,7 @@ class RuleLabeller:
 
     lexicon: Lexicon
     scope_words: int = 8
-    _terms: dict[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = field(
+    _terms: dict[str, tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]] = field(
         init=False, repr=False
     )
     _triggers: list[tuple[re.Pattern[str], State | None, bool]] = field(init=False, repr=False)
@@ -190,13 +210,13 @@ class RuleLabeller:
         )
         self._spelling = SpellingRepair(
             [*(t for f in lex.findings for t in (*f.terms, *f.absent_terms)), *triggers],
-            keep=triggers,
+            keep=(*triggers, *lex.ordinary_words),
         )
         slots = dict(lex.slots)
         self._terms = {
             f.finding: (
-                _compile(f.terms, f.finding, slots),
-                _compile(f.absent_terms, f.finding, slots),
+                _compile_terms(f.terms, f.finding, slots),
+                _compile_terms(f.absent_terms, f.finding, slots),
             )
             for f in self.lexicon.findings
         }
@@ -335,7 +355,7 @@ class RuleLabeller:
 
 
 def _mentions(
-    sentence: str, present: re.Pattern[str] | None, absent: re.Pattern[str] | None
+    sentence: str, present: Sequence[re.Pattern[str]], absent: Sequence[re.Pattern[str]]
 ) -> list[tuple[re.Match[str], State]]:
     """The matches of a finding's terms in ``sentence``, with the state each says.
 
@@ -344,8 +364,8 @@ def _mentions(
     sintesi" is present; "inversione della fisiologica lordosi" is present
     although "fisiologica lordosi" is absent.
     """
-    yes = list(present.finditer(sentence)) if present is not None else []
-    no = list(absent.finditer(sentence)) if absent is not None else []
+    yes = [m for pattern in present for m in pattern.finditer(sentence)]
+    no = [m for pattern in absent for m in pattern.finditer(sentence)]
 
     def inside(match: re.Match[str], others: list[re.Match[str]]) -> bool:
         start, end = match.span()

@@ -91,8 +91,9 @@ class SpellingRepair:
             return None
         joined = word + following
         if not self._known(joined):
-            # A misspelt join only from a fragment: "facce te", not "discreta riduzione".
-            if len(following) > 6 or self._reach(following):
+            # A misspelt join only of fragments: "facce te", not "discreta riduzione",
+            # nor a whole word and the next ("lordosi appare").
+            if len(following) > 6 or self._reach(following) or word in self._keep:
                 return None
             repaired = self._repair(joined)
             if repaired == joined:
