@@ -44,6 +44,7 @@ __all__ = [
     "PacslabelError",
     "PassInProgress",
     "SchemaOutOfDate",
+    "TrainingInProgress",
     "UnusableInput",
     "UsageError",
     "environment_fault",
@@ -149,6 +150,11 @@ class PassInProgress(PacslabelError, RuntimeError):
     """Another pass is working on this data folder (its process holds the lock)."""
 
     exit_code = ExitCode.BUSY
+
+
+class TrainingInProgress(PassInProgress):
+    """A training is running on this data folder in another process (it holds the
+    training lock)."""
 
 
 def exit_code(error: BaseException) -> ExitCode:

@@ -89,6 +89,8 @@ class LanguageRules(_Strict):
     uncertainty_before: list[str]
     uncertainty_after: list[str] = []
     scope_breakers: list[str] = []
+    ordinary_words: list[str] = []
+    """Words spelling repair never changes (see :class:`labeller.Lexicon`)."""
 
 
 class Rewrite(_Strict):

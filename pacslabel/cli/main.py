@@ -35,6 +35,7 @@ from pacslabel.cli import (
     simulate,
     status,
     task,
+    train,
 )
 from pacslabel.cli.output import Handler, Output, configure_logging
 from pacslabel.errors import (
@@ -56,6 +57,7 @@ COMMANDS = (
     demo,
     run,
     serve,
+    train,
     db,
     simulate,
     gallery,

@@ -28,9 +28,9 @@ from pacslabel.pipeline.stages import (
     recheck_waiting,
     record_refusals,
     retrieve,
-    train_model,
     writeback_all,
 )
+from pacslabel.pipeline.training import train_pass
 
 __all__ = ["RunReport", "run_once"]
 
@@ -127,7 +127,8 @@ def run_once(
         Called with the running storage SCP before any C-MOVE (the demo
         uses it to register our port with the simulated PACS).
     retrain
-        Whether this pass may train a model (the scheduler trains nightly).
+        Whether this pass may train a model (skipped while another process trains:
+        :func:`~pacslabel.pipeline.training.train_pass`).
     full_query
         Query the PACS over the whole configured date range instead of from
         the watermark (finds late studies with old dates).
@@ -162,7 +163,7 @@ def _run_locked(
     labelled = label_all(ctx)
     cached = cache_all(ctx)
     training = (
-        train_model(ctx) if retrain else TrainOutcome(TrainStatus.SKIPPED, "not asked to train")
+        train_pass(ctx) if retrain else TrainOutcome(TrainStatus.SKIPPED, "not asked to train")
     )
     predicted = predict_all(ctx)
     reported = writeback_all(ctx)

@@ -1,13 +1,19 @@
-"""One pass at a time, and what a pass that was killed left behind.
+"""One pass at a time, one training at a time, and what a killed one left behind.
 
-A pass holds an exclusive lock on ``<data_dir>/pass.lock`` (``flock``: the kernel drops
-it when the process dies, however it dies), so ``serve`` and a ``run`` started by hand
-never work on the same data folder at once. Holding it, a pass knows that anything
-another pass left unfinished was left by one that stopped: a training run still marked
-``running`` is marked failed ("interrupted"), half-written files (``*.part``) are
-deleted, and incoming folders of studies already de-identified are emptied. Every
-stage otherwise resumes by itself: its work is committed study by study, and what was
-not committed is done again.
+A pass holds an exclusive lock on ``<data_dir>/pass.lock`` and a training one on
+``<data_dir>/train.lock`` (``flock``: the kernel drops a lock when its process dies,
+however it dies), so ``serve`` and a ``run`` started by hand never work on the same
+data folder at once, and a training that runs in its own process (``serve``'s
+nightly one, ``pacslabel train``) goes on while ingest passes come and go.
+
+Holding a lock, a process knows that anything left unfinished of its kind was left
+by one that stopped. A pass cleans up half-written files (``*.part``) of incoming
+instances and outgoing reports and empties the incoming folders of studies already
+de-identified; the training leftovers — runs still marked ``running`` (marked failed,
+"interrupted"), half-written checkpoints and shards, model folders without a
+checkpoint — are cleaned by whoever can take the training lock, and are left alone
+while a training holds it. Every stage otherwise resumes by itself: its work is
+committed study by study, and what was not committed is done again.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import fcntl
 import logging
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import select
@@ -25,9 +32,9 @@ from sqlalchemy.orm import Session
 
 from db import RunStatus, Study, StudyState, TrainingRun, utcnow
 from pacslabel.context import Context, Paths
-from pacslabel.errors import PassInProgress
+from pacslabel.errors import PassInProgress, TrainingInProgress
 
-__all__ = ["Leftovers", "pass_lock", "recover_interrupted"]
+__all__ = ["Leftovers", "pass_lock", "recover_interrupted", "recover_training", "train_lock"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,25 +44,21 @@ _RECEIVING = (StudyState.DISCOVERED, StudyState.RETRIEVED)
 
 
 @contextmanager
-def pass_lock(paths: Paths) -> Iterator[None]:
-    """Hold the data folder's pass lock for the duration.
-
-    Raises
-    ------
-    PassInProgress
-        Another process holds it (its process ID is in the message).
-    """
-    paths.root.mkdir(parents=True, exist_ok=True)
-    path = paths.root / "pass.lock"
+def _flock(path: Path, busy: Callable[[str], PassInProgress], wait_s: float) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (with our process ID in it), trying for up
+    to ``wait_s`` seconds; ``busy(holder)`` is raised when another process keeps it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
     with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise PassInProgress(
-                f"another pass is working on {paths.root} (process {holder}); this one did nothing"
-            ) from None
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    raise busy(fh.read().strip() or "unknown") from None
+                time.sleep(0.2)
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -66,6 +69,41 @@ def pass_lock(paths: Paths) -> Iterator[None]:
             fh.seek(0)
             fh.truncate()
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def pass_lock(paths: Paths) -> AbstractContextManager[None]:
+    """Hold the data folder's pass lock for the duration (a context manager).
+
+    Raises
+    ------
+    PassInProgress
+        Another process holds it (its process ID is in the message).
+    """
+    return _flock(
+        paths.root / "pass.lock",
+        lambda holder: PassInProgress(
+            f"another pass is working on {paths.root} (process {holder}); this one did nothing"
+        ),
+        0.0,
+    )
+
+
+def train_lock(paths: Paths, wait_s: float = 0.0) -> AbstractContextManager[None]:
+    """Hold the data folder's training lock for the duration (a context manager),
+    waiting up to ``wait_s`` seconds for it.
+
+    Raises
+    ------
+    TrainingInProgress
+        Another process is training (its process ID is in the message).
+    """
+    return _flock(
+        paths.root / "train.lock",
+        lambda holder: TrainingInProgress(
+            f"a training is running on {paths.root} in process {holder}"
+        ),
+        wait_s,
+    )
 
 
 class Leftovers:
@@ -86,17 +124,20 @@ class Leftovers:
         )
 
 
-def _partial_files(paths: Paths) -> list[Path]:
+def _partial_files(folders: list[Path]) -> list[Path]:
     found: list[Path] = []
-    for folder in (paths.incoming, paths.cache, paths.models, paths.dicom):
+    for folder in folders:
         if folder.is_dir():
             found += [p for p in folder.rglob("*.part") if p.is_file()]
     return found
 
 
-def recover_interrupted(ctx: Context) -> Leftovers:
-    """Clean up after a pass that was killed (call it holding :func:`pass_lock`)."""
-    left = Leftovers()
+def recover_training(ctx: Context, left: Leftovers | None = None) -> Leftovers:
+    """Clean up after a training that was killed (call it holding :func:`train_lock`):
+    its run is marked failed, its half-written checkpoints and shards are deleted, and
+    a model folder without any checkpoint is removed (its targets are rewritten by the
+    next run; one with a checkpoint resumes from it)."""
+    left = left if left is not None else Leftovers()
     with Session(ctx.engine) as session:
         for run in session.scalars(
             select(TrainingRun).where(TrainingRun.status == RunStatus.RUNNING)
@@ -105,28 +146,54 @@ def recover_interrupted(ctx: Context) -> Leftovers:
             run.error = "interrupted: the process stopped during training"
             left.training_runs += 1
         session.commit()
-        for path in _partial_files(ctx.paths):
-            path.unlink(missing_ok=True)
-            left.partial_files += 1
-        if ctx.paths.models.is_dir():  # a model whose training was cut short before a
-            for folder in ctx.paths.models.iterdir():  # checkpoint: its targets are rewritten
-                if folder.is_dir() and not any(folder.rglob("*.pt")):
-                    shutil.rmtree(folder)
-        if ctx.paths.incoming.is_dir():
-            states = {
-                uid: state for uid, state in session.execute(select(Study.study_uid, Study.state))
-            }
-            for folder in ctx.paths.incoming.iterdir():
-                state = states.get(folder.name)
-                if not folder.is_dir() or state in _RECEIVING:
-                    continue
-                if state is StudyState.QUARANTINED:  # its files go where its others went
-                    target = ctx.paths.quarantine / folder.name
-                    target.mkdir(parents=True, exist_ok=True)
-                    for path in folder.glob("*.dcm"):
-                        shutil.move(path, target / path.name)
+    shards = list(ctx.paths.cache.glob("*/shards")) if ctx.paths.cache.is_dir() else []
+    _unlink_partials([ctx.paths.models, *shards], left)
+    if ctx.paths.models.is_dir():
+        for folder in ctx.paths.models.iterdir():
+            if folder.is_dir() and not any(folder.rglob("*.pt")):
                 shutil.rmtree(folder)
-                left.incoming_folders += 1
+    return left
+
+
+def _empty_incoming(ctx: Context, left: Leftovers) -> None:
+    """Empty the incoming folders of studies no longer receiving (a quarantined study's
+    files go where its others went)."""
+    with Session(ctx.engine) as session:
+        states = {
+            uid: state for uid, state in session.execute(select(Study.study_uid, Study.state))
+        }
+    for folder in ctx.paths.incoming.iterdir():
+        state = states.get(folder.name)
+        if not folder.is_dir() or state in _RECEIVING:
+            continue
+        if state is StudyState.QUARANTINED:
+            target = ctx.paths.quarantine / folder.name
+            target.mkdir(parents=True, exist_ok=True)
+            for path in folder.glob("*.dcm"):
+                shutil.move(path, target / path.name)
+        shutil.rmtree(folder)
+        left.incoming_folders += 1
+
+
+def _unlink_partials(folders: list[Path], left: Leftovers) -> None:
+    for path in _partial_files(folders):
+        path.unlink(missing_ok=True)
+        left.partial_files += 1
+
+
+def recover_interrupted(ctx: Context) -> Leftovers:
+    """Clean up after a pass that was killed (call it holding :func:`pass_lock`), and
+    after a killed training unless a training is running now."""
+    left = Leftovers()
+    _unlink_partials([ctx.paths.incoming, ctx.paths.dicom], left)
+    try:
+        with train_lock(ctx.paths):
+            recover_training(ctx, left)
+            _unlink_partials([ctx.paths.cache], left)  # a training may be caching pixels
+    except TrainingInProgress as busy:
+        logger.debug("%s: its files are left alone", busy)
+    if ctx.paths.incoming.is_dir():
+        _empty_incoming(ctx, left)
     if left:
         logger.warning("a pass was interrupted before this one; cleaned up: %s", left)
     return left

@@ -3,11 +3,14 @@
 Two jobs share one worker thread, so passes never overlap: an *ingest* pass
 every ``schedule.ingest_every_minutes`` (ingest, label, cache, predict, write
 back — the first one at start) and a *nightly* pass at ``schedule.train_at``
-that may also retrain, and on ``schedule.full_query_on`` queries the PACS's
-whole date range rather than from the watermark. A pass that fails is logged
-and the next one runs as scheduled: every stage resumes where the last one
-stopped. Stopping waits for the pass in progress; a pass killed instead loses
-nothing either.
+that, on ``schedule.full_query_on``, queries the PACS's whole date range rather
+than from the watermark, and then starts a training in its own process
+(:class:`~pacslabel.pipeline.training.TrainingProcess`): ingest passes go on while
+it trains, and the first one after it predicts with the new model if the
+promotion gate made it current. A pass that fails is logged and the next one runs
+as scheduled: every stage resumes where the last one stopped. Stopping waits for
+the pass in progress and stops a running training (it resumes from its newest
+epoch checkpoint at the next night); a pass killed instead loses nothing either.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from pacslabel.context import Context
 from pacslabel.pipeline.loop import RunReport, run_once
+from pacslabel.pipeline.training import TrainingProcess, TrainingRecord
 from pacslabel.settings import ScheduleSettings
 
 __all__ = ["PassKind", "PassRecord", "Service"]
@@ -60,10 +64,17 @@ class Service:
         When to run them.
     timezone
         Of ``schedule.train_at``; default the machine's local time zone.
+    train
+        Whether the nightly pass starts a training (in its own process).
     """
 
     def __init__(
-        self, ctx: Context, schedule: ScheduleSettings, *, timezone: dt.tzinfo | None = None
+        self,
+        ctx: Context,
+        schedule: ScheduleSettings,
+        *,
+        timezone: dt.tzinfo | None = None,
+        train: bool = True,
     ) -> None:
         self._ctx = ctx
         self._schedule = schedule
@@ -80,6 +91,10 @@ class Service:
         self._scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self.history: deque[PassRecord] = deque(maxlen=100)
         """The latest passes, oldest first."""
+        self.trainings: deque[TrainingRecord] = deque(maxlen=100)
+        """The latest training processes that ended, oldest first."""
+        self.training = TrainingProcess(ctx.settings) if train else None
+        """Where the nightly training runs (``None`` when the service does not train)."""
 
     def start(self) -> None:
         """Start the jobs; the first ingest pass begins at once."""
@@ -105,9 +120,12 @@ class Service:
             logger.info("%s: next at %s", job.name, job.next_run_time)
 
     def stop(self, *, wait: bool = True) -> None:
-        """Stop scheduling; with ``wait``, let the pass in progress finish first."""
+        """Stop scheduling; with ``wait``, let the pass in progress finish first. A
+        running training is stopped."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
+        if self.training is not None and (record := self.training.stop()) is not None:
+            self.trainings.append(record)
 
     def next_runs(self) -> dict[str, dt.datetime | None]:
         """When each job runs next, by job id."""
@@ -116,22 +134,27 @@ class Service:
     def _pass(self, kind: PassKind) -> None:
         started = time.monotonic()
         report: RunReport | None = None
+        self._collect_training()
         try:
-            report = run_once(
-                self._ctx, retrain=kind == "nightly", full_query=self._full_query(kind)
-            )
+            report = run_once(self._ctx, retrain=False, full_query=self._full_query(kind))
         finally:
             record = PassRecord(kind, started, time.monotonic(), report)
             self.history.append(record)
+            if kind == "nightly" and self.training is not None and not self.training.start():
+                logger.warning("the training started before is still running: not again")
         logger.info(
-            "%s pass done in %.0f s: %d new, %d labelled, training %s, %d reported",
+            "%s pass done in %.0f s: %d new, %d labelled, %d reported%s",
             kind,
             record.finished - started,
             report.new,
             report.labelled,
-            report.training.status,
             report.reported,
+            "; a training is running" if self.training and self.training.running else "",
         )
+
+    def _collect_training(self) -> None:
+        if self.training is not None and (record := self.training.poll()) is not None:
+            self.trainings.append(record)
 
     def _full_query(self, kind: PassKind) -> bool:
         """Whether this pass queries the whole date range (the nightly pass, on its day)."""

@@ -1,4 +1,5 @@
-"""``pacslabel serve``: the loop on its schedule, passes that never overlap, a clean stop."""
+"""``pacslabel serve``: the loop on its schedule, passes that never overlap, a nightly
+training in its own process while ingest passes go on, a clean stop."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from peers import free_port
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from db import upgrade
+from db import TrainingRun, upgrade
 from pacslabel.context import open_context
 from pacslabel.errors import InvalidSettings
 from pacslabel.pipeline import Service
@@ -36,7 +39,7 @@ def pacs(tmp_path: Path) -> Iterator[SimulatedPACS]:
         yield server
 
 
-def test_ingest_passes_run_often_and_the_nightly_pass_trains(
+def test_ingest_passes_go_on_while_the_nightly_training_runs_in_its_own_process(
     database_url: str, pacs: SimulatedPACS, loop_settings: Callable[..., Settings]
 ) -> None:
     port = free_port()
@@ -54,30 +57,37 @@ def test_ingest_passes_run_often_and_the_nightly_pass_trains(
         service.start()
         try:
             assert set(service.next_runs()) == {"ingest", "nightly"}
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                kinds = [record.kind for record in service.history]
-                if "nightly" in kinds and kinds.count("ingest") >= 3:
+                done = list(service.trainings)
+                later = [r for r in service.history if done and r.started > done[0].finished]
+                if len(later) >= 2:
                     break
                 time.sleep(0.5)
         finally:
             service.stop()
-    history = list(service.history)
-    assert [r.kind for r in history].count("ingest") >= 3, history
-    for earlier, later in itertools.pairwise(history):  # one pass at a time
+    history, trainings = list(service.history), list(service.trainings)
+    for earlier, later in itertools.pairwise(history):  # passes: one at a time
         assert earlier.finished <= later.started
-    reports = [r.report for r in history]
-    assert all(report is not None for report in reports)
+    assert all(r.report is not None for r in history), history
     first = history[0]
     assert first.kind == "ingest" and first.report is not None
-    assert first.report.new == STUDIES and first.report.training.status == "skipped"
-    assert first.report.reported == 0  # no model yet: nothing to send
+    assert first.report.new == STUDIES and first.report.reported == 0  # no model yet
     night = next(r for r in history if r.kind == "nightly")
-    assert night.report is not None and night.report.training.status == "trained"
-    assert night.report.reported == STUDIES
-    after = [r.report for r in history if r.started > night.finished and r.report is not None]
-    assert all(report.new == 0 and report.reported == 0 for report in after)
-    assert len(pacs.received) == STUDIES  # each SR sent once
+    assert night.report is not None and night.report.training.status == "skipped"
+    assert len(trainings) == 1 and trainings[0].exit_code == 0, trainings
+    training = trainings[0]
+    # ingest passes ran while the training process ran
+    beside = [r for r in history if training.started < r.started and r.finished < training.finished]
+    assert beside, (training, history)
+    # the first pass after it predicted with the new model and sent every SR, once
+    after = [r.report for r in history if r.started > training.finished and r.report is not None]
+    assert after[0].reported == STUDIES
+    assert all(report.new == 0 and report.reported == 0 for report in after[1:])
+    assert len(pacs.received) == STUDIES
+    with Session(ctx.engine) as session:
+        runs = session.scalars(select(TrainingRun)).all()
+    assert [run.status.value for run in runs] == ["succeeded"]  # not marked interrupted
 
 
 def _report() -> RunReport:
@@ -98,7 +108,7 @@ def test_a_failing_pass_is_logged_and_the_next_one_runs(
     monkeypatch.setattr("pacslabel.pipeline.scheduler.run_once", flaky)
     far = (dt.datetime.now() + dt.timedelta(hours=12)).strftime("%H:%M")  # no nightly pass
     schedule = ScheduleSettings(ingest_every_minutes=0.01, train_at=far)
-    service = Service(object(), schedule)  # type: ignore[arg-type]
+    service = Service(object(), schedule, train=False)  # type: ignore[arg-type]
     service.start()
     try:
         deadline = time.monotonic() + 30
@@ -122,10 +132,11 @@ def test_the_nightly_pass_queries_everything_on_its_day(monkeypatch: pytest.Monk
     today = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[dt.datetime.now().weekday()]
     other = "sun" if today == "sat" else "sat"
     for day, nightly_full in (("daily", True), (today, True), (other, False), ("never", False)):
-        service = Service(object(), ScheduleSettings(full_query_on=day))  # type: ignore[arg-type]
+        schedule = ScheduleSettings(full_query_on=day)
+        service = Service(object(), schedule, train=False)  # type: ignore[arg-type]
         service._pass("ingest")
         service._pass("nightly")
-        assert asked[-2:] == [(False, False), (True, nightly_full)], day
+        assert asked[-2:] == [(False, False), (False, nightly_full)], day  # trains apart
 
 
 def test_schedule_settings_are_checked() -> None:
@@ -134,7 +145,7 @@ def test_schedule_settings_are_checked() -> None:
     with pytest.raises(InvalidSettings, match=r"schedule\.ingest_every_minutes"):
         load_settings(schedule={"ingest_every_minutes": 0})
     nightly = ScheduleSettings(train_at="03:30")
-    service = Service(object(), nightly, timezone=dt.UTC)  # type: ignore[arg-type]
+    service = Service(object(), nightly, timezone=dt.UTC, train=False)  # type: ignore[arg-type]
     service.start()
     try:
         runs = service.next_runs()

@@ -69,6 +69,8 @@ class TrainStatus(enum.StrEnum):
     TRAINED = "trained"
     SKIPPED = "skipped"
     FAILED = "failed"
+    BUSY = "busy"
+    """Another process is training on this data folder."""
 
 
 @dataclass(frozen=True)
