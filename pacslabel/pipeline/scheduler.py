@@ -132,9 +132,9 @@ class Service:
         return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
 
     def _pass(self, kind: PassKind) -> None:
+        self._collect_training()  # a training that ended: this pass predicts with its model
         started = time.monotonic()
         report: RunReport | None = None
-        self._collect_training()
         try:
             report = run_once(self._ctx, retrain=False, full_query=self._full_query(kind))
         finally:

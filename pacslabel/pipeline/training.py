@@ -69,6 +69,7 @@ class TrainingRecord:
     started: float
     """``time.monotonic()`` at the start."""
     finished: float
+    """``time.monotonic()`` when the service saw it had ended (before its next pass)."""
     exit_code: int | None
     """0: trained or nothing new; 1: the training failed (the registry says why);
     negative: killed by that signal."""

@@ -66,6 +66,8 @@ def test_ingest_passes_go_on_while_the_nightly_training_runs_in_its_own_process(
                 time.sleep(0.5)
         finally:
             service.stop()
+        with Session(ctx.engine) as session:
+            runs = [run.status.value for run in session.scalars(select(TrainingRun))]
     history, trainings = list(service.history), list(service.trainings)
     for earlier, later in itertools.pairwise(history):  # passes: one at a time
         assert earlier.finished <= later.started
@@ -80,14 +82,15 @@ def test_ingest_passes_go_on_while_the_nightly_training_runs_in_its_own_process(
     # ingest passes ran while the training process ran
     beside = [r for r in history if training.started < r.started and r.finished < training.finished]
     assert beside, (training, history)
-    # the first pass after it predicted with the new model and sent every SR, once
+    # once the model was registered (current: the first), a pass predicted with it and
+    # sent every SR, once; nothing was sent before the training started
+    sent = [r for r in history if r.report is not None and r.report.reported]
+    assert sum(r.report.reported for r in sent) == STUDIES, history
+    assert all(r.started > training.started for r in sent)
     after = [r.report for r in history if r.started > training.finished and r.report is not None]
-    assert after[0].reported == STUDIES
-    assert all(report.new == 0 and report.reported == 0 for report in after[1:])
+    assert after and all(report.new == 0 and report.reported == 0 for report in after[1:])
     assert len(pacs.received) == STUDIES
-    with Session(ctx.engine) as session:
-        runs = session.scalars(select(TrainingRun)).all()
-    assert [run.status.value for run in runs] == ["succeeded"]  # not marked interrupted
+    assert runs == ["succeeded"]  # not marked interrupted by the passes beside it
 
 
 def _report() -> RunReport:
