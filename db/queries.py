@@ -31,9 +31,9 @@ __all__ = [
     "current_image_model",
     "fail",
     "find_study",
+    "image_model_by_manifest",
     "image_models",
     "move_to",
-    "newest_image_model",
     "newest_labeller",
     "promote_model",
     "quarantine",
@@ -148,11 +148,12 @@ def current_image_model(session: Session, task: str) -> Model | None:
     )
 
 
-def newest_image_model(session: Session, task: str) -> Model | None:
-    """The most recently trained image model of ``task``, whatever its status."""
+def image_model_by_manifest(session: Session, task: str, manifest: str) -> Model | None:
+    """The newest image model of ``task`` trained from ``manifest`` (the same studies,
+    targets and settings), if there is one."""
     return session.scalar(
         select(Model)
-        .where(Model.task == task, Model.mode != ModelMode.NLP)
+        .where(Model.task == task, Model.mode != ModelMode.NLP, Model.manifest_hash == manifest)
         .order_by(Model.id.desc())
         .limit(1)
     )

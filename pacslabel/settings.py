@@ -226,6 +226,10 @@ class TrainingSettings(_Section):
     human_image_labels: Path | None = None
     """CSV of human image labels (``study_instance_uid``, one column per finding: 1, 0 or
     empty) for ``2steps`` and ``step2only``; its held-out share scores the model."""
+    human_test_labels: Path | None = None
+    """CSV of the human image-label *test* set (same columns): its studies are never
+    trained on, in any mode, so every model is scored on studies it never saw
+    (``pacslabel model evaluate``, ``pacslabel model experiment``)."""
     fine_tune_epochs: int = Field(10, ge=1)
     """``2steps``: epochs on the human image labels after the report-label phase."""
     fine_tune_learning_rate: float = Field(0.0005, gt=0)

@@ -55,7 +55,12 @@ LAYERS = (
 )
 #: The only application modules that may load the simulated hospital (it ships for the
 #: demo; the loop a hospital runs never imports it).
-SIMULATION_USERS = {"pacslabel.tools.demo", "pacslabel.cli.simulate", "pacslabel.cli.gallery"}
+SIMULATION_USERS = {
+    "pacslabel.tools.demo",
+    "pacslabel.tools.experiment",
+    "pacslabel.cli.simulate",
+    "pacslabel.cli.gallery",
+}
 MAX_FUNCTION_LINES = 60
 LONG_FUNCTION_MARK = "Long because"
 

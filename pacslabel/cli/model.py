@@ -16,6 +16,8 @@ from pacslabel.context import Context, open_context
 from pacslabel.errors import ExitCode, NotReady, UsageError
 from pacslabel.settings import Settings
 from pacslabel.tools.comparison import compare_models
+from pacslabel.tools.demo import DemoOptions
+from pacslabel.tools.experiment import ExperimentOptions, run_experiment
 from pacslabel.tools.image_evaluation import evaluate_image_model
 
 __all__ = ["add_parser", "run"]
@@ -23,7 +25,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser(
-        "model", help="image models: evaluate, list, promote, rollback, compare"
+        "model", help="image models: evaluate, list, promote, rollback, compare, experiment"
     )
     actions = parser.add_subparsers(dest="model_command", required=True, metavar="action")
     evaluate = actions.add_parser(
@@ -48,7 +50,48 @@ def add_parser(commands: Subcommands) -> None:
     )
     compare.add_argument("first")
     compare.add_argument("second")
+    experiment = actions.add_parser(
+        "experiment",
+        help="the reference study's experiment on the simulated hospital: the three "
+        "training modes on one archive, Tables 2-3 and ROC curves into a folder",
+    )
+    default = ExperimentOptions()
+    experiment.add_argument("--out", type=Path, required=True, help="folder of the results")
+    experiment.add_argument("--studies", type=int, default=default.demo.studies)
+    experiment.add_argument("--seed", type=int, default=default.demo.seed)
+    experiment.add_argument("--image-size", type=int, default=default.demo.image_size)
+    experiment.add_argument("--epochs", type=int, default=default.demo.epochs)
+    experiment.add_argument("--fine-tune-epochs", type=int, default=default.fine_tune_epochs)
+    experiment.add_argument(
+        "--human-train-share",
+        type=float,
+        default=default.human_train_share,
+        help="share of the archive with human image labels to fine-tune and choose cut-offs on",
+    )
+    experiment.add_argument(
+        "--human-test-share",
+        type=float,
+        default=default.human_test_share,
+        help="share of the archive with human image labels to test on (never trained on)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _experiment(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    demo = DemoOptions(
+        studies=args.studies, seed=args.seed, image_size=args.image_size, epochs=args.epochs
+    )
+    options = ExperimentOptions(
+        demo=demo,
+        human_train_share=args.human_train_share,
+        human_test_share=args.human_test_share,
+        fine_tune_epochs=args.fine_tune_epochs,
+    )
+    result = run_experiment(settings, options, args.out, out.progress)
+    for name in ("table2.md", "table3.md"):
+        out.print((result.folder / name).read_text(encoding="utf-8"), markup=False)
+    out.print(f"wrote {result.folder}: table2.md, table3.md, roc.png, results.json", markup=False)
+    return ExitCode.OK
 
 
 def _mean_auc(row: Model) -> str:
@@ -95,6 +138,8 @@ def _rollback(ctx: Context, out: Output, reason: str) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    if args.model_command == "experiment":  # it fills its own archive and database
+        return _experiment(args, settings, out)
     with open_context(settings, out.progress) as ctx:
         if args.model_command == "list":
             _list(ctx, out)

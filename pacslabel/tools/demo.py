@@ -53,9 +53,14 @@ def demo_settings(settings: Settings, options: DemoOptions, pacs: SimulatedPACS)
 
 
 def run_demo(
-    settings: Settings, options: DemoOptions, progress: ProgressReporter | None = None
+    settings: Settings,
+    options: DemoOptions,
+    progress: ProgressReporter | None = None,
+    *,
+    train: bool = True,
 ) -> tuple[RunReport, CorpusSummary]:
-    """Fill the simulated PACS (once), then run the loop once against it.
+    """Fill the simulated PACS (once), then run the loop once against it (training in
+    the pass when ``train``).
 
     Running it again is safe: the archive is deterministic by seed, known
     studies are not ingested again, and an unchanged corpus is not retrained.
@@ -90,5 +95,6 @@ def run_demo(
                 on_listening=lambda scp: pacs.destinations.update(
                     {scp.ae_title: (configured.local.bind_address, scp.port)}
                 ),
+                retrain=train,
             )
             return report, corpus_summary(ctx)

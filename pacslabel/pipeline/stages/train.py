@@ -34,7 +34,7 @@ from db.queries import (
     audit,
     current_image_model,
     find_study,
-    newest_image_model,
+    image_model_by_manifest,
     promote_model,
 )
 from pacslabel.annotations import read_image_labels
@@ -397,15 +397,31 @@ class _Plan:
     scored_against: str
 
 
+def _test_studies(ctx: Context, session: Session) -> set[str]:
+    """The studies of ``training.human_test_labels`` (never trained on), by pseudonymous UID."""
+    path = ctx.settings.training.human_test_labels
+    if path is None:
+        return set()
+    labelled = read_image_labels(path, ctx.task.finding_keys)
+    found = (find_study(session, uid, ctx.pseudonymiser.uid) for uid in labelled)
+    return {study.study_uid for study in found if study is not None}
+
+
+def _without(keys: list[str], targets: np.ndarray, out: set[str]) -> tuple[list[str], np.ndarray]:
+    keep = np.array([k not in out for k in keys], dtype=bool)
+    return [k for k, kept in zip(keys, keep, strict=True) if kept], targets[keep]
+
+
 def _human_labels(ctx: Context, session: Session, size: int) -> tuple[list[str], np.ndarray]:
     """The human image labels of ``training.human_image_labels`` whose studies are in the
-    corpus, by pseudonymous UID, cached at ``size``."""
+    corpus (and not in the test set), by pseudonymous UID, cached at ``size``."""
     path = ctx.settings.training.human_image_labels
     assert path is not None  # the settings require it for the modes that come here
+    test = _test_studies(ctx, session)
     keys, rows = [], []
     for uid, row in read_image_labels(path, ctx.task.finding_keys).items():
         study = find_study(session, uid, ctx.pseudonymiser.uid)
-        if study is not None and study.state in _READY:
+        if study is not None and study.state in _READY and study.study_uid not in test:
             keys.append(study.study_uid)
             rows.append(row)
     targets = np.array(rows, dtype=np.float32).reshape(len(keys), len(ctx.task.finding_keys))
@@ -437,7 +453,7 @@ def _plan(ctx: Context, session: Session, config: TrainConfig) -> _Plan:
     """The run the settings ask for (``training.mode``) on today's corpus."""
     settings = ctx.settings.training
     config = _warm(ctx, session, config)
-    keys, targets = corpus_targets(ctx, session)
+    keys, targets = _without(*corpus_targets(ctx, session), _test_studies(ctx, session))
     keys, targets = _in_cache(ctx, session, keys, targets, config.image_size)
     if settings.mode == "1step":
         train, train_y, held, held_y = _split(keys, targets, settings.held_out_fraction)
@@ -455,9 +471,7 @@ def _plan(ctx: Context, session: Session, config: TrainConfig) -> _Plan:
     if settings.mode == "step2only":
         return _Plan(ModelMode.STEP2_ONLY, [(config, train, train_y)], held, held_y, manifest,
                      against)  # fmt: skip
-    tested = set(held)  # the human held-out studies stay unseen in both phases
-    keep = np.array([k not in tested for k in keys], dtype=bool)
-    first = ([k for k, kept in zip(keys, keep, strict=True) if kept], targets[keep])
+    first = _without(keys, targets, set(held))  # human held-out: unseen in both phases
     folder = ctx.paths.models / f"{ctx.task.name}-resnet18-{manifest[:12]}"
     step1 = str((folder / "step1" / "model.pt").resolve())
     phases = [(config, *first), (dataclasses.replace(fine, init_checkpoint=step1), train, train_y)]
@@ -473,10 +487,10 @@ def train_model(ctx: Context) -> TrainOutcome:
     """
     with Session(ctx.engine) as session:
         plan = _plan(ctx, session, _config(ctx))
-        latest = newest_image_model(session, ctx.task.name)
-        if latest is not None and latest.manifest_hash == plan.manifest:
-            reason = f"nothing new since model {latest.version}"
-            return TrainOutcome(TrainStatus.SKIPPED, reason, latest.version, latest.metrics)
+        same = image_model_by_manifest(session, ctx.task.name, plan.manifest)
+        if same is not None:  # the newest, or an earlier one (the corpus came back to it)
+            reason = f"nothing new since model {same.version}"
+            return TrainOutcome(TrainStatus.SKIPPED, reason, same.version, same.metrics)
         first_keys = plan.phases[0][1]
         if len(first_keys) + len(plan.held_keys) < ctx.settings.training.min_studies:
             return TrainOutcome(
