@@ -191,6 +191,8 @@ class ExportStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     """The last attempt failed; the next pass tries again."""
+    WRITTEN = "written"
+    """Written to the dry-run folder (``writeback.folder``), not sent to the PACS."""
 
 
 class ReportSource(enum.StrEnum):

@@ -8,7 +8,12 @@ statuses in words from :mod:`pacsbridge.status`. The simulated hospital is a
 sibling package, :mod:`simhospital`, built on this package's public API.
 """
 
-from pacsbridge.association import application_entity, quiet_identifier_logging, receive_into_files
+from pacsbridge.association import (
+    application_entity,
+    echo,
+    quiet_identifier_logging,
+    receive_into_files,
+)
 from pacsbridge.deid import (
     AnonymisedInstance,
     DeidCase,
@@ -137,6 +142,7 @@ __all__ = [
     "clean_string",
     "deidentify_text",
     "display_pixels",
+    "echo",
     "find_identifiers",
     "find_images",
     "find_series",

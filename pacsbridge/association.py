@@ -20,7 +20,8 @@ from pydicom import uid
 from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
-from pynetdicom.presentation import PresentationContext
+from pynetdicom.presentation import PresentationContext, build_context
+from pynetdicom.sop_class import Verification
 
 from pacsbridge.errors import AssociationAborted, AssociationRejected
 from pacsbridge.node import LocalAE, Node
@@ -31,6 +32,7 @@ __all__ = [
     "application_entity",
     "associate",
     "check_alive",
+    "echo",
     "quiet_identifier_logging",
     "tcp_nodelay",
 ]
@@ -144,6 +146,22 @@ def associate(
         if assoc.is_established:
             assoc.release()
         ae.shutdown()
+
+
+def echo(local: LocalAE, node: Node) -> None:
+    """C-ECHO ``node`` (Verification, PS3.7 9.1.5): it accepts us and answers.
+
+    Raises
+    ------
+    AssociationRejected, AssociationAborted
+        It refuses us, does not answer, or answers with a failure status.
+    """
+    with associate(local, node, [build_context(Verification)]) as assoc:
+        status = assoc.send_c_echo()
+        check_alive(assoc, node, "C-ECHO")
+        code = int(status.Status) if status is not None and "Status" in status else None
+        if code != 0:
+            raise AssociationAborted(f"{node} answered C-ECHO with status {code}")
 
 
 def check_alive(assoc: Association, node: Node, what: str) -> None:

@@ -84,6 +84,8 @@ class ExitCode(enum.IntEnum):
     """A pass that had studies to process put every one of them in quarantine."""
     BUSY = 13
     """Another pass (``serve``, or another ``run``) is working on this data folder."""
+    CHECK_FAILED = 14
+    """``pacslabel check`` found something to change (its FAIL lines say what)."""
     INTERRUPTED = 130
     """Ctrl-C; every stage resumes where it stopped."""
 

@@ -34,6 +34,7 @@ from pacslabel.errors import InvalidSettings
 
 __all__ = [
     "DeidSettings",
+    "HealthSettings",
     "IngestSettings",
     "LabellingSettings",
     "LimitsSettings",
@@ -42,6 +43,7 @@ __all__ = [
     "ScheduleSettings",
     "Settings",
     "TrainingSettings",
+    "WritebackSettings",
     "load_settings",
 ]
 
@@ -92,6 +94,9 @@ class IngestSettings(_Section):
     """Studies retrieved in parallel, each over its own association."""
     retries: int = Field(2, ge=0, le=10)
     """Immediate retries of a transient failure (lost association, partial transfer)."""
+    push_settle_s: float = Field(30.0, ge=0)
+    """A study pushed to our storage SCP (not asked for by C-MOVE) is taken in once its
+    last instance is this many seconds old."""
     retry_backoff_s: float = Field(1.0, ge=0)
     """Wait before the first retry; doubled for each next one."""
     window: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
@@ -149,6 +154,27 @@ class DeidSettings(_Section):
         (0.92, 0.0, 1.0, 1.0),
     ]
     """Rectangles (top, left, bottom, right) as fractions of the image, for ``mask``."""
+
+
+class WritebackSettings(_Section):
+    """What pacslabel writes into the clinical record: one DICOM SR per predicted study,
+    stored in the patient's own study in the PACS."""
+
+    enabled: bool = True
+    """Send the SRs. Off, predictions stay in the database and their studies wait; turned
+    on again, they are sent."""
+    folder: Path | None = None
+    """Dry run: write each SR as a DICOM file under this folder instead of sending it
+    (the files identify the patient: the folder is clinical-side, created 0700, files
+    0600). Unset again, the SRs written only there are sent."""
+
+
+class HealthSettings(_Section):
+    """``serve``'s health and metrics endpoints (``/healthz``, ``/readyz``, ``/metrics``)."""
+
+    bind_address: str = "127.0.0.1"
+    port: int = Field(9187, ge=0, le=65535)
+    """0: no endpoints."""
 
 
 class LimitsSettings(_Section):
@@ -282,11 +308,17 @@ class Settings(BaseSettings):
     task: str = "lumbar_spine"
     """A task shipped with the package, by name, or a path to a task TOML file."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Of pacslabel's own records; other libraries log at WARNING."""
+    log_format: Literal["auto", "rich", "plain", "journal", "json"] = "auto"
+    """``auto``: drawn on a terminal, one line per record elsewhere (``journal``
+    priorities under systemd, else ``plain``); ``json``: one object per line."""
     pacs: NodeSettings = NodeSettings()
     local: LocalAESettings = LocalAESettings()
     ingest: IngestSettings = IngestSettings()
     deid: DeidSettings = DeidSettings()
     limits: LimitsSettings = LimitsSettings()
+    writeback: WritebackSettings = WritebackSettings()
+    health: HealthSettings = HealthSettings()
     labelling: LabellingSettings = LabellingSettings()
     training: TrainingSettings = TrainingSettings()
     schedule: ScheduleSettings = ScheduleSettings()

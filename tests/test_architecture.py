@@ -40,7 +40,14 @@ ALLOWED_THIRD_PARTY = {
 }
 #: The application's layers, lowest first: a module imports only from its own layer or below.
 LAYERS = (
-    ("pacslabel", "pacslabel.errors", "pacslabel.settings", "pacslabel.task", "pacslabel.progress"),
+    (
+        "pacslabel",
+        "pacslabel.errors",
+        "pacslabel.settings",
+        "pacslabel.logs",
+        "pacslabel.task",
+        "pacslabel.progress",
+    ),
     (
         "pacslabel.tls",
         "pacslabel.linkage",

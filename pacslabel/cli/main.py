@@ -20,6 +20,7 @@ from pacsbridge import PacsBridgeError, quiet_identifier_logging, receive_into_f
 from pacslabel import __version__
 from pacslabel.cli import (
     audit_phi,
+    check,
     db,
     demo,
     explain,
@@ -37,7 +38,7 @@ from pacslabel.cli import (
     task,
     train,
 )
-from pacslabel.cli.output import Handler, Output, configure_logging
+from pacslabel.cli.output import Handler, Output
 from pacslabel.errors import (
     ExitCode,
     InvalidSettings,
@@ -45,6 +46,7 @@ from pacslabel.errors import (
     environment_fault,
     exit_code,
 )
+from pacslabel.logs import configure_logging
 from pacslabel.settings import load_settings
 from trainer import TrainerError
 
@@ -58,6 +60,7 @@ COMMANDS = (
     run,
     serve,
     train,
+    check,
     db,
     simulate,
     gallery,
@@ -106,10 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidSettings as exc:
         out.error(exc)
         return ExitCode.USAGE
-    configure_logging(loaded.log_level, out.err)
+    configure_logging(loaded.log_level, loaded.log_format, out.err)
     quiet_identifier_logging()  # query identifiers carry patient data
     receive_into_files()  # received instances go to disk as they arrive, not to memory
-    logger.info("pacslabel %s starting: %s", __version__, json.dumps(loaded.redacted()))
+    logger.debug("pacslabel %s starting: %s", __version__, json.dumps(loaded.redacted()))
     handler: Handler = args.handler
     try:
         return int(handler(args, loaded, out))

@@ -7,13 +7,11 @@ progress and errors to standard error (the journal under systemd).
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -30,7 +28,6 @@ __all__ = [
     "Output",
     "RichProgress",
     "Subcommands",
-    "configure_logging",
     "ingest_exit",
     "print_run",
     "print_status",
@@ -66,7 +63,9 @@ class RichProgress:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=self._console, disable=total == 0) as bars:
+        # Off a terminal (a pipe, the journal) bars would be lines of noise.
+        quiet = total == 0 or not self._console.is_terminal
+        with Progress(*columns, console=self._console, disable=quiet) as bars:
             yield _RichStep(bars, bars.add_task(description, total=total))
 
 
@@ -88,17 +87,6 @@ class Output:
     def error(self, error: BaseException | str) -> None:
         """An error, in red, on standard error."""
         self.err.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
-
-
-def configure_logging(level: str, err: Console) -> None:
-    """Logs to standard error at ``level``; the chattiest libraries at WARNING."""
-    handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(name)s: %(message)s")
-    quiet = max(logging.WARNING, logging.getLevelName(level))
-    # pynetdicom logs one line per association at INFO, APScheduler each job's start and
-    # end; our passes log their own outcome.
-    for name in ("pynetdicom", "apscheduler"):
-        logging.getLogger(name).setLevel(quiet)
 
 
 def _summary_table(summary: CorpusSummary) -> Table:

@@ -8,9 +8,10 @@ import signal
 import threading
 
 from pacslabel.cli.output import Output, Subcommands
-from pacslabel.context import open_context
-from pacslabel.errors import ExitCode
+from pacslabel.context import Context, open_context
+from pacslabel.errors import ExitCode, UsageError
 from pacslabel.pipeline import Service
+from pacslabel.pipeline.health import HealthServer
 from pacslabel.settings import Settings
 
 __all__ = ["add_parser", "run"]
@@ -25,6 +26,26 @@ def add_parser(commands: Subcommands) -> None:
     parser.set_defaults(handler=run)
 
 
+def _health(ctx: Context, service: Service, settings: Settings) -> HealthServer | None:
+    """The health and metrics endpoints (``health.port``; 0: none).
+
+    Raises
+    ------
+    UsageError
+        The port cannot be bound.
+    """
+    health = settings.health
+    if health.port == 0:
+        return None
+    try:
+        return HealthServer(ctx, service, health.bind_address, health.port).start()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot serve health and metrics on {health.bind_address}:{health.port}: "
+            f"{exc.strerror or exc} (settings health.port, health.bind_address; 0: none)"
+        ) from None
+
+
 def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     """Start the scheduled passes; on SIGTERM or SIGINT let the pass in progress finish."""
     stop = threading.Event()
@@ -37,6 +58,7 @@ def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     try:
         with open_context(settings, out.progress) as ctx:
             service = Service(ctx, settings.schedule)
+            server = _health(ctx, service, settings)
             service.start()
             out.err.print(
                 f"serving: an ingest pass every {settings.schedule.ingest_every_minutes:g} min, "
@@ -46,6 +68,8 @@ def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             while not stop.wait(1.0):
                 pass
             service.stop(wait=True)
+            if server is not None:
+                server.stop()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

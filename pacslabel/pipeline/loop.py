@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from pacslabel.pipeline.stages import (
     DiscoverResult,
     TrainOutcome,
     TrainStatus,
+    adopt_pushed,
     anonymise_all,
     cache_all,
     discover,
@@ -32,7 +34,7 @@ from pacslabel.pipeline.stages import (
 )
 from pacslabel.pipeline.training import train_pass
 
-__all__ = ["RunReport", "run_once"]
+__all__ = ["RunReport", "run_once", "storage_scp"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,23 +71,28 @@ class RunReport:
             + self.reported
         )
 
+    def summary(self) -> str:
+        """The pass on one line, for the log."""
+        line = (
+            f"{self.found} found, {self.new} new, {self.retrieved} retrieved, "
+            f"{self.anonymised} de-identified, {self.labelled} labelled, {self.cached} cached, "
+            f"training {self.training.status}, {self.predicted} predicted, "
+            f"{self.reported} reported, {self.quarantined} studies and "
+            f"{self.files_quarantined} files quarantined"
+        )
+        return line + (f"; ingest stopped: {self.ingest_error}" if self.ingest_error else "")
+
     @property
     def nothing_processed(self) -> bool:
         """Input arrived, all of it was quarantined or refused, and nothing went through."""
         return self.progressed == 0 and (self.quarantined + self.files_quarantined) > 0
 
 
-def _ingest(
-    ctx: Context, on_listening: Callable[[StorageSCP], None] | None, full_query: bool
-) -> tuple[DiscoverResult, int, PacsBridgeError | OSError | None]:
-    """Discover, look at the waiting studies again, retrieve (inside the off-peak window);
-    the instances our storage SCP refused go to the quarantine table."""
-    window = ctx.settings.ingest.window
-    if not in_window(window):
-        logger.info("outside the off-peak window %s: nothing is retrieved this run", window)
-        return DiscoverResult(0, 0), 0, None
+def storage_scp(ctx: Context) -> StorageSCP:
+    """Our storage SCP (not started): C-MOVE retrievals and pushes from the allowed AEs
+    (default: the PACS's) land in ``incoming/``; it answers C-ECHO."""
     allowed = ctx.settings.local.allowed_calling_ae_titles
-    scp = StorageSCP(
+    return StorageSCP(
         ctx.local,
         ctx.paths.incoming,
         ctx.paths.quarantine / "received",
@@ -94,9 +101,25 @@ def _ingest(
         tls=ctx.tls_server,
         limits=ctx.settings.limits.limits(),
     )
+
+
+def _ingest(
+    ctx: Context,
+    on_listening: Callable[[StorageSCP], None] | None,
+    full_query: bool,
+    listening: StorageSCP | None,
+) -> tuple[DiscoverResult, int, PacsBridgeError | OSError | None]:
+    """Discover, look at the waiting studies again, retrieve (inside the off-peak window)
+    through ``listening`` (``serve``'s SCP) or an SCP of this pass; the instances our
+    storage SCP refused go to the quarantine table."""
+    window = ctx.settings.ingest.window
+    if not in_window(window):
+        logger.info("outside the off-peak window %s: nothing is retrieved this run", window)
+        return DiscoverResult(0, 0), 0, None
+    scp = listening or storage_scp(ctx)
     found = DiscoverResult(0, 0)
     try:
-        with scp:
+        with nullcontext(scp) if listening else scp:
             if on_listening is not None:
                 on_listening(scp)
             found = discover(ctx, full=full_query)
@@ -118,6 +141,7 @@ def run_once(
     on_listening: Callable[[StorageSCP], None] | None = None,
     retrain: bool = True,
     full_query: bool = False,
+    scp: StorageSCP | None = None,
 ) -> RunReport:
     """One pass of the whole loop; every stage picks up where the last run stopped.
 
@@ -132,6 +156,9 @@ def run_once(
     full_query
         Query the PACS over the whole configured date range instead of from
         the watermark (finds late studies with old dates).
+    scp
+        A storage SCP that is already listening (``serve`` keeps one for its whole
+        life); by default the pass listens while it ingests.
 
     When the PACS cannot be used (unreachable, rejecting us, not knowing
     our AE) ingest stops, the error is in :attr:`RunReport.ingest_error`,
@@ -146,7 +173,7 @@ def run_once(
     """
     with pass_lock(ctx.paths):
         recover_interrupted(ctx)
-        return _run_locked(ctx, on_listening, retrain, full_query)
+        return _run_locked(ctx, on_listening, retrain, full_query, scp)
 
 
 def _run_locked(
@@ -154,11 +181,13 @@ def _run_locked(
     on_listening: Callable[[StorageSCP], None] | None,
     retrain: bool,
     full_query: bool,
+    scp: StorageSCP | None,
 ) -> RunReport:
     with Session(ctx.engine) as session:
         mark = quarantine_mark(session)
     expire_or_attach(ctx)
-    found, retrieved, ingest_error = _ingest(ctx, on_listening, full_query)
+    pushed = adopt_pushed(ctx)
+    found, retrieved, ingest_error = _ingest(ctx, on_listening, full_query, scp)
     anonymised = anonymise_all(ctx)
     labelled = label_all(ctx)
     cached = cache_all(ctx)
@@ -172,7 +201,7 @@ def _run_locked(
     report = RunReport(
         found.found,
         found.new,
-        retrieved,
+        retrieved + pushed,
         anonymised,
         labelled,
         cached,
@@ -183,5 +212,5 @@ def _run_locked(
         quarantined,
         files,
     )
-    logger.info("run finished: %s", report)
+    logger.info("pass finished: %s", report.summary())
     return report

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,7 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pacslabel.context import Context
-from pacslabel.pipeline.loop import RunReport, run_once
+from pacslabel.pipeline.loop import RunReport, run_once, storage_scp
 from pacslabel.pipeline.training import TrainingProcess, TrainingRecord
 from pacslabel.settings import ScheduleSettings
 
@@ -66,6 +66,9 @@ class Service:
         Of ``schedule.train_at``; default the machine's local time zone.
     train
         Whether the nightly pass starts a training (in its own process).
+    listen
+        Whether our storage SCP listens for the service's whole life (C-ECHO, studies
+        pushed to us, C-MOVE retrievals), not only while a pass ingests.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class Service:
         *,
         timezone: dt.tzinfo | None = None,
         train: bool = True,
+        listen: bool = True,
     ) -> None:
         self._ctx = ctx
         self._schedule = schedule
@@ -91,14 +95,29 @@ class Service:
         self._scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self.history: deque[PassRecord] = deque(maxlen=100)
         """The latest passes, oldest first."""
+        self.counts: Counter[tuple[str, str]] = Counter()
+        """Passes run, by (kind, ``ok`` or ``failed``)."""
+        self.last_success: dict[str, float] = {}
+        """When the last successful pass of each kind ended (Unix time)."""
         self.trainings: deque[TrainingRecord] = deque(maxlen=100)
         """The latest training processes that ended, oldest first."""
         self.training = TrainingProcess(ctx.settings) if train else None
         """Where the nightly training runs (``None`` when the service does not train)."""
+        self.scp = storage_scp(ctx) if listen else None
+        """Our storage SCP, listening from :meth:`start` to :meth:`stop` (``None``: each
+        pass listens while it ingests)."""
 
     def start(self) -> None:
-        """Start the jobs; the first ingest pass begins at once."""
+        """Start listening and the jobs; the first ingest pass begins at once.
+
+        Raises
+        ------
+        OSError
+            Our storage port is taken or cannot be bound (``local.storage_port``).
+        """
         schedule = self._schedule
+        if self.scp is not None:
+            self.scp.start()
         hour, minute, *second = (int(part) for part in schedule.train_at.split(":"))
         self._scheduler.add_job(
             self._pass,
@@ -124,8 +143,19 @@ class Service:
         running training is stopped."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
+        if self.scp is not None:
+            self.scp.stop()
         if self.training is not None and (record := self.training.stop()) is not None:
             self.trainings.append(record)
+
+    @property
+    def running(self) -> bool:
+        """Whether the scheduler runs (between :meth:`start` and :meth:`stop`)."""
+        return bool(self._scheduler.running)
+
+    def last_pass(self) -> dict[str, PassRecord]:
+        """The latest pass of each kind."""
+        return {record.kind: record for record in list(self.history)}
 
     def next_runs(self) -> dict[str, dt.datetime | None]:
         """When each job runs next, by job id."""
@@ -136,10 +166,15 @@ class Service:
         started = time.monotonic()
         report: RunReport | None = None
         try:
-            report = run_once(self._ctx, retrain=False, full_query=self._full_query(kind))
+            report = run_once(
+                self._ctx, retrain=False, full_query=self._full_query(kind), scp=self.scp
+            )
         finally:
             record = PassRecord(kind, started, time.monotonic(), report)
             self.history.append(record)
+            self.counts[kind, "ok" if report is not None else "failed"] += 1
+            if report is not None:
+                self.last_success[kind] = time.time()
             if kind == "nightly" and self.training is not None and not self.training.start():
                 logger.warning("the training started before is still running: not again")
         logger.info(

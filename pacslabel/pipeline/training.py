@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 
 from pacslabel.context import Context, open_context
 from pacslabel.errors import TrainingInProgress
+from pacslabel.logs import configure_logging
 from pacslabel.pipeline.recovery import recover_training, train_lock
 from pacslabel.pipeline.stages import TrainOutcome, TrainStatus, train_model
 from pacslabel.settings import Settings
@@ -46,11 +47,7 @@ def train_pass(ctx: Context, *, wait_s: float = 0.0) -> TrainOutcome:
 def _child(settings: Settings) -> None:
     """The training process: its own context, one training pass, the outcome as the
     exit status (0 trained or nothing to do, 1 failed)."""
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s training %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     with open_context(settings) as ctx:
         outcome = train_pass(ctx, wait_s=60.0)
     logger.info(

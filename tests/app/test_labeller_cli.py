@@ -222,7 +222,7 @@ def test_evaluate_writes_each_miss_with_its_evidence(data: list[str], tmp_path: 
         # right: no miss
         {"id": "r1", "text": "Spazio L4-L5 ridotto.", **blank, "disc_narrowing": "positive"},
         # an abbreviation the rules do not read: a binary miss with no mention found
-        {"id": "r2", "text": "Ret. L4 su L5.", **blank, "retrolisthesis": "positive"},
+        {"id": "r2", "text": "Scivol. post. L4 su L5.", **blank, "retrolisthesis": "positive"},
         # the hedge is read: uncertain for a positive annotation, with its words
         {"id": "r3", "text": "Verosimile crollo di L1.", **blank, "fractures": "positive"},
     ]
@@ -238,4 +238,4 @@ def test_evaluate_writes_each_miss_with_its_evidence(data: list[str], tmp_path: 
     ]
     assert misses[0]["evidence"] == "crollo" and misses[0]["binary_miss"] == "yes"
     assert misses[1]["evidence"] == "no mention found"
-    assert misses[1]["text"] == "Ret. L4 su L5."
+    assert misses[1]["text"] == "Scivol. post. L4 su L5."

@@ -13,19 +13,20 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import peers
 import pytest
 from peers import free_port
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import TrainingRun, upgrade
+from db import Study, StudyState, TrainingRun, upgrade
 from pacslabel.context import open_context
 from pacslabel.errors import InvalidSettings
 from pacslabel.pipeline import Service
 from pacslabel.pipeline.loop import RunReport
 from pacslabel.pipeline.stages import TrainOutcome
 from pacslabel.settings import ScheduleSettings, Settings, load_settings
-from simhospital import SimulatedPACS, generate_study
+from simhospital import SimulatedPACS, generate_study, write_study
 
 STUDIES = 6
 
@@ -102,7 +103,7 @@ def test_a_failing_pass_is_logged_and_the_next_one_runs(
 ) -> None:
     calls: list[bool] = []
 
-    def flaky(ctx: object, *, retrain: bool, full_query: bool) -> RunReport:
+    def flaky(ctx: object, *, retrain: bool, full_query: bool, scp: object) -> RunReport:
         calls.append(retrain)
         if len(calls) == 1:
             raise RuntimeError("disk full")
@@ -111,7 +112,7 @@ def test_a_failing_pass_is_logged_and_the_next_one_runs(
     monkeypatch.setattr("pacslabel.pipeline.scheduler.run_once", flaky)
     far = (dt.datetime.now() + dt.timedelta(hours=12)).strftime("%H:%M")  # no nightly pass
     schedule = ScheduleSettings(ingest_every_minutes=0.01, train_at=far)
-    service = Service(object(), schedule, train=False)  # type: ignore[arg-type]
+    service = Service(object(), schedule, train=False, listen=False)  # type: ignore[arg-type]
     service.start()
     try:
         deadline = time.monotonic() + 30
@@ -127,7 +128,7 @@ def test_a_failing_pass_is_logged_and_the_next_one_runs(
 def test_the_nightly_pass_queries_everything_on_its_day(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[tuple[bool, bool]] = []
 
-    def record(ctx: object, *, retrain: bool, full_query: bool) -> RunReport:
+    def record(ctx: object, *, retrain: bool, full_query: bool, scp: object) -> RunReport:
         asked.append((retrain, full_query))
         return _report()
 
@@ -136,7 +137,7 @@ def test_the_nightly_pass_queries_everything_on_its_day(monkeypatch: pytest.Monk
     other = "sun" if today == "sat" else "sat"
     for day, nightly_full in (("daily", True), (today, True), (other, False), ("never", False)):
         schedule = ScheduleSettings(full_query_on=day)
-        service = Service(object(), schedule, train=False)  # type: ignore[arg-type]
+        service = Service(object(), schedule, train=False, listen=False)  # type: ignore[arg-type]
         service._pass("ingest")
         service._pass("nightly")
         assert asked[-2:] == [(False, False), (False, nightly_full)], day  # trains apart
@@ -148,7 +149,9 @@ def test_schedule_settings_are_checked() -> None:
     with pytest.raises(InvalidSettings, match=r"schedule\.ingest_every_minutes"):
         load_settings(schedule={"ingest_every_minutes": 0})
     nightly = ScheduleSettings(train_at="03:30")
-    service = Service(object(), nightly, timezone=dt.UTC, train=False)  # type: ignore[arg-type]
+    service = Service(  # type: ignore[arg-type]
+        object(), nightly, timezone=dt.UTC, train=False, listen=False
+    )
     service.start()
     try:
         runs = service.next_runs()
@@ -167,6 +170,7 @@ def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(tmp_path: Path)
         PACSLABEL_PACS__PORT="9",  # nothing listens: every ingest stops, the daemon stays
         PACSLABEL_SCHEDULE__INGEST_EVERY_MINUTES="0.01",
         PACSLABEL_LOCAL__STORAGE_PORT="0",
+        PACSLABEL_HEALTH__PORT=str(free_port()),
         COLUMNS="250",
     )
     base = [sys.executable, "-m", "pacslabel.cli", "--data-dir", data]
@@ -188,3 +192,44 @@ def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(tmp_path: Path)
     text = log.read_text()
     assert text.count("ingest stopped") >= 3
     assert "SIGTERM received" in text and "stopped; the next start resumes" in text
+
+
+@pytest.mark.integration
+def test_serve_answers_c_echo_between_passes_and_takes_in_a_pushed_study(
+    database_url: str, tmp_path: Path, loop_settings: Callable[..., Settings]
+) -> None:
+    empty = SimulatedPACS(tmp_path / "pacs", ae_title="SIMPACS")
+    port = free_port()
+    with empty:
+        settings = loop_settings(
+            empty,
+            database_url=database_url,
+            local={"storage_port": port, "network_timeout_s": 10},
+            ingest={"report_drop": empty.ris_dir, "push_settle_s": 1},
+        )
+        upgrade(database_url)
+        study = generate_study(0, seed=6, scale=0.12, report_mix=(1.0, 0.0, 0.0))
+        paths = write_study(study, tmp_path / "push")
+        far = (dt.datetime.now() + dt.timedelta(hours=12)).strftime("%H:%M")
+        schedule = ScheduleSettings(ingest_every_minutes=0.02, train_at=far)
+        with open_context(settings) as ctx:
+            service = Service(ctx, schedule, train=False)
+            service.start()
+            try:
+                peer = ["-aet", "SIMPACS", "-aec", "PACSLABEL", "127.0.0.1", str(port)]
+                for _ in range(8):  # during passes and between them
+                    echo = peers.run(["echoscu", *peer])
+                    assert echo.returncode == 0, echo.stdout + echo.stderr
+                    time.sleep(0.4)
+                pushed = peers.run(["storescu", *peer, *map(str, paths)])
+                assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+                uid = ctx.pseudonymiser.uid(study.study_instance_uid)
+                deadline, state = time.monotonic() + 90, None
+                while time.monotonic() < deadline and state != StudyState.CACHED:
+                    time.sleep(0.5)
+                    with Session(ctx.engine) as session:
+                        state = session.scalar(select(Study.state).where(Study.study_uid == uid))
+            finally:
+                service.stop()
+    assert state == StudyState.CACHED  # de-identified, paired, labelled, cached
+    assert all(record.report is not None for record in service.history)

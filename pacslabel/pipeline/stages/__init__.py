@@ -8,6 +8,7 @@ from pacslabel.pipeline.stages.label import add_labels, label_all
 from pacslabel.pipeline.stages.predict import predict_all
 from pacslabel.pipeline.stages.retrieval import (
     DiscoverResult,
+    adopt_pushed,
     discover,
     in_window,
     record_refusals,
@@ -22,6 +23,7 @@ __all__ = [
     "TrainOutcome",
     "TrainStatus",
     "add_labels",
+    "adopt_pushed",
     "anonymise_all",
     "anonymise_study",
     "cache_all",

@@ -1,4 +1,5 @@
-"""Discover studies on the PACS (incrementally) and retrieve them, several at a time."""
+"""Discover studies on the PACS (incrementally) and retrieve them, several at a time;
+take in the studies a peer pushed to our storage SCP."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +17,7 @@ from db import IngestWatermark, Study, StudyState
 from db.queries import audit, fail, move_to, quarantine, studies_in
 from pacsbridge import (
     InstancesRefused,
+    InvalidInstance,
     MoveDestinationUnknown,
     MoveResult,
     OriginalIdentity,
@@ -27,12 +30,23 @@ from pacsbridge import (
     is_transient,
     lenient_date,
     move_study,
+    read_instance,
     single_uid,
 )
 from pacslabel.context import Context
 from pacslabel.errors import EnvironmentFault, LinkageError, environment_fault, one_line
 
-__all__ = ["DiscoverResult", "discover", "in_window", "record_refusals", "retrieve"]
+__all__ = [
+    "DiscoverResult",
+    "adopt_pushed",
+    "discover",
+    "in_window",
+    "record_refusals",
+    "retrieve",
+]
+
+#: What is read of a pushed instance to take its study in.
+_PUSHED_TAGS = ["StudyInstanceUID", "AccessionNumber", "Modality"]
 
 logger = logging.getLogger(__name__)
 
@@ -325,3 +339,58 @@ def record_refusals(ctx: Context, refusals: list[Refusal]) -> int:
         "%d instances refused by our storage SCP (pacslabel quarantine list)", len(refusals)
     )
     return len(refusals)
+
+
+def _pushed_folders(ctx: Context, known: set[str]) -> list[Path]:
+    """Incoming folders of studies not recorded whose last file is older than
+    ``ingest.push_settle_s`` (a push still arriving is left for the next pass)."""
+    settled_before = time.time() - ctx.settings.ingest.push_settle_s
+    found = []
+    for folder in sorted(ctx.paths.incoming.iterdir()):
+        if not folder.is_dir() or folder.name in known:
+            continue
+        stamps = [path.stat().st_mtime for path in folder.glob("*.dcm")]
+        if stamps and max(stamps) < settled_before:
+            found.append(folder)
+    return found
+
+
+def _adopt(ctx: Context, session: Session, folder: Path) -> Study:
+    """One pushed study: retrieved when it holds an image of the task's modalities, else
+    quarantined (its files go where quarantined studies' files go)."""
+    modalities, original, accession = set(), "", ""
+    for path in sorted(folder.glob("*.dcm")):
+        try:
+            ds = read_instance(path, ctx.settings.limits.limits(), tags=_PUSHED_TAGS)
+        except InvalidInstance:
+            continue  # the de-identification stage quarantines it with its reason
+        modalities.add(str(ds.get("Modality", "")))
+        original = original or str(ds.get("StudyInstanceUID", ""))
+        accession = accession or str(ds.get("AccessionNumber", ""))
+    study = Study(study_uid=folder.name, state=StudyState.RETRIEVED, attempts=0)
+    session.add(study)
+    if original:
+        identity = OriginalIdentity.bare(study_instance_uid=original, accession_number=accession)
+        ctx.vault.put(session, folder.name, "study", identity)
+    wanted = set(ctx.task.query.modalities)
+    if not modalities & wanted:
+        seen = ", ".join(sorted(m for m in modalities if m)) or "none readable"
+        quarantine(session, study, "receive", f"pushed study of other modalities ({seen})")
+    audit(session, "ingest.pushed", study.study_uid, modalities=sorted(modalities))
+    return study
+
+
+def adopt_pushed(ctx: Context) -> int:
+    """Take in the studies a peer pushed to our storage SCP (C-STORE without our C-MOVE:
+    a PACS's auto-routing, a modality, ``storescu``) as retrieved, their identity from
+    their own files; returns how many were taken in."""
+    if not ctx.paths.incoming.is_dir():
+        return 0
+    with Session(ctx.engine) as session:
+        known = set(session.scalars(select(Study.study_uid)))
+        folders = _pushed_folders(ctx, known)
+        for folder in folders:
+            study = _adopt(ctx, session, folder)
+            session.commit()
+            logger.info("study %s was pushed to us: %s", study.study_uid, study.state)
+    return len(folders)

@@ -4,12 +4,20 @@ An SR is sent when what it says (the model's probabilities and positive flags)
 differs from the last one sent for the study and model: the new one replaces
 the old by naming it in its Predecessor Documents Sequence, so the PACS keeps
 one current SR per study and model and the history of what was said.
+
+``writeback.enabled = false`` sends nothing (the studies wait, predicted);
+``writeback.folder`` is a dry run: each SR is written there as a file instead
+(``<folder>/<study pseudonym>/<SR SOP Instance UID>.dcm``), and once the folder
+is unset the SRs that only went there are sent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +35,9 @@ from pacsbridge import (
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
 from pacslabel.pipeline.stages.guard import isolated
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 __all__ = ["writeback_all"]
 
@@ -94,8 +105,9 @@ def _send(ctx: Context, session: Session, study: Study, codes: dict[str, Finding
         key=lambda r: ctx.task.finding_keys.index(r.finding.key),
     )
     content = _content_hash(model, results)
-    if export.status is ExportStatus.SENT and export.content_hash == content:
-        return False  # the PACS has it already
+    done = ExportStatus.WRITTEN if ctx.settings.writeback.folder else ExportStatus.SENT
+    if export.status is done and export.content_hash == content:
+        return False  # the PACS (or the dry-run folder) has it already
     sop_uid = ctx.pseudonymiser.uid(f"sr:{study.study_uid}:{model.version}:{content}")
     series_uid = export.series_uid or ctx.pseudonymiser.uid(
         f"sr-series:{model.version}:{study.study_uid}"
@@ -111,31 +123,73 @@ def _send(ctx: Context, session: Session, study: Study, codes: dict[str, Finding
         supersedes=previous if previous and previous[1] != sop_uid else None,
     )
     export.attempts += 1
-    store_instance(ctx.local, ctx.node, sr)
-    export.status, export.error, export.sent_at = ExportStatus.SENT, None, utcnow()
+    folder = ctx.settings.writeback.folder
+    if folder is not None:
+        _write(sr, folder / study.study_uid / f"{sop_uid}.dcm")
+    else:
+        store_instance(ctx.local, ctx.node, sr)
+    export.status, export.error, export.sent_at = done, None, utcnow()
     export.content_hash, export.sop_uid, export.series_uid = content, sop_uid, series_uid
     return True
 
 
+def _write(sr: Dataset, path: Path) -> None:
+    """The SR as a file readable by its owner only, whatever the umask; atomically."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    part = path.with_name(path.name + ".part")
+    descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        sr.save_as(handle, enforce_file_format=True)
+    os.replace(part, path)
+
+
+def _unsent_dry_runs(session: Session) -> int:
+    """Studies whose current SR went only to the dry-run folder go back to be sent."""
+    studies = session.scalars(
+        select(Study)
+        .join(SRExport, SRExport.study_id == Study.id)
+        .where(Study.state == StudyState.REPORTED, SRExport.status == ExportStatus.WRITTEN)
+    ).all()
+    for study in studies:
+        study.state = StudyState.PREDICTED
+    session.commit()
+    return len(studies)
+
+
 def writeback_all(ctx: Context) -> int:
     """Send an SR for every predicted study whose SR in the PACS (if any) says something
-    else; returns how many were stored.
+    else; returns how many were stored (or written, in a dry run).
 
     Retries are idempotent: an SR's UIDs are derived from the study, the model and what
     it says, so a PACS that already has it receives the same instance again. Without the
     linkage key nothing is sent and the studies wait.
     """
+    settings = ctx.settings.writeback
     codes = {code.key: code for code in ctx.task.finding_codes()}
     max_attempts = ctx.settings.ingest.max_attempts
     sent = 0
     with Session(ctx.engine) as session:
+        if settings.enabled and settings.folder is None and (back := _unsent_dry_runs(session)):
+            logger.info("%d SRs written only to a dry-run folder before are sent now", back)
         studies = studies_in(session, StudyState.PREDICTED)
-        with ctx.progress.step("sending SRs to the PACS", len(studies)) as bar:
+        if not settings.enabled:
+            if studies:
+                logger.info(
+                    "write-back is off (writeback.enabled = false): %d studies' SRs wait",
+                    len(studies),
+                )
+            return 0
+        where = (
+            f"writing SRs to {settings.folder}" if settings.folder else "sending SRs to the PACS"
+        )
+        with ctx.progress.step(where, len(studies)) as bar:
             for study in studies:
                 with isolated(session, study, "report"):
                     try:
                         if _send(ctx, session, study, codes):
-                            audit(session, "sr.sent", study.study_uid)
+                            what = "sr.written" if settings.folder else "sr.sent"
+                            audit(session, what, study.study_uid)
                             sent += 1
                         move_to(study, StudyState.REPORTED)
                     except LinkageError as exc:

@@ -1,0 +1,92 @@
+"""Logs for machines and people: one line per record off a terminal, journald
+priorities, third-party noise kept out, and no patient identifier at any level."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pacslabel.tools.demo import DemoOptions
+from simhospital import generate_study
+
+STUDIES = 12
+_PLAIN = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")
+
+
+def _demo(tmp_path: Path, log: Path, **env: str) -> str:
+    command = [sys.executable, "-m", "pacslabel.cli", "--data-dir", str(tmp_path / "data")]
+    command += ["--log-level", "DEBUG", "demo", "--studies", str(STUDIES)]
+    command += ["--image-size", "32", "--epochs", "1"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PACSLABEL_", "JOURNAL"))}
+    with log.open("w") as handle:
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=handle, env={**clean, **env}, text=True
+        )
+    assert done.returncode == 0, log.read_text()
+    return done.stdout
+
+
+def _identifiers() -> list[str]:
+    """What identifies the simulated patients and their studies on the clinical side."""
+    found = []
+    for index in range(STUDIES):
+        study = generate_study(index, DemoOptions.seed, scale=DemoOptions.scale)
+        patient = study.patient
+        found += [study.study_instance_uid, study.accession_number, patient.patient_id]
+        found += [part for part in patient.patient_name.split("^") if len(part) > 3]
+        found += [ds.SOPInstanceUID for ds in study.datasets]
+        found += [ds.SeriesInstanceUID for ds in study.datasets]
+    return found
+
+
+@pytest.mark.slow
+def test_a_debug_run_logs_one_line_per_record_and_no_identifier(tmp_path: Path) -> None:
+    log = tmp_path / "stderr.log"
+    stdout = _demo(tmp_path, log)
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert lines and all(_PLAIN.match(line) for line in lines), [
+        line for line in lines if not _PLAIN.match(line)
+    ][:5]
+    assert any(" DEBUG pacslabel" in line for line in lines)
+    names = {line.split(" ")[2].rstrip(":").split(".")[0] for line in lines}
+    assert names <= {"pacslabel", "pacsbridge", "labeller", "trainer", "db", "simhospital"}
+    assert not any(
+        "RunReport(" in line or "starting: {" in line for line in lines if " INFO " in line
+    )
+    everything = log.read_text() + stdout
+    leaked = [value for value in _identifiers() if value in everything]
+    assert not leaked, leaked[:5]
+
+
+@pytest.mark.slow
+def test_under_journald_records_carry_their_priority(tmp_path: Path) -> None:
+    log = tmp_path / "journal.log"
+    log.touch()
+    info = log.stat()
+    _demo(tmp_path, log, JOURNAL_STREAM=f"{info.st_dev}:{info.st_ino}")
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert lines and all(re.match(r"^<[2-7]>\S+: ", line) for line in lines), lines[:5]
+    assert any(line.startswith("<6>pacslabel") for line in lines)
+    assert any(line.startswith("<7>pacslabel") for line in lines)
+
+
+def test_json_records_are_one_object_per_line(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "pacslabel.cli", "--data-dir", str(tmp_path / "data")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLABEL_")}
+    env.update(PACSLABEL_LOG_FORMAT="json", PACSLABEL_PACS__PORT="9")
+    done = subprocess.run(
+        [*command, "--log-level", "DEBUG", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert records and {"time", "level", "logger", "message"} <= set(records[0])
+    assert any(r["logger"] == "pacslabel" and "starting" in r["message"] for r in records)
