@@ -157,15 +157,16 @@ def recover_training(ctx: Context, left: Leftovers | None = None) -> Leftovers:
 
 def _empty_incoming(ctx: Context, left: Leftovers) -> None:
     """Empty the incoming folders of studies no longer receiving (a quarantined study's
-    files go where its others went)."""
+    files go where its others went); a folder of no study recorded is a study pushed to
+    us, taken in by the pass (:func:`~pacslabel.pipeline.stages.adopt_pushed`)."""
     with Session(ctx.engine) as session:
         states = {
             uid: state for uid, state in session.execute(select(Study.study_uid, Study.state))
         }
     for folder in ctx.paths.incoming.iterdir():
         state = states.get(folder.name)
-        if not folder.is_dir() or state in _RECEIVING:
-            continue
+        if not folder.is_dir() or state is None or state in _RECEIVING:
+            continue  # still receiving, or pushed to us and not taken in yet
         if state is StudyState.QUARANTINED:
             target = ctx.paths.quarantine / folder.name
             target.mkdir(parents=True, exist_ok=True)
