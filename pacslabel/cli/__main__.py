@@ -1,7 +1,5 @@
 """``python -m pacslabel.cli``: the ``pacslabel`` command."""
 
-import sys
+from pacslabel.cli.main import entry
 
-from pacslabel.cli.main import main
-
-sys.exit(main())
+entry()

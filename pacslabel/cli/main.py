@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,7 +52,7 @@ from pacslabel.logs import configure_logging
 from pacslabel.settings import load_settings
 from trainer import TrainerError
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 logger = logging.getLogger("pacslabel")
 
@@ -129,3 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("environment fault", exc_info=exc)
         out.error(fault)
         return ExitCode.ENVIRONMENT
+
+
+def entry() -> None:
+    """The ``pacslabel`` executable: files and folders it creates are its user's alone
+    (0600 and 0700: the database, keys, received instances, quarantine, caches, models),
+    whatever the umask it was started with; then :func:`main`."""
+    os.umask(0o077)
+    sys.exit(main())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
 import threading
 
 from pacslabel.cli.output import Output, Subcommands
@@ -46,6 +48,22 @@ def _health(ctx: Context, service: Service, settings: Settings) -> HealthServer 
         ) from None
 
 
+def _notify(message: str) -> None:
+    """Tell systemd (``Type=notify``) ``message`` — ``READY=1``, ``WATCHDOG=1``,
+    ``STOPPING=1`` (sd_notify(3)); nothing when systemd did not start us."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+    except OSError as exc:
+        logger.warning("cannot notify systemd (%s): %s", message, exc)
+
+
 def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     """Start the scheduled passes; on SIGTERM or SIGINT let the pass in progress finish."""
     stop = threading.Event()
@@ -60,13 +78,16 @@ def run(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             service = Service(ctx, settings.schedule)
             server = _health(ctx, service, settings)
             service.start()
+            _notify("READY=1")
             out.err.print(
                 f"serving: an ingest pass every {settings.schedule.ingest_every_minutes:g} min, "
                 f"the nightly pass at {settings.schedule.train_at}; SIGTERM or Ctrl-C stops",
                 soft_wrap=True,
             )
             while not stop.wait(1.0):
-                pass
+                if service.running:  # the watchdog (WatchdogSec=) restarts a dead scheduler
+                    _notify("WATCHDOG=1")
+            _notify("STOPPING=1")
             service.stop(wait=True)
             if server is not None:
                 server.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,12 @@ def _demo(tmp_path: Path, log: Path, **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PACSLABEL_", "JOURNAL"))}
     with log.open("w") as handle:
         done = subprocess.run(
-            command, stdout=subprocess.PIPE, stderr=handle, env={**clean, **env}, text=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=handle,
+            env={**clean, **env},
+            text=True,
+            preexec_fn=lambda: os.umask(0o022),
         )
     assert done.returncode == 0, log.read_text()
     return done.stdout
@@ -62,6 +68,11 @@ def test_a_debug_run_logs_one_line_per_record_and_no_identifier(tmp_path: Path) 
     everything = log.read_text() + stdout
     leaked = [value for value in _identifiers() if value in everything]
     assert not leaked, leaked[:5]
+    # what it wrote is its user's alone, whatever the umask it was started with (022)
+    data = tmp_path / "data"
+    assert stat.S_IMODE((data / "pacslabel.db").stat().st_mode) == 0o600
+    loose = [p for p in data.rglob("*") if stat.S_IMODE(p.stat().st_mode) & 0o077]
+    assert not loose, loose[:5]
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -176,7 +177,11 @@ def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(tmp_path: Path)
     base = [sys.executable, "-m", "pacslabel.cli", "--data-dir", data]
     subprocess.run([*base, "db", "upgrade"], check=True, env=env, capture_output=True)
     log = tmp_path / "serve.log"
-    with log.open("w") as handle:
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # as systemd's notify socket
+    systemd.bind(str(tmp_path / "notify"))
+    systemd.settimeout(5)
+    env["NOTIFY_SOCKET"] = str(tmp_path / "notify")
+    with systemd, log.open("w") as handle:
         process = subprocess.Popen([*base, "serve"], stdout=handle, stderr=handle, env=env)
         try:
             deadline = time.monotonic() + 120
@@ -186,9 +191,13 @@ def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(tmp_path: Path)
                 time.sleep(0.2)
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0, log.read_text()
+            told = []
+            while not told or told[-1] != "STOPPING=1":
+                told.append(systemd.recv(256).decode())
         finally:
             if process.poll() is None:
                 process.kill()
+    assert told[0] == "READY=1" and "WATCHDOG=1" in told, told
     text = log.read_text()
     assert text.count("ingest stopped") >= 3
     assert "SIGTERM received" in text and "stopped; the next start resumes" in text
