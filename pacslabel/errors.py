@@ -78,8 +78,8 @@ class ExitCode(enum.IntEnum):
     AUDIT_INCOMPLETE = 10
     """``audit-phi`` found nothing but could not read everything (the message says what)."""
     ENVIRONMENT = 11
-    """The database or the data folder cannot be used (gone, full, read-only: the message
-    says which); the next run resumes."""
+    """The database, the data folder or our DICOM port cannot be used (gone, full,
+    read-only, taken: the message says which and the setting); the next run resumes."""
     NOTHING_PROCESSED = 12
     """A pass that had studies to process put every one of them in quarantine."""
     BUSY = 13

@@ -13,7 +13,7 @@ from trainer.engine import (
     resolve_device,
     train_one_epoch,
 )
-from trainer.errors import CheckpointError, NotEnoughData, TrainerError
+from trainer.errors import CheckpointError, DeviceUnavailable, NotEnoughData, TrainerError
 from trainer.metrics import (
     FindingMetrics,
     auc_interval,
@@ -28,6 +28,7 @@ from trainer.shards import ShardStore
 __all__ = [
     "BatchLoader",
     "CheckpointError",
+    "DeviceUnavailable",
     "FindingMetrics",
     "NotEnoughData",
     "PixelCache",

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from trainer.batches import BatchLoader, PairSource
 from trainer.cache import PAPER_CHANNELS, PixelCache
-from trainer.errors import CheckpointError, NotEnoughData
+from trainer.errors import CheckpointError, DeviceUnavailable, NotEnoughData
 from trainer.model import build_model
 from trainer.shards import ShardStore
 
@@ -118,12 +118,32 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available (under ``torchrun``, this process's GPU), else CPU."""
+    """``auto`` → CUDA when available (under ``torchrun``, this process's GPU), else CPU.
+
+    Raises
+    ------
+    DeviceUnavailable
+        A CUDA device is asked for and none is usable, or the name is no device.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and distributed()[1] > 1:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise DeviceUnavailable(
+            f"{name!r} is not a device (cpu, cuda, cuda:N, auto): {exc}"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailable(
+                f"{name} was asked for but no CUDA device is usable here (driver, "
+                "CUDA build of PyTorch): train on cpu or auto"
+            )
+        if distributed()[1] > 1:
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceUnavailable(f"{name}: only {torch.cuda.device_count()} CUDA devices")
+    return device
 
 
 def distributed() -> tuple[int, int]:

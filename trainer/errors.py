@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "NotEnoughData", "TrainerError"]
+__all__ = ["CheckpointError", "DeviceUnavailable", "NotEnoughData", "TrainerError"]
 
 
 class TrainerError(Exception):
@@ -22,3 +22,7 @@ class NotEnoughData(TrainerError):
 
 class CheckpointError(TrainerError):
     """A checkpoint cannot be used; the message says which and why."""
+
+
+class DeviceUnavailable(TrainerError):
+    """The device asked for cannot be used here (no CUDA device, a wrong name)."""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db.queries import quarantine_mark, quarantined_since
 from pacsbridge import PacsBridgeError, StorageSCP
 from pacslabel.context import Context
-from pacslabel.errors import environment_fault
+from pacslabel.errors import EnvironmentFault, environment_fault
 from pacslabel.pipeline.recovery import pass_lock, recover_interrupted
 from pacslabel.pipeline.stages import (
     DiscoverResult,
@@ -34,7 +34,7 @@ from pacslabel.pipeline.stages import (
 )
 from pacslabel.pipeline.training import train_pass
 
-__all__ = ["RunReport", "run_once", "storage_scp"]
+__all__ = ["RunReport", "run_once", "start_listening", "storage_scp"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,26 @@ def storage_scp(ctx: Context) -> StorageSCP:
     )
 
 
+def start_listening(ctx: Context, scp: StorageSCP) -> StorageSCP:
+    """Start ``scp``.
+
+    Raises
+    ------
+    EnvironmentFault
+        Its port cannot be bound (taken, or a privileged port); the message names the
+        settings.
+    """
+    local = ctx.settings.local
+    try:
+        return scp.start()
+    except OSError as exc:
+        raise EnvironmentFault(
+            f"cannot listen for DICOM on {local.bind_address}:{local.storage_port}: "
+            f"{exc.strerror or exc} (settings local.storage_port, local.bind_address; "
+            "a running `pacslabel serve` listens there)"
+        ) from None
+
+
 def _ingest(
     ctx: Context,
     on_listening: Callable[[StorageSCP], None] | None,
@@ -119,7 +139,7 @@ def _ingest(
     scp = listening or storage_scp(ctx)
     found = DiscoverResult(0, 0)
     try:
-        with nullcontext(scp) if listening else scp:
+        with nullcontext(scp) if listening else start_listening(ctx, scp):
             if on_listening is not None:
                 on_listening(scp)
             found = discover(ctx, full=full_query)

@@ -29,7 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pacslabel.context import Context
-from pacslabel.pipeline.loop import RunReport, run_once, storage_scp
+from pacslabel.pipeline.loop import RunReport, run_once, start_listening, storage_scp
 from pacslabel.pipeline.training import TrainingProcess, TrainingRecord
 from pacslabel.settings import ScheduleSettings
 
@@ -112,12 +112,12 @@ class Service:
 
         Raises
         ------
-        OSError
+        EnvironmentFault
             Our storage port is taken or cannot be bound (``local.storage_port``).
         """
         schedule = self._schedule
         if self.scp is not None:
-            self.scp.start()
+            start_listening(self._ctx, self.scp)
         hour, minute, *second = (int(part) for part in schedule.train_at.split(":"))
         self._scheduler.add_job(
             self._pass,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 from pacslabel.context import Context, open_context
-from pacslabel.errors import TrainingInProgress
+from pacslabel.errors import PacslabelError, TrainingInProgress
 from pacslabel.logs import configure_logging
 from pacslabel.pipeline.recovery import recover_training, train_lock
 from pacslabel.pipeline.stages import TrainOutcome, TrainStatus, train_model
@@ -48,8 +48,12 @@ def _child(settings: Settings) -> None:
     """The training process: its own context, one training pass, the outcome as the
     exit status (0 trained or nothing to do, 1 failed)."""
     configure_logging(settings.log_level, settings.log_format)
-    with open_context(settings) as ctx:
-        outcome = train_pass(ctx, wait_s=60.0)
+    try:
+        with open_context(settings) as ctx:
+            outcome = train_pass(ctx, wait_s=60.0)
+    except PacslabelError as exc:  # a setting or the environment: the message says which
+        logger.error("training not started: %s", exc)
+        sys.exit(int(exc.exit_code))
     logger.info(
         "training %s%s%s",
         outcome.status,
@@ -68,7 +72,8 @@ class TrainingRecord:
     finished: float
     """``time.monotonic()`` when the service saw it had ended (before its next pass)."""
     exit_code: int | None
-    """0: trained or nothing new; 1: the training failed (the registry says why);
+    """0: trained or nothing new; 1: the training failed (the registry says why); another
+    code: it could not start (a setting, the environment: ``pacslabel`` exit codes);
     negative: killed by that signal."""
 
 

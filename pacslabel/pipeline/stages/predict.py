@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from db import Model, Prediction, Study, StudyState
 from db.queries import current_image_model, move_to, studies_in
 from pacslabel.context import Context
+from pacslabel.errors import UsageError
 from pacslabel.pipeline.stages.cache import cache_study
 from pacslabel.pipeline.stages.guard import each_isolated
-from trainer import PixelCache, load_model, predict
+from trainer import DeviceUnavailable, PixelCache, load_model, predict
 
 __all__ = ["predict_all", "store_predictions"]
 
@@ -55,7 +56,11 @@ def predict_all(ctx: Context) -> int:
             if studies:
                 logger.info("%d studies wait for a first model", len(studies))
             return 0
-        model, config = load_model(ctx.paths.root / model_row.path, ctx.settings.training.device)
+        device = ctx.settings.training.device
+        try:
+            model, config = load_model(ctx.paths.root / model_row.path, device)
+        except DeviceUnavailable as exc:
+            raise UsageError(f"training.device = {device!r}: {exc}") from None
         cache = PixelCache(ctx.paths.cache, config.image_size)
         batch = ctx.settings.training.batch_size
         findings = list(config.findings)

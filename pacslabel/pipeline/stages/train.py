@@ -39,10 +39,12 @@ from db.queries import (
 )
 from pacslabel.annotations import read_image_labels
 from pacslabel.context import Context
+from pacslabel.errors import UsageError
 from pacslabel.pipeline.stages.cache import cache_study
 from pacslabel.registry import code_version
 from pacslabel.vocabulary import label_source
 from trainer import (
+    DeviceUnavailable,
     PixelCache,
     TrainConfig,
     TrainerError,
@@ -51,6 +53,7 @@ from trainer import (
     fit,
     load_model,
     predict,
+    resolve_device,
     youden_threshold,
 )
 from trainer.runs import training_command, write_targets
@@ -484,7 +487,17 @@ def train_model(ctx: Context) -> TrainOutcome:
     A run that fails is recorded as failed with its error: a :class:`TrainerError` (too
     little data, a bad checkpoint) is the outcome of the pass; anything else, after it
     is recorded, goes on up (a bug).
+
+    Raises
+    ------
+    UsageError
+        ``training.device`` cannot be used here (checked before anything else).
     """
+    device = ctx.settings.training.device
+    try:
+        resolve_device(device)
+    except DeviceUnavailable as exc:
+        raise UsageError(f"training.device = {device!r}: {exc}") from None
     with Session(ctx.engine) as session:
         plan = _plan(ctx, session, _config(ctx))
         same = image_model_by_manifest(session, ctx.task.name, plan.manifest)
