@@ -94,6 +94,8 @@ class Receiver:
         self._write_error: OSError | None = None
         self.refused: list[Refusal] = []
         """Instances refused since the last :meth:`take_refused`."""
+        self.bytes_received = 0
+        """Bytes of the instances filed since start."""
         incoming_dir.mkdir(parents=True, exist_ok=True)
         quarantine_dir.mkdir(parents=True, exist_ok=True)
 
@@ -177,8 +179,10 @@ class Receiver:
         except OSError as exc:
             part.unlink(missing_ok=True)
             return self._cannot_write(exc)
+        size = target.stat().st_size
         with self._lock:
             self._received[study_uid].add(sop_uid)
+            self.bytes_received += size
         if self._on_instance is not None:
             self._on_instance(folder)
         return 0x0000

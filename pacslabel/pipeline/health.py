@@ -6,9 +6,10 @@
               says which, as JSON.
 ``/metrics``  Prometheus text format (``prometheus-client``): studies per state,
               open quarantine entries per stage, SR exports per status, the current
-              model and its mean held-out AUC, the last training's throughput, and
-              per pass kind the passes run and failed, the last pass's duration, its
-              retrieval and labelling rates, and the time of the last success.
+              model and its mean held-out AUC, the last training's throughput, the
+              bytes our storage SCP received, and per pass kind the passes run and
+              failed, the last pass's duration, its retrieval and labelling rates, and
+              the time of the last success.
 
 The server binds ``health.bind_address`` (default 127.0.0.1: the metrics name the
 model and count studies, nothing more, but a monitoring agent on the host is what
@@ -142,6 +143,13 @@ class _Collector(Collector):
         yield duration
         yield success
         yield rates
+        if service.scp is not None:
+            received = CounterMetricFamily(
+                "pacslabel_received_bytes",
+                "Bytes of DICOM instances our storage SCP filed since the service started",
+            )
+            received.add_metric([], service.scp.receiver.bytes_received)
+            yield received
         training = GaugeMetricFamily("pacslabel_training_running", "A training process runs")
         training.add_metric([], float(bool(service.training and service.training.running)))
         yield training

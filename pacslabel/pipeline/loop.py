@@ -4,8 +4,8 @@ cache → train → predict → write back."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -123,6 +123,15 @@ def start_listening(ctx: Context, scp: StorageSCP) -> StorageSCP:
         ) from None
 
 
+@contextmanager
+def _listening_for_the_pass(ctx: Context, scp: StorageSCP) -> Iterator[StorageSCP]:
+    start_listening(ctx, scp)
+    try:
+        yield scp
+    finally:
+        scp.stop()
+
+
 def _ingest(
     ctx: Context,
     on_listening: Callable[[StorageSCP], None] | None,
@@ -139,7 +148,7 @@ def _ingest(
     scp = listening or storage_scp(ctx)
     found = DiscoverResult(0, 0)
     try:
-        with nullcontext(scp) if listening else start_listening(ctx, scp):
+        with nullcontext(scp) if listening else _listening_for_the_pass(ctx, scp):
             if on_listening is not None:
                 on_listening(scp)
             found = discover(ctx, full=full_query)

@@ -13,7 +13,10 @@ import pytest
 import torch
 from peers import free_port
 
+from pacslabel.context import open_context
 from pacslabel.errors import ExitCode
+from pacslabel.pipeline.recovery import pass_lock
+from pacslabel.settings import load_settings
 from simhospital import SimulatedPACS
 
 
@@ -80,3 +83,14 @@ def test_a_health_port_taken(tmp_path: Path) -> None:
     assert done.returncode == ExitCode.USAGE, done.stdout + done.stderr
     text = _one_screen(done)
     assert f"127.0.0.1:{port}" in text and "health.port" in text
+
+
+def test_a_second_process_on_the_same_data_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert _pacslabel(data, "db", "upgrade").returncode == 0
+    settings = load_settings(data_dir=data)
+    with open_context(settings) as ctx, pass_lock(ctx.paths):  # a pass of another process
+        done = _pacslabel(data, "run", PACSLABEL_PACS__PORT="9")
+    assert done.returncode == ExitCode.BUSY, done.stdout + done.stderr
+    text = _one_screen(done)
+    assert f"another pass is working on {data}" in text and f"process {os.getpid()}" in text

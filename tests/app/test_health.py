@@ -70,6 +70,7 @@ def test_metrics_after_a_pass_and_readiness_that_follows_the_pacs(
             last = samples["pacslabel_last_success_timestamp_seconds", (("kind", "ingest"),)]
             assert abs(last - time.time()) < 120
             assert samples["pacslabel_training_running", ()] == 0
+            assert samples["pacslabel_received_bytes_total", ()] > 100_000  # the studies' images
             code, body = _get(server.port, "/readyz")
             assert code == 200 and json.loads(body) == {"ready": True, "problems": {}}
             pacs.stop()
