@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from pacslabel.pipeline.stages import TrainStatus, train_model
 from pacslabel.progress import ProgressReporter, SilentProgress
 from pacslabel.settings import Settings
 from pacslabel.tools.demo import DemoOptions, run_demo
+from pacslabel.tools.image_evaluation import roc_figure
 from simhospital import FINDINGS, generate_study, simulated_study_uid
 from simhospital.truth.annotations import AnnotationPlan, assign_sets
 from trainer import (
@@ -228,36 +228,6 @@ def _table(result: ExperimentResult, which: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _roc(
-    curves: dict[str, tuple[np.ndarray, np.ndarray]], findings: Sequence[str], path: Path
-) -> None:
-    """The paper's ROC figure: a panel per finding, a curve per mode."""
-    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
-    from sklearn.metrics import roc_curve
-
-    columns = 4
-    rows = -(-len(findings) // columns)
-    figure = Figure(figsize=(3.2 * columns, 3.2 * rows))
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for j, key in enumerate(findings):
-        axis = axes[j // columns][j % columns]
-        for mode, (y, p) in curves.items():
-            keep = ~np.isnan(y[:, j])
-            if len(np.unique(y[keep, j])) == 2:
-                fpr, tpr, _ = roc_curve(y[keep, j], p[keep, j])
-                axis.plot(fpr, tpr, label=mode)
-        if axis.get_lines():
-            axis.legend(fontsize=7, loc="lower right")
-        axis.plot([0, 1], [0, 1], linestyle=":", color="grey")
-        axis.set_title(key, fontsize=9)
-        axis.set_xlabel("1 − specificity", fontsize=8)
-        axis.set_ylabel("sensitivity", fontsize=8)
-    for j in range(len(findings), rows * columns):
-        axes[j // columns][j % columns].set_axis_off()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-
-
 def _evaluate(
     settings: Settings, models: dict[str, str], train: Path, test: Path, folder: Path
 ) -> ExperimentResult:
@@ -277,7 +247,7 @@ def _evaluate(
     result = ExperimentResult(folder, models, metrics, len(y), len(y_train))
     (folder / "table2.md").write_text(_table(result, "table2"), encoding="utf-8")
     (folder / "table3.md").write_text(_table(result, "table3"), encoding="utf-8")
-    _roc(curves, findings, folder / "roc.png")
+    roc_figure(curves, findings, folder / "roc.png")
     summary = {
         "models": models,
         "test_studies": result.test_studies,

@@ -37,7 +37,7 @@ from trainer import (
     youden_threshold,
 )
 
-__all__ = ["ImageEvaluation", "evaluate_image_model"]
+__all__ = ["ImageEvaluation", "evaluate_image_model", "roc_figure"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,23 +111,29 @@ def _test_metrics(
     return metrics
 
 
-def _roc_figure(
-    targets: np.ndarray, probabilities: np.ndarray, findings: Sequence[str], path: Path
+def roc_figure(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], findings: Sequence[str], path: Path
 ) -> Path:
+    """ROC curves, a panel per finding: ``curves`` maps a label (a model, a mode) to its
+    targets and probabilities (rows: studies, columns: ``findings``); a legend names
+    them when there are several."""
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
     from sklearn.metrics import roc_curve
 
     columns = 4
     rows = -(-len(findings) // columns)
-    figure = Figure(figsize=(3 * columns, 3 * rows))
+    figure = Figure(figsize=(3.2 * columns, 3.2 * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
     for j, key in enumerate(findings):
         axis = axes[j // columns][j % columns]
-        keep = ~np.isnan(targets[:, j])
-        y, p = targets[keep, j], probabilities[keep, j]
-        if len(np.unique(y)) == 2:
-            fpr, tpr, _ = roc_curve(y, p)
-            axis.plot(fpr, tpr)
+        for label, (targets, probabilities) in curves.items():
+            keep = ~np.isnan(targets[:, j])
+            y, p = targets[keep, j], probabilities[keep, j]
+            if len(np.unique(y)) == 2:
+                fpr, tpr, _ = roc_curve(y, p)
+                axis.plot(fpr, tpr, label=label)
+        if len(curves) > 1 and axis.get_lines():
+            axis.legend(fontsize=7, loc="lower right")
         axis.plot([0, 1], [0, 1], linestyle=":", color="grey")
         axis.set_title(key, fontsize=9)
         axis.set_xlabel("1 − specificity", fontsize=8)
@@ -176,7 +182,7 @@ def evaluate_image_model(
         table = folder / "human_test.md"
         folder.mkdir(parents=True, exist_ok=True)
         table.write_text(_table(model_row.version, tuning_n, len(y), metrics), encoding="utf-8")
-        roc = _roc_figure(y, p, findings, folder / "roc.png")
+        roc = roc_figure({model_row.version: (y, p)}, findings, folder / "roc.png")
         model_row.metrics = {
             **(model_row.metrics or {}),
             "human_test": metrics,
