@@ -20,6 +20,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -40,15 +42,23 @@ __all__ = [
     "IngestWatermark",
     "LabelSource",
     "LabelState",
+    "LabelTarget",
+    "LabellerVersion",
     "Linkage",
     "Model",
+    "ModelMetric",
     "ModelMode",
+    "ModelStatus",
+    "ModelStudy",
     "Prediction",
     "QuarantineEntry",
     "Report",
     "ReportSource",
+    "ResearchColumn",
     "RunStatus",
     "SRExport",
+    "SiteSetting",
+    "Split",
     "Study",
     "StudyState",
     "TrainingRun",
@@ -148,6 +158,25 @@ class LabelSource(enum.StrEnum):
     """A trained report labeller (BERT)."""
     HUMAN = "human"
     """An annotator."""
+
+
+class LabelTarget(enum.StrEnum):
+    """What a finding label describes."""
+
+    REPORT = "report"
+    """What the report says (rules, BERT, or an annotator reading the report)."""
+    IMAGE = "image"
+    """What the images show (an annotator looking at the AP + lateral pair)."""
+
+
+class Split(enum.StrEnum):
+    """Which side of a model's data a study was on."""
+
+    TRAIN = "train"
+    HELD_OUT = "held_out"
+    """Scored the model and chose its cut-offs; never trained on."""
+    HUMAN_TEST = "human_test"
+    """The frozen human-labelled test set: never trained on by any model."""
 
 
 class ModelMode(enum.StrEnum):
@@ -292,7 +321,10 @@ class FindingLabel(Base):
     """What one source says about one finding of one study; history is never overwritten."""
 
     __tablename__ = "finding_labels"
-    __table_args__ = (UniqueConstraint("study_id", "finding", "source", "source_version"),)
+    __table_args__ = (
+        UniqueConstraint("study_id", "finding", "source", "source_version"),
+        Index("ix_finding_labels_choice", "study_id", "finding", "target"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
@@ -304,6 +336,14 @@ class FindingLabel(Base):
     """Lexicon version, report labeller version, or ``report:<annotator>`` for a human."""
     evidence: Mapped[str | None] = mapped_column(CleanText)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    target: Mapped[LabelTarget] = mapped_column(
+        _enum(LabelTarget, "label_target", 8), default=LabelTarget.REPORT, server_default="report"
+    )
+    """``report`` (what the report says) or ``image`` (a human's label of the images)."""
+    annotator: Mapped[str | None] = mapped_column(Bounded(64))
+    """Who gave a human label."""
+    test_set: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A human image label of the frozen test set: its study is never trained on."""
 
 
 class TrainingRun(Base):
@@ -392,6 +432,79 @@ class SRExport(Base):
     sop_uid: Mapped[str | None] = mapped_column(Bounded(64))
     """The SOP Instance UID it was sent as; a new content supersedes it (predecessor)."""
     series_uid: Mapped[str | None] = mapped_column(Bounded(64))
+
+
+class LabellerVersion(Base):
+    """A report labeller version that has labelled studies, and whether it is *current*:
+    the one of its source whose labels the research views show (human labels first,
+    then the current ``nlp`` labeller when one is configured, then the current rules).
+
+    The label stage makes the configured labeller current each pass
+    (:func:`db.queries.use_labeller`); "current" is never guessed from version strings.
+    """
+
+    __tablename__ = "labeller_versions"
+
+    version: Mapped[str] = mapped_column(Bounded(128), primary_key=True)
+    source: Mapped[LabelSource] = mapped_column(_enum(LabelSource, "label_source"))
+    task: Mapped[str] = mapped_column(Bounded(64))
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_used_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    current_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelStudy(Base):
+    """Which split of an image model a study was in (train, held out, human test)."""
+
+    __tablename__ = "model_studies"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    split: Mapped[Split] = mapped_column(_enum(Split, "model_split", 16))
+
+
+class ModelMetric(Base):
+    """One finding's figures for one image model on one evaluation set (the JSON in
+    ``models.metrics``, as rows both databases query alike)."""
+
+    __tablename__ = "model_metrics"
+    __table_args__ = (UniqueConstraint("model_id", "evaluation", "finding"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    evaluation: Mapped[Split] = mapped_column(_enum(Split, "model_split", 16))
+    finding: Mapped[str] = mapped_column(Bounded(40))
+    n: Mapped[int] = mapped_column(Integer)
+    positives: Mapped[int] = mapped_column(Integer)
+    auc: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    sensitivity: Mapped[float | None] = mapped_column(Float)
+    specificity: Mapped[float | None] = mapped_column(Float)
+    evaluated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SiteSetting(Base):
+    """What the research views need to know of the installation (``data_dir``: image
+    paths in the views are absolute from it), written when pacslabel opens."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(Bounded(64), primary_key=True)
+    value: Mapped[str] = mapped_column(CleanText)
+
+
+class ResearchColumn(Base):
+    """The research dictionary: what each column of each research view means."""
+
+    __tablename__ = "research_columns"
+
+    view_name: Mapped[str] = mapped_column(Bounded(64), primary_key=True)
+    column_name: Mapped[str] = mapped_column(Bounded(64), primary_key=True)
+    description: Mapped[str] = mapped_column(CleanText)
 
 
 class Linkage(Base):

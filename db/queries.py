@@ -16,11 +16,16 @@ from sqlalchemy.orm import Session
 
 from db.models import (
     AuditEvent,
+    LabellerVersion,
+    LabelSource,
     Model,
+    ModelMetric,
     ModelMode,
     ModelStatus,
+    ModelStudy,
     Prediction,
     QuarantineEntry,
+    Split,
     Study,
     StudyState,
     utcnow,
@@ -39,9 +44,12 @@ __all__ = [
     "quarantine",
     "quarantine_mark",
     "quarantined_since",
+    "record_model_metrics",
+    "record_model_studies",
     "rejudge_predictions",
     "rollback_model",
     "studies_in",
+    "use_labeller",
 ]
 
 logger = logging.getLogger(__name__)
@@ -222,3 +230,58 @@ def rejudge_predictions(session: Session, model: Model) -> set[int]:
             changed.add(prediction.study_id)
         prediction.threshold, prediction.positive = threshold, positive
     return changed
+
+
+def use_labeller(session: Session, task: str, source: LabelSource, version: str) -> None:
+    """Make ``version`` the current labeller of its ``source`` — the one whose labels the
+    research views show. The rules being configured means no trained labeller is: every
+    ``nlp`` version stops being current. The change is audited."""
+    row = session.get(LabellerVersion, version)
+    if row is not None and row.is_current:
+        return
+    if row is None:
+        row = LabellerVersion(version=version, source=source, task=task, is_current=False)
+        session.add(row)
+    stale = [source] if source != LabelSource.RULES else [LabelSource.RULES, LabelSource.NLP]
+    for other in session.scalars(
+        select(LabellerVersion).where(
+            LabellerVersion.source.in_(stale), LabellerVersion.is_current.is_(True)
+        )
+    ):
+        other.is_current = False
+    row.is_current, row.current_since = True, utcnow()
+    audit(session, "labeller.current", labeller=version, source=str(source))
+
+
+def record_model_studies(session: Session, model: Model, splits: dict[int, Split]) -> None:
+    """Record which split each study (by id) was in for ``model``."""
+    for study_id, split in splits.items():
+        session.add(ModelStudy(model_id=model.id, study_id=study_id, split=split))
+
+
+def record_model_metrics(
+    session: Session, model: Model, evaluation: Split, per_finding: dict[str, dict[str, Any]]
+) -> None:
+    """Store ``model``'s figures on ``evaluation`` as rows (replacing earlier ones of that
+    evaluation): what ``research_model_metrics`` shows."""
+    for old in session.scalars(
+        select(ModelMetric).where(
+            ModelMetric.model_id == model.id, ModelMetric.evaluation == evaluation
+        )
+    ):
+        session.delete(old)
+    session.flush()
+    for finding, figures in per_finding.items():
+        session.add(
+            ModelMetric(
+                model_id=model.id,
+                evaluation=evaluation,
+                finding=finding,
+                n=int(figures.get("n") or 0),
+                positives=int(figures.get("positives") or 0),
+                auc=figures.get("auc"),
+                threshold=figures.get("threshold"),
+                sensitivity=figures.get("sensitivity"),
+                specificity=figures.get("specificity"),
+            )
+        )

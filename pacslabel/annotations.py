@@ -12,7 +12,14 @@ database are stored as finding labels of source ``human`` and version
 
 *Image annotations* (:func:`read_image_labels`) come as a CSV of
 ``study_instance_uid`` and one column per finding: ``1``, ``0``, or empty
-when not annotated.
+when not annotated. Stored (:func:`store_image_labels`, ``pacslabel labels
+import --kind image``) they are finding labels of source ``human``, target
+``image`` and version ``image:<annotator>``; marked ``test_set`` they are the
+frozen human test set, whose studies no model trains on.
+
+Human labels are the first training targets where they exist
+(:func:`human_targets`): an image label first, then a report label, then the
+configured labeller's.
 """
 
 from __future__ import annotations
@@ -27,28 +34,35 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import FindingLabel, LabelSource, Report
-from db.queries import find_study
+from db import FindingLabel, LabelSource, LabelState, LabelTarget, Report, Study
+from db.queries import audit, find_study
 from labeller import State
 from pacsbridge import deidentify_text
 from pacslabel.errors import InvalidAnnotations
 from pacslabel.vocabulary import db_state, labeller_state
 
 __all__ = [
+    "HUMAN_IMAGE_PREFIX",
     "HUMAN_REPORT_PREFIX",
     "Annotation",
     "Resolved",
     "human_labels_in_db",
+    "human_targets",
     "read_annotations",
     "read_image_labels",
     "resolve_annotations",
+    "set_human_label",
     "store_human_labels",
+    "store_image_labels",
+    "stored_image_labels",
 ]
 
 logger = logging.getLogger(__name__)
 
 HUMAN_REPORT_PREFIX = "report:"
 """Source version prefix of human labels of what a report says."""
+HUMAN_IMAGE_PREFIX = "image:"
+"""Source version prefix of human labels of what the images show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +196,151 @@ def store_human_labels(session: Session, resolved: Sequence[Resolved]) -> int:
                     state=db_state(state),
                     source=LabelSource.HUMAN,
                     source_version=version,
+                    annotator=item.annotation.annotator,
                 )
             )
             added += 1
     return added
+
+
+def _human_row(
+    session: Session, study: Study, finding: str, annotator: str, target: LabelTarget
+) -> FindingLabel | None:
+    prefix = HUMAN_IMAGE_PREFIX if target == LabelTarget.IMAGE else HUMAN_REPORT_PREFIX
+    return session.scalar(
+        select(FindingLabel).where(
+            FindingLabel.study_id == study.id,
+            FindingLabel.finding == finding,
+            FindingLabel.source == LabelSource.HUMAN,
+            FindingLabel.source_version == prefix + annotator,
+        )
+    )
+
+
+def set_human_label(
+    session: Session,
+    study: Study,
+    finding: str,
+    state: LabelState,
+    *,
+    annotator: str,
+    target: LabelTarget,
+    test_set: bool = False,
+) -> bool:
+    """Store one annotator's label of ``finding`` (what the report says or what the images
+    show); an annotator's earlier label of the same is changed, and the change audited
+    with the old and new state. Returns whether anything changed."""
+    row = _human_row(session, study, finding, annotator, target)
+    prefix = HUMAN_IMAGE_PREFIX if target == LabelTarget.IMAGE else HUMAN_REPORT_PREFIX
+    if row is None:
+        row = FindingLabel(
+            study_id=study.id,
+            finding=finding,
+            state=state,
+            source=LabelSource.HUMAN,
+            source_version=prefix + annotator,
+            annotator=annotator,
+            target=target,
+            test_set=test_set,
+        )
+        session.add(row)
+        old = None
+    elif row.state == state and row.test_set == test_set:
+        return False
+    else:
+        old = str(row.state.value)
+        row.state, row.test_set = state, test_set
+    audit(
+        session,
+        "label.human",
+        study.study_uid,
+        finding=finding,
+        target=str(target),
+        annotator=annotator,
+        old=old,
+        new=str(state.value),
+        test_set=test_set,
+    )
+    return True
+
+
+def store_image_labels(
+    session: Session,
+    labels: dict[str, np.ndarray],
+    findings: Sequence[str],
+    pseudonym: Callable[[str], str],
+    *,
+    annotator: str,
+    test_set: bool,
+) -> tuple[int, list[str]]:
+    """Store image labels (study UID → targets, NaN not annotated) of studies in the
+    database; returns how many labels changed and the UIDs that are not in it."""
+    changed, unknown = 0, []
+    for uid, row in labels.items():
+        study = find_study(session, uid, pseudonym)
+        if study is None:
+            unknown.append(uid)
+            continue
+        for key, value in zip(findings, row, strict=True):
+            if np.isnan(value):
+                continue
+            state = LabelState.POSITIVE if value >= 0.5 else LabelState.NEGATIVE
+            changed += set_human_label(
+                session,
+                study,
+                key,
+                state,
+                annotator=annotator,
+                target=LabelTarget.IMAGE,
+                test_set=test_set,
+            )
+    return changed, unknown
+
+
+def stored_image_labels(
+    session: Session, findings: Sequence[str], *, test_set: bool
+) -> dict[str, np.ndarray]:
+    """The stored human image labels (of the test set, or not), newest per study and
+    finding: pseudonymous study UID → targets (1, 0, NaN)."""
+    rows = session.execute(
+        select(Study.study_uid, FindingLabel.finding, FindingLabel.state)
+        .join(FindingLabel, FindingLabel.study_id == Study.id)
+        .where(
+            FindingLabel.source == LabelSource.HUMAN,
+            FindingLabel.target == LabelTarget.IMAGE,
+            FindingLabel.test_set.is_(test_set),
+        )
+        .order_by(FindingLabel.id)
+    ).all()
+    index = {key: j for j, key in enumerate(findings)}
+    out: dict[str, np.ndarray] = {}
+    for uid, finding, state in rows:
+        if finding in index:
+            row = out.setdefault(uid, np.full(len(findings), np.nan, dtype=np.float32))
+            row[index[finding]] = 1.0 if state == LabelState.POSITIVE else 0.0
+    return out
+
+
+def human_targets(
+    session: Session, uids: Sequence[str], mapping: dict[str, float]
+) -> dict[tuple[str, str], float]:
+    """The human training targets of ``uids``: (study UID, finding) → target, an image
+    label before a report label (``mapping`` turns a report state into a target), the
+    newest of each kind."""
+    rows = session.execute(
+        select(Study.study_uid, FindingLabel.finding, FindingLabel.state, FindingLabel.target)
+        .join(FindingLabel, FindingLabel.study_id == Study.id)
+        .where(FindingLabel.source == LabelSource.HUMAN, Study.study_uid.in_(uids))
+        .order_by(FindingLabel.id)
+    ).all()
+    report: dict[tuple[str, str], float] = {}
+    image: dict[tuple[str, str], float] = {}
+    for uid, finding, state, target in rows:
+        if target == LabelTarget.IMAGE:
+            image[(uid, finding)] = 1.0 if state == LabelState.POSITIVE else 0.0
+        else:
+            report[(uid, finding)] = mapping[str(state.value)]
+    return report | image
 
 
 def human_labels_in_db(session: Session, findings: Sequence[str]) -> list[Resolved]:

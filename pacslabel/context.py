@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from db import current_revision as db_revision
 from db import head_revision, make_engine
+from db.research import record_data_dir, refresh_cohort_view
 from labeller import Labeller, RuleLabeller
 from pacsbridge import DeidOptions, LocalAE, Node, Pseudonymiser
 from pacslabel.errors import SchemaOutOfDate
@@ -167,6 +168,8 @@ def open_context(
                     f"the database is at schema {current or 'none'}, this pacslabel needs "
                     f"{head}: run `pacslabel db upgrade`"
                 )
+            record_data_dir(engine, settings.data_dir)
+            refresh_cohort_view(engine, task.finding_keys)
         keys = load_keys(
             settings.secrets_dir, settings.deid.pseudonym_key, settings.deid.linkage_key
         )

@@ -22,8 +22,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import Model, Study, StudyState
-from db.queries import audit, current_image_model, find_study, rejudge_predictions
+from db import Model, Split, Study, StudyState
+from db.queries import (
+    audit,
+    current_image_model,
+    find_study,
+    record_model_metrics,
+    rejudge_predictions,
+)
 from pacslabel.annotations import read_image_labels
 from pacslabel.context import Context
 from pacslabel.errors import InvalidAnnotations, NotReady
@@ -188,6 +194,7 @@ def evaluate_image_model(
             "human_test": metrics,
             "human_test_studies": len(y),
         }
+        record_model_metrics(session, model_row, Split.HUMAN_TEST, metrics)
         resend = 0
         if tuning is not None:
             model_row.thresholds = thresholds

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import FindingLabel, Study, StudyState
-from db.queries import move_to, studies_in
+from db.queries import move_to, studies_in, use_labeller
 from labeller import Labeller
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.guard import each_isolated
@@ -67,6 +67,8 @@ def label_all(ctx: Context) -> int:
     labeller = ctx.labeller
     done = 0
     with Session(ctx.engine) as session:
+        use_labeller(session, ctx.task.name, label_source(labeller), labeller.version)
+        session.commit()
         studies = studies_in(session, StudyState.ANONYMISED)
         with ctx.progress.step("labelling reports", len(studies)) as bar:
 

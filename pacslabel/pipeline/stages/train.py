@@ -29,15 +29,27 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import FindingLabel, Model, ModelMode, RunStatus, Study, StudyState, TrainingRun, utcnow
+from db import (
+    FindingLabel,
+    Model,
+    ModelMode,
+    RunStatus,
+    Split,
+    Study,
+    StudyState,
+    TrainingRun,
+    utcnow,
+)
 from db.queries import (
     audit,
     current_image_model,
     find_study,
     image_model_by_manifest,
     promote_model,
+    record_model_metrics,
+    record_model_studies,
 )
-from pacslabel.annotations import read_image_labels
+from pacslabel.annotations import human_targets, read_image_labels
 from pacslabel.context import Context
 from pacslabel.errors import UsageError
 from pacslabel.pipeline.stages.cache import cache_study
@@ -85,7 +97,9 @@ class TrainOutcome:
 
 
 def corpus_targets(ctx: Context, session: Session) -> tuple[list[str], np.ndarray]:
-    """The cached studies and their training targets (rows: studies, columns: findings)."""
+    """The cached studies and their training targets (rows: studies, columns: findings):
+    the configured labeller's, replaced by a human label where there is one (an image
+    label before a report label)."""
     findings = ctx.task.finding_keys
     settings = ctx.settings.training
     mapping = {
@@ -106,6 +120,8 @@ def corpus_targets(ctx: Context, session: Session) -> tuple[list[str], np.ndarra
     table: dict[str, dict[str, float]] = {}
     for uid, finding, state in rows:
         table.setdefault(uid, {})[finding] = mapping[str(state.value)]
+    for (uid, finding), value in human_targets(session, list(table), mapping).items():
+        table[uid][finding] = value  # an annotator's label before the labeller's
     keys = sorted(table)
     targets = np.array(
         [[table[k].get(f, np.nan) for f in findings] for k in keys], dtype=np.float32
@@ -262,6 +278,24 @@ def _register(ctx: Context, run: TrainingRun, plan: _Plan, result: TrainResult) 
     )
 
 
+def _record_splits(ctx: Context, session: Session, row: Model, plan: _Plan) -> None:
+    """Which split each study was in for ``row`` (the human test set included), and its
+    held-out figures as rows."""
+    sides = [(Split.HUMAN_TEST, _test_studies(ctx, session)), (Split.HELD_OUT, plan.held_keys)]
+    sides.append((Split.TRAIN, [key for _, keys, _ in plan.phases for key in keys]))
+    splits: dict[str, Split] = {}
+    for split, keys in sides:
+        for key in keys:
+            splits.setdefault(key, split)
+    ids = dict(
+        session.execute(select(Study.study_uid, Study.id).where(Study.study_uid.in_(splits)))
+        .tuples()
+        .all()
+    )
+    record_model_studies(session, row, {ids[k]: s for k, s in splits.items() if k in ids})
+    record_model_metrics(session, row, Split.HELD_OUT, row.metrics["held_out"])
+
+
 def _close(session: Session, run: TrainingRun, result: TrainResult, row: Model) -> None:
     run.status, run.finished_at = RunStatus.SUCCEEDED, utcnow()
     run.epochs_done, run.metrics = result.epochs_done, row.metrics
@@ -401,13 +435,22 @@ class _Plan:
 
 
 def _test_studies(ctx: Context, session: Session) -> set[str]:
-    """The studies of ``training.human_test_labels`` (never trained on), by pseudonymous UID."""
+    """The frozen human test set (never trained on), by pseudonymous UID: the studies of
+    ``training.human_test_labels`` and those whose stored human labels are marked as
+    the test set (``pacslabel labels import --test-set``)."""
+    stored = set(
+        session.scalars(
+            select(Study.study_uid)
+            .join(FindingLabel, FindingLabel.study_id == Study.id)
+            .where(FindingLabel.test_set.is_(True))
+        )
+    )
     path = ctx.settings.training.human_test_labels
     if path is None:
-        return set()
+        return stored
     labelled = read_image_labels(path, ctx.task.finding_keys)
     found = (find_study(session, uid, ctx.pseudonymiser.uid) for uid in labelled)
-    return {study.study_uid for study in found if study is not None}
+    return stored | {study.study_uid for study in found if study is not None}
 
 
 def _without(keys: list[str], targets: np.ndarray, out: set[str]) -> tuple[list[str], np.ndarray]:
@@ -534,6 +577,7 @@ def train_model(ctx: Context) -> TrainOutcome:
         row = _register(ctx, run, plan, result)
         session.add(row)
         session.flush()
+        _record_splits(ctx, session, row, plan)
         _gate(ctx, session, row, (plan.held_keys, plan.held_targets, result.held_out_probabilities))
         _close(session, run, result, row)
         session.commit()
