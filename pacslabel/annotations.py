@@ -171,36 +171,24 @@ def resolve_annotations(
 
 
 def store_human_labels(session: Session, resolved: Sequence[Resolved]) -> int:
-    """Store the annotations of studies in the database (source ``human``); returns rows added."""
-    added = 0
+    """Store the annotations of studies in the database (source ``human``, target
+    ``report``), an annotator's earlier label of the same finding replaced (and the change
+    audited); returns how many labels changed."""
+    changed = 0
     for item in resolved:
-        if item.study_id is None:
+        study = session.get(Study, item.study_id) if item.study_id is not None else None
+        if study is None:
             continue
-        version = HUMAN_REPORT_PREFIX + item.annotation.annotator
-        have = set(
-            session.scalars(
-                select(FindingLabel.finding).where(
-                    FindingLabel.study_id == item.study_id,
-                    FindingLabel.source == LabelSource.HUMAN,
-                    FindingLabel.source_version == version,
-                )
-            )
-        )
         for key, state in item.annotation.states.items():
-            if key in have:
-                continue
-            session.add(
-                FindingLabel(
-                    study_id=item.study_id,
-                    finding=key,
-                    state=db_state(state),
-                    source=LabelSource.HUMAN,
-                    source_version=version,
-                    annotator=item.annotation.annotator,
-                )
+            changed += set_human_label(
+                session,
+                study,
+                key,
+                db_state(state),
+                annotator=item.annotation.annotator,
+                target=LabelTarget.REPORT,
             )
-            added += 1
-    return added
+    return changed
 
 
 def _human_row(

@@ -109,9 +109,27 @@ FROM labeller_versions""",
 SELECT view_name, column_name, description FROM research_columns""",
 }
 
+#: Columns several views share, described once.
+SHARED: dict[str, str] = {
+    'study_uid': 'pseudonymous Study Instance UID (2.25.…), stable across runs',
+    'finding': "the finding's key in the task",
+    'state': 'positive, negative, uncertain or not_mentioned',
+    'probability': "a BERT labeller's probability that the finding is present",
+    'source': 'human, nlp (BERT) or rules',
+    'source_version': 'the labeller version (rules:<lexicon>, the BERT version, '
+    'report:<annotator>, image:<annotator>)',
+    'annotator': 'who gave a human label',
+    'labelled_at': 'when the label was stored (UTC)',
+    'test_set': '1: a human image label of the frozen test set',
+    'model_version': 'the image model',
+    'model_mode': '1step, 2steps or step2only',
+    'status': 'current (predicts), candidate or retired',
+    'created_at': 'when it was registered (UTC)',
+    'promoted_at': 'when it last became current (UTC)',
+}
+
 COLUMNS: dict[str, dict[str, str]] = {
     'research_studies': {
-        'study_uid': 'pseudonymous Study Instance UID (2.25.…), stable across runs',
         'patient_pseudonym': 'pseudonymous patient ID: the same patient, the same value',
         'age_years': 'age at the study in whole years, from the DICOM age string',
         'sex': 'M, F, O or empty',
@@ -126,15 +144,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         'report_text': 'de-identified report text',
     },
     'research_labels': {
-        'study_uid': 'pseudonymous Study Instance UID',
-        'finding': "the finding's key in the task",
-        'state': 'positive, negative, uncertain or not_mentioned',
-        'probability': "a BERT labeller's probability that the finding is present",
         'source': 'human, nlp (BERT) or rules: human > configured labeller > rules',
-        'source_version': 'the version of the labeller (rules:<lexicon>, the BERT version, '
-        'report:<annotator>)',
-        'annotator': 'who gave a human label',
-        'labelled_at': 'when the label was stored (UTC)',
     },
     'research_label_provenance': {
         'target': 'report (what the report says) or image (what the images show)',
@@ -152,11 +162,15 @@ COLUMNS: dict[str, dict[str, str]] = {
         'threshold': 'the cut-off (Youden J) the positive flag was judged at',
         'positive': '1 when probability >= threshold',
         'split': "the study's split for that model: train, held_out, human_test, none",
+        'predicted_at': 'when the prediction was made (UTC)',
     },
     'research_model_metrics': {
         'evaluation': 'held_out (from training) or human_test (pacslabel model evaluate)',
         'auc': 'ROC AUC on that evaluation set (empty when a class is missing)',
         'n': 'studies scored', 'positives': 'positive studies among them',
+        'threshold': 'the cut-off the sensitivity and specificity are at',
+        'sensitivity': 'at that cut-off', 'specificity': 'at that cut-off',
+        'evaluated_at': 'when the figures were computed (UTC)',
     },
     'research_labellers': {
         'version': 'a report labeller that has labelled studies',
@@ -180,10 +194,13 @@ def upgrade() -> None:
         op.execute(f'CREATE VIEW {name} AS {sql}')
     columns = sa.table('research_columns', sa.column('view_name'), sa.column('column_name'),
                        sa.column('description'))
-    op.bulk_insert(columns, [
-        {'view_name': view, 'column_name': column, 'description': text}
-        for view, described in COLUMNS.items() for column, text in described.items()
-    ])
+    rows = []
+    for view in VIEWS:
+        names = connection.execute(sa.text(f'SELECT * FROM {view} WHERE 1 = 0')).keys()
+        for name in names:  # a column described nowhere is a KeyError: describe it
+            text = COLUMNS.get(view, {}).get(name) or SHARED[name]
+            rows.append({'view_name': view, 'column_name': name, 'description': text})
+    op.bulk_insert(columns, rows)
     if connection.dialect.name == 'postgresql':
         _readonly_role(list(VIEWS))
 

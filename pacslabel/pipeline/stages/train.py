@@ -287,11 +287,8 @@ def _record_splits(ctx: Context, session: Session, row: Model, plan: _Plan) -> N
     for split, keys in sides:
         for key in keys:
             splits.setdefault(key, split)
-    ids = dict(
-        session.execute(select(Study.study_uid, Study.id).where(Study.study_uid.in_(splits)))
-        .tuples()
-        .all()
-    )
+    found = session.execute(select(Study.study_uid, Study.id).where(Study.study_uid.in_(splits)))
+    ids = {uid: study_id for uid, study_id in found}
     record_model_studies(session, row, {ids[k]: s for k, s in splits.items() if k in ids})
     record_model_metrics(session, row, Split.HELD_OUT, row.metrics["held_out"])
 
