@@ -32,6 +32,8 @@ from db.models import (
     Study,
     StudyState,
     TrainingRun,
+    WorkbenchSession,
+    WorkbenchUser,
     utcnow,
 )
 from db.session import make_engine
@@ -65,6 +67,8 @@ __all__ = [
     "Study",
     "StudyState",
     "TrainingRun",
+    "WorkbenchSession",
+    "WorkbenchUser",
     "current_revision",
     "head_revision",
     "make_engine",

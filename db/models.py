@@ -62,6 +62,8 @@ __all__ = [
     "Study",
     "StudyState",
     "TrainingRun",
+    "WorkbenchSession",
+    "WorkbenchUser",
     "utcnow",
 ]
 
@@ -505,6 +507,34 @@ class ResearchColumn(Base):
     view_name: Mapped[str] = mapped_column(Bounded(64), primary_key=True)
     column_name: Mapped[str] = mapped_column(Bounded(64), primary_key=True)
     description: Mapped[str] = mapped_column(CleanText)
+
+
+class WorkbenchUser(Base):
+    """A local account of the annotation workbench (never a patient: staff)."""
+
+    __tablename__ = "workbench_users"
+
+    username: Mapped[str] = mapped_column(Bounded(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Bounded(256))
+    """``scrypt$N$r$p$salt$hash`` (hex)."""
+    role: Mapped[str] = mapped_column(Bounded(16))
+    """annotator, researcher or admin."""
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkbenchSession(Base):
+    """A logged-in browser: the SHA-256 of its cookie token, and its CSRF token."""
+
+    __tablename__ = "workbench_sessions"
+
+    token_hash: Mapped[str] = mapped_column(Bounded(64), primary_key=True)
+    username: Mapped[str] = mapped_column(
+        ForeignKey("workbench_users.username", ondelete="CASCADE"), index=True
+    )
+    csrf: Mapped[str] = mapped_column(Bounded(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Linkage(Base):

@@ -141,9 +141,17 @@ def quarantined_since(session: Session, mark: int) -> tuple[int, int]:
     return len(studies), sum(1 for _, path in rows if path is not None)
 
 
-def audit(session: Session, action: str, study_uid: str | None = None, **detail: Any) -> None:
-    """Record an audit event (never with patient identifiers)."""
-    session.add(AuditEvent(actor=ACTOR, action=action, study_uid=study_uid, detail=detail or None))
+def audit(
+    session: Session,
+    action: str,
+    study_uid: str | None = None,
+    *,
+    actor: str = ACTOR,
+    **detail: Any,
+) -> None:
+    """Record an audit event (never with patient identifiers); ``actor``: who acted, the
+    system unless a person did (a workbench user)."""
+    session.add(AuditEvent(actor=actor, action=action, study_uid=study_uid, detail=detail or None))
 
 
 def current_image_model(session: Session, task: str) -> Model | None:

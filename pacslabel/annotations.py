@@ -242,6 +242,7 @@ def set_human_label(
         session,
         "label.human",
         study.study_uid,
+        actor=annotator,
         finding=finding,
         target=str(target),
         annotator=annotator,

@@ -177,6 +177,22 @@ class HealthSettings(_Section):
     """0: no endpoints."""
 
 
+class WorkbenchSettings(_Section):
+    """The annotation workbench (``pacslabel workbench serve``)."""
+
+    bind_address: str = "127.0.0.1"
+    """Local only by default: put it behind a TLS reverse proxy to open it further."""
+    port: int = Field(8765, ge=1, le=65535)
+    session_hours: float = Field(12, gt=0, le=24 * 30)
+    """How long a login lasts."""
+    queue_order: Literal["uncertainty", "disagreement"] = "uncertainty"
+    """Which studies an annotator sees first: those the current model is least sure of
+    (closest to a cut-off), or those where it disagrees most with the report labels."""
+    show_hints: bool = False
+    """Show the labellers' labels and the model's probability beside the annotation form
+    from the start (off: hidden until asked for, so they do not anchor the annotator)."""
+
+
 class LimitsSettings(_Section):
     """What one instance may cost: over a limit, it is quarantined with the limit named.
     Checked before the work each bounds, so a pass's memory stays bounded."""
@@ -319,6 +335,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     writeback: WritebackSettings = WritebackSettings()
     health: HealthSettings = HealthSettings()
+    workbench: WorkbenchSettings = WorkbenchSettings()
     labelling: LabellingSettings = LabellingSettings()
     training: TrainingSettings = TrainingSettings()
     schedule: ScheduleSettings = ScheduleSettings()

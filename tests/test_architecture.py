@@ -57,7 +57,7 @@ LAYERS = (
         "pacslabel.context",
     ),
     ("pacslabel.pipeline",),
-    ("pacslabel.tools",),
+    ("pacslabel.tools", "pacslabel.workbench"),
     ("pacslabel.cli",),
 )
 #: The only application modules that may load the simulated hospital (it ships for the

@@ -41,6 +41,7 @@ from pacslabel.cli import (
     status,
     task,
     train,
+    workbench,
 )
 from pacslabel.cli.output import Handler, Output
 from pacslabel.errors import (
@@ -74,6 +75,7 @@ COMMANDS = (
     labels,
     model,
     export,
+    workbench,
     explain,
     quarantine,
     reports,

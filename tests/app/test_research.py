@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,83 +16,25 @@ import pandas
 import psycopg
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from simulated_run import Run, simulated_run
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from db import make_engine, upgrade
 from db.research import grant_readonly
 from pacslabel.cli.main import main
 from pacslabel.context import open_context
-from pacslabel.pipeline.loop import run_once
 from pacslabel.pipeline.stages.train import corpus_targets
-from pacslabel.settings import Settings, load_settings
 from pacslabel.tools.export import CohortFilter, export_cohort
-from simhospital import SimulatedPACS, SimulatedStudy, generate_study
-from tests.app.conftest import TINY_TRAINING
 from tests.conftest import PG_HOST, PG_PORT, _admin_dsn
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "researchers.md"
 STUDIES = 24
 
 
-@dataclass
-class Run:
-    settings: Settings
-    url: str
-    archive: list[SimulatedStudy]
-    pseudonym: dict[str, str]
-    """original Study UID → pseudonymous."""
-
-    def engine(self) -> Engine:
-        return make_engine(self.url)
-
-
-def _database(kind: str, folder: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'pacslabel.db'}"
-        return
-    if os.environ.get("PACSLABEL_TEST_NO_POSTGRES") == "1":
-        pytest.skip("PACSLABEL_TEST_NO_POSTGRES=1")
-    name = f"pacslabel_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        user = admin.execute("SELECT current_user").fetchone()
-        try:
-            yield f"postgresql+psycopg://{user[0] if user else ''}@{PG_HOST}:{PG_PORT}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def done(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     folder = tmp_path_factory.mktemp(f"research-{request.param}")
-    archive = [generate_study(i, seed=11, scale=0.12) for i in range(STUDIES)]
-    for url in _database(request.param, folder):
-        pacs = SimulatedPACS(folder / "pacs", ae_title="SIMPACS")
-        for study in archive:
-            pacs.add_study(study)
-        with pacs:
-            settings = load_settings(
-                data_dir=folder / "data",
-                database_url=url,
-                pacs={"ae_title": "SIMPACS", "host": "127.0.0.1", "port": pacs.port},
-                local={"storage_port": 0, "network_timeout_s": 10},
-                ingest={"report_drop": pacs.ris_dir},
-                training={**TINY_TRAINING, "held_out_fraction": 0.25},
-            )
-            upgrade(url)
-
-            def register(scp: object, pacs: SimulatedPACS = pacs) -> None:
-                pacs.destinations["PACSLABEL"] = ("127.0.0.1", scp.port)  # type: ignore[attr-defined]
-
-            with open_context(settings) as ctx:
-                report = run_once(ctx, on_listening=register)
-                assert report.training.status == "trained", report.training.reason
-                pseudonym = {
-                    s.study_instance_uid: ctx.pseudonymiser.uid(s.study_instance_uid)
-                    for s in archive
-                }
-        yield Run(settings, url, archive, pseudonym)
+    yield from simulated_run(request.param, folder, STUDIES)
 
 
 def _documented_queries() -> list[str]:

@@ -1,4 +1,5 @@
-"""research views, labeller registry, model splits and metrics, human label provenance
+"""research views, labeller registry, model splits and metrics, human label provenance,
+workbench accounts
 
 Revision ID: 0005
 Revises: 0004
@@ -11,7 +12,8 @@ stage for the configured labeller), never by comparing version strings. Image
 models record which split each study was in (``model_studies``) and their
 per-finding figures as rows (``model_metrics``). Human labels say whether they
 describe the report or the images, who gave them, and whether they are the
-frozen test set. On PostgreSQL a read-only role ``pacslabel_research`` may read
+frozen test set. The annotation workbench has local accounts and server-side
+sessions. On PostgreSQL a read-only role ``pacslabel_research`` may read
 the views and nothing else.
 
 Existing databases: each labeller version that has labelled is registered; the
@@ -262,6 +264,27 @@ def _tables() -> None:
         sa.PrimaryKeyConstraint('key', name=op.f('pk_site_settings')),
     )
     op.create_table(
+        'workbench_users',
+        sa.Column('username', sa.String(length=64), nullable=False),
+        sa.Column('password_hash', sa.String(length=256), nullable=False),
+        sa.Column('role', sa.String(length=16), nullable=False),
+        sa.Column('disabled', sa.Boolean(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('username', name=op.f('pk_workbench_users')),
+    )
+    op.create_table(
+        'workbench_sessions',
+        sa.Column('token_hash', sa.String(length=64), nullable=False),
+        sa.Column('username', sa.String(length=64), nullable=False),
+        sa.Column('csrf', sa.String(length=64), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['username'], ['workbench_users.username'], ondelete='CASCADE',
+                                name=op.f('fk_workbench_sessions_username_workbench_users')),
+        sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_workbench_sessions')),
+    )
+    op.create_index(op.f('ix_workbench_sessions_username'), 'workbench_sessions', ['username'])
+    op.create_table(
         'research_columns',
         sa.Column('view_name', sa.String(length=64), nullable=False),
         sa.Column('column_name', sa.String(length=64), nullable=False),
@@ -344,7 +367,7 @@ $$""")
 def downgrade() -> None:
     for name in reversed(list(VIEWS)):
         op.execute(f'DROP VIEW IF EXISTS {name}')
-    for table in ('research_columns', 'site_settings', 'model_metrics', 'model_studies',
+    for table in ('workbench_sessions', 'workbench_users', 'research_columns', 'site_settings', 'model_metrics', 'model_studies',
                   'labeller_versions'):
         op.drop_table(table)
     with op.batch_alter_table('finding_labels', schema=None) as batch_op:

@@ -1,0 +1,289 @@
+"""The workbench in a real headless Chromium (Debian's, driven by Selenium) and over
+HTTP: log in, label a study with the keyboard, the labels land as human image labels
+with the annotator; no page or API without a session; no POST without the CSRF token;
+roles; the dashboard. Screenshots go to $PACSLABEL_SCREENSHOTS when set (docs/img)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from peers import free_port
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+from simulated_run import Run, simulated_run
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from pacslabel.cli.main import main
+from pacslabel.context import open_context
+from pacslabel.workbench import Role, add_user, create_app
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Served:
+    run: Run
+    url: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("workbench")
+    for run in simulated_run("sqlite", folder, 12):
+        with open_context(run.settings) as ctx:
+            with Session(ctx.engine) as session:
+                add_user(session, "anna", PASSWORD, Role.ANNOTATOR)
+                add_user(session, "rita", PASSWORD, Role.RESEARCHER)
+                session.commit()
+            port = free_port()
+            server = uvicorn.Server(
+                uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
+            )
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            deadline = time.monotonic() + 20
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.started
+            try:
+                yield Served(run, f"http://127.0.0.1:{port}")
+            finally:
+                server.should_exit = True
+                thread.join(10)
+
+
+def _rows(run: Run, sql: str, **params: object) -> list[dict[str, object]]:
+    engine = run.engine()
+    try:
+        with engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def _client(served: Served, user: str | None = None) -> tuple[httpx.Client, str]:
+    """A client, logged in as ``user`` when given, and its session's CSRF token."""
+    client = httpx.Client(base_url=served.url, follow_redirects=False, timeout=20)
+    if user is None:
+        return client, ""
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token
+    login = {"username": user, "password": PASSWORD, "csrf": token[1]}
+    assert client.post("/login", data=login).status_code == 303
+    home = client.get("/queue" if user == "anna" else "/dashboard")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', home.text)
+    assert csrf
+    return client, csrf[1]
+
+
+def test_nothing_without_a_session(served: Served) -> None:
+    client, _ = _client(served)
+    uid = served.run.pseudonym[served.run.archive[0].study_instance_uid]
+    for path in ("/", "/queue", "/dashboard", f"/study/{uid}", f"/study/{uid}/ap.png"):
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert client.get("/api/queue").status_code == 401
+    assert client.post(f"/api/study/{uid}/labels", json={"labels": {}}).status_code == 401
+    assert client.post(f"/study/{uid}", data={"f_scoliosis": "positive"}).status_code == 303
+    assert not _rows(served.run, "SELECT * FROM finding_labels WHERE source = 'human'")
+
+
+def test_login_refusals_csrf_and_roles(served: Served) -> None:
+    client, _ = _client(served)
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token
+    wrong = {"username": "anna", "password": "not the password", "csrf": token[1]}
+    assert client.post("/login", data=wrong).status_code == 401
+    assert client.post("/login", data={**wrong, "csrf": "forged"}).status_code == 403
+    refused = _rows(
+        served.run, "SELECT actor FROM audit_events WHERE action = 'workbench.login_refused'"
+    )
+    assert {"actor": "anna"} in refused
+    anna, csrf = _client(served, "anna")
+    uid = served.run.pseudonym[served.run.archive[1].study_instance_uid]
+    assert anna.post(f"/study/{uid}", data={"f_scoliosis": "positive"}).status_code == 403
+    bad = anna.post(f"/study/{uid}", data={"f_scoliosis": "positive", "csrf": "x" * 40})
+    assert bad.status_code == 403
+    api = anna.post(f"/api/study/{uid}/labels", json={"labels": {"scoliosis": "positive"}})
+    assert api.status_code == 403
+    assert anna.get("/dashboard").status_code == 403
+    assert not _rows(served.run, "SELECT * FROM finding_labels WHERE source = 'human'")
+    ok = anna.post(
+        f"/api/study/{uid}/labels",
+        json={"labels": {"scoliosis": "negative"}},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert ok.status_code == 200 and ok.json() == {"changed": 1}
+    rita, rita_csrf = _client(served, "rita")
+    assert rita.get("/dashboard").status_code == 200
+    assert rita.get("/queue").status_code == 403
+    denied = rita.post(f"/study/{uid}", data={"f_scoliosis": "positive", "csrf": rita_csrf})
+    assert denied.status_code == 403
+    assert anna.get("/queue").headers["content-security-policy"].startswith("default-src")
+
+
+def _browser() -> webdriver.Chrome:
+    binary = shutil.which("chromium")
+    driver = shutil.which("chromedriver")
+    if not binary or not driver:
+        pytest.fail("Chromium and its driver are needed: scripts/ensure-tools installs them")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def _shot(browser: webdriver.Chrome, name: str, tmp: Path) -> None:
+    folder = Path(os.environ.get("PACSLABEL_SCREENSHOTS") or tmp)
+    folder.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(folder / name))
+
+
+def _log_in(browser: webdriver.Chrome, served: Served, user: str) -> None:
+    browser.get(f"{served.url}/queue")
+    assert "/login" in browser.current_url
+    browser.find_element(By.ID, "username").send_keys(user)
+    browser.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda b: "/login" not in b.current_url)
+
+
+def test_label_a_study_with_the_keyboard(served: Served, tmp_path: Path) -> None:
+    browser = _browser()
+    try:
+        _log_in(browser, served, "anna")
+        assert browser.current_url.endswith("/queue")
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)
+        WebDriverWait(browser, 10).until(lambda b: "/study/" in b.current_url)
+        uid = browser.current_url.rsplit("/", 1)[1]
+        assert browser.find_element(By.ID, "report").text.strip()
+        loaded = browser.execute_script(
+            "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert loaded
+        hints = browser.find_elements(By.CSS_SELECTOR, "td.hint")
+        assert hints and not hints[0].is_displayed()  # hidden until asked for
+        body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys("h")
+        assert hints[0].is_displayed() and "rules:" in hints[0].text
+        # 1 positive, 2 negative, 3 uncertain, 4 not assessable: one key per finding.
+        body.send_keys("1", "2", "2", "3", "2", "2", "2", "4", Keys.ARROW_DOWN, "1", "2", "2")
+        _shot(browser, "workbench-labelling.png", tmp_path)
+        body.send_keys(Keys.ENTER)
+        WebDriverWait(browser, 10).until(lambda b: uid not in b.current_url)
+    finally:
+        browser.quit()
+    stored = {
+        r["finding"]: (r["state"], r["annotator"], r["test_set"])
+        for r in _rows(
+            served.run, "SELECT * FROM research_image_labels WHERE study_uid = :u", u=uid
+        )
+    }
+    findings = [f for f in served.run.archive[0].report_states]
+    expected = [
+        "positive",
+        "negative",
+        "negative",
+        "uncertain",
+        "negative",
+        "negative",
+        "negative",
+        "not_mentioned",
+        None,
+        "positive",
+        "negative",
+        "negative",
+    ]
+    for key, state in zip(findings, expected, strict=True):
+        assert stored.get(key, (None,))[0] == state, key
+    assert all(annotator == "anna" for _, annotator, _ in stored.values())
+    audited = _rows(
+        served.run,
+        "SELECT actor, study_uid FROM audit_events WHERE action = 'label.human' AND study_uid = :u",
+        u=uid,
+    )
+    assert len(audited) == 11 and {a["actor"] for a in audited} == {"anna"}
+
+
+def test_dashboard_in_the_browser(served: Served, tmp_path: Path) -> None:
+    browser = _browser()
+    try:
+        _log_in(browser, served, "rita")
+        assert browser.current_url.endswith("/dashboard")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#prevalence tbody tr")
+        assert len(rows) == 12
+        assert browser.find_elements(By.CSS_SELECTOR, "#metrics tbody tr")
+        assert browser.find_elements(By.CSS_SELECTOR, "#roc polyline")
+        _shot(browser, "workbench-dashboard.png", tmp_path)
+    finally:
+        browser.quit()
+
+
+def test_user_cli(served: Served, tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("short\n")
+    base = ["--data-dir", str(served.run.settings.data_dir), "--database-url", served.run.url]
+    assert (
+        main(
+            [
+                *base,
+                "workbench",
+                "user",
+                "add",
+                "ugo",
+                "--role",
+                "admin",
+                "--password-file",
+                str(secret),
+            ]
+        )
+        == 2
+    )
+    secret.write_text(PASSWORD + "\n")
+    assert (
+        main(
+            [
+                *base,
+                "workbench",
+                "user",
+                "add",
+                "ugo",
+                "--role",
+                "admin",
+                "--password-file",
+                str(secret),
+            ]
+        )
+        == 0
+    )
+    stored = _rows(
+        served.run, "SELECT password_hash, role FROM workbench_users WHERE username = 'ugo'"
+    )
+    assert stored[0]["role"] == "admin" and PASSWORD not in str(stored[0]["password_hash"])
+    ugo = httpx.Client(base_url=served.url)
+    page = ugo.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token
+    ugo.post("/login", data={"username": "ugo", "password": PASSWORD, "csrf": token[1]})
+    assert ugo.get("/dashboard").status_code == 200 and ugo.get("/queue").status_code == 200
