@@ -33,7 +33,11 @@ def add_parser(commands: Subcommands) -> None:
         help="AUC, sensitivity and specificity of the current model on a human-labelled "
         "test set; cut-offs from a human tuning set",
     )
-    evaluate.add_argument("--test", type=Path, required=True, help="CSV of human image labels")
+    evaluate.add_argument(
+        "--test",
+        type=Path,
+        help="CSV of human image labels (default: the stored test-set image labels)",
+    )
     evaluate.add_argument(
         "--tuning", type=Path, help="CSV of human image labels: Youden's J cut-offs from it"
     )

@@ -30,7 +30,7 @@ from db.queries import (
     record_model_metrics,
     rejudge_predictions,
 )
-from pacslabel.annotations import read_image_labels
+from pacslabel.annotations import read_image_labels, stored_image_labels
 from pacslabel.context import Context
 from pacslabel.errors import InvalidAnnotations, NotReady
 from trainer import (
@@ -153,9 +153,12 @@ def roc_figure(
 
 
 def evaluate_image_model(
-    ctx: Context, test: Path, *, tuning: Path | None = None, out_dir: Path | None = None
+    ctx: Context, test: Path | None, *, tuning: Path | None = None, out_dir: Path | None = None
 ) -> ImageEvaluation:
     """Score the current image model on human image labels; see the module doc.
+
+    ``test`` ``None``: the stored test-set image labels (``pacslabel labels import
+    --kind image --test-set``, or marked in the workbench).
 
     Without ``tuning`` the model keeps its thresholds (Youden's J on its
     held-out NLP-labelled studies).
@@ -181,7 +184,17 @@ def evaluate_image_model(
             for j, key in enumerate(findings):
                 keep = ~np.isnan(y[:, j])
                 thresholds[key] = youden_threshold(y[keep, j], p[keep, j])
-        y, p = _predicted(ctx, session, read_image_labels(test, findings), model, config)
+        labels = (
+            read_image_labels(test, findings)
+            if test is not None
+            else stored_image_labels(session, findings, test_set=True)
+        )
+        if not labels:
+            raise InvalidAnnotations(
+                "no test-set image labels are stored: import them with `pacslabel labels "
+                "import FILE --kind image --test-set`, or give --test FILE"
+            )
+        y, p = _predicted(ctx, session, labels, model, config)
         metrics = _test_metrics(y, p, findings, thresholds)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         folder = out_dir or ctx.paths.reports / f"image-{model_row.version}-{stamp}"

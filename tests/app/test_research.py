@@ -265,3 +265,35 @@ def test_readonly_role_reads_views_only(done: Run) -> None:
         with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
             admin.execute(f'DROP OWNED BY "{user}" CASCADE') if False else None
             admin.execute(f'DROP ROLE IF EXISTS "{user}"')
+
+
+def test_stored_test_set_scores_the_model(done: Run, tmp_path: Path) -> None:
+    """Image labels imported as the test set are what `model evaluate` scores by default,
+    and its figures appear in research_model_metrics."""
+    findings = list(done.archive[0].report_states)
+    labels = tmp_path / "test.csv"
+    with labels.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["study_instance_uid", *findings])
+        for study in done.archive:
+            writer.writerow([study.study_instance_uid, *(int(study.image_truth[k] > 0) for k in findings)])
+    base = ["--data-dir", str(done.settings.data_dir), "--database-url", done.url]
+    assert (
+        main(
+            [
+                *base,
+                "labels",
+                "import",
+                str(labels),
+                "--kind",
+                "image",
+                "--annotator",
+                "verdi",
+                "--test-set",
+            ]
+        )
+        == 0
+    )
+    assert main([*base, "model", "evaluate", "--out", str(tmp_path / "eval")]) == 0
+    rows = _rows(done, "SELECT * FROM research_model_metrics WHERE evaluation = 'human_test'")
+    assert len(rows) == 12 and all(r["n"] >= STUDIES - 4 for r in rows)
