@@ -276,7 +276,9 @@ def test_stored_test_set_scores_the_model(done: Run, tmp_path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["study_instance_uid", *findings])
         for study in done.archive:
-            writer.writerow([study.study_instance_uid, *(int(study.image_truth[k] > 0) for k in findings)])
+            writer.writerow(
+                [study.study_instance_uid, *(int(study.image_truth[k] > 0) for k in findings)]
+            )
     base = ["--data-dir", str(done.settings.data_dir), "--database-url", done.url]
     assert (
         main(
