@@ -286,6 +286,9 @@ def store_image_labels(
     return changed, unknown
 
 
+_IMAGE_VALUES = {LabelState.POSITIVE: 1.0, LabelState.NEGATIVE: 0.0}
+
+
 def stored_image_labels(
     session: Session, findings: Sequence[str], *, test_set: bool
 ) -> dict[str, np.ndarray]:
@@ -306,7 +309,7 @@ def stored_image_labels(
     for uid, finding, state in rows:
         if finding in index:
             row = out.setdefault(uid, np.full(len(findings), np.nan, dtype=np.float32))
-            row[index[finding]] = 1.0 if state == LabelState.POSITIVE else 0.0
+            row[index[finding]] = _IMAGE_VALUES.get(state, np.nan)  # uncertain: not scored
     return out
 
 
@@ -314,8 +317,8 @@ def human_targets(
     session: Session, uids: Sequence[str], mapping: dict[str, float]
 ) -> dict[tuple[str, str], float]:
     """The human training targets of ``uids``: (study UID, finding) → target, an image
-    label before a report label (``mapping`` turns a report state into a target), the
-    newest of each kind."""
+    label before a report label (``mapping`` turns a report state into a target; an
+    image label "not assessable" leaves the report's), the newest of each kind."""
     rows = session.execute(
         select(Study.study_uid, FindingLabel.finding, FindingLabel.state, FindingLabel.target)
         .join(FindingLabel, FindingLabel.study_id == Study.id)
@@ -325,8 +328,10 @@ def human_targets(
     report: dict[tuple[str, str], float] = {}
     image: dict[tuple[str, str], float] = {}
     for uid, finding, state, target in rows:
-        if target == LabelTarget.IMAGE:
-            image[(uid, finding)] = 1.0 if state == LabelState.POSITIVE else 0.0
+        if target == LabelTarget.IMAGE and state == LabelState.NOT_MENTIONED:
+            image.pop((uid, finding), None)  # not assessable: the report's label stands
+        elif target == LabelTarget.IMAGE:
+            image[(uid, finding)] = _IMAGE_VALUES.get(state, mapping[LabelState.UNCERTAIN.value])
         else:
             report[(uid, finding)] = mapping[str(state.value)]
     return report | image

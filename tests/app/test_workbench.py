@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from pacslabel.cli.main import main
 from pacslabel.context import open_context
+from pacslabel.pipeline.stages.train import corpus_targets
 from pacslabel.workbench import Role, add_user, create_app
 
 PASSWORD = "correct horse battery"
@@ -224,6 +225,19 @@ def test_label_a_study_with_the_keyboard(served: Served, tmp_path: Path) -> None
         u=uid,
     )
     assert len(audited) == 11 and {a["actor"] for a in audited} == {"anna"}
+    # As training targets: positive 1, negative 0, uncertain as training.uncertain_as
+    # ("one"); "not assessable" and unlabelled leave the report's label.
+    report = {
+        r["finding"]: r["state"]
+        for r in _rows(served.run, "SELECT * FROM research_labels WHERE study_uid = :u", u=uid)
+    }
+    as_target = {"positive": 1.0, "negative": 0.0, "uncertain": 1.0, "not_mentioned": 0.0}
+    with open_context(served.run.settings) as ctx, Session(ctx.engine) as session:
+        keys, targets = corpus_targets(ctx, session)
+    row = dict(zip(findings, targets[keys.index(uid)].tolist(), strict=True))
+    for key, state in zip(findings, expected, strict=True):
+        wanted = as_target[report[key]] if state in (None, "not_mentioned") else as_target[state]
+        assert row[key] == wanted, key
 
 
 def test_dashboard_in_the_browser(served: Served, tmp_path: Path) -> None:
