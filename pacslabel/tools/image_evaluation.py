@@ -152,6 +152,19 @@ def roc_figure(
     return path
 
 
+def _test_labels(session: Session, test: Path | None, findings: list[str]) -> dict[str, np.ndarray]:
+    """The test set: the file's labels, or the stored test-set image labels."""
+    if test is not None:
+        return read_image_labels(test, findings)
+    labels = stored_image_labels(session, findings, test_set=True)
+    if not labels:
+        raise InvalidAnnotations(
+            "no test-set image labels are stored: import them with `pacslabel labels "
+            "import FILE --kind image --test-set`, or give --test FILE"
+        )
+    return labels
+
+
 def evaluate_image_model(
     ctx: Context, test: Path | None, *, tuning: Path | None = None, out_dir: Path | None = None
 ) -> ImageEvaluation:
@@ -184,16 +197,7 @@ def evaluate_image_model(
             for j, key in enumerate(findings):
                 keep = ~np.isnan(y[:, j])
                 thresholds[key] = youden_threshold(y[keep, j], p[keep, j])
-        labels = (
-            read_image_labels(test, findings)
-            if test is not None
-            else stored_image_labels(session, findings, test_set=True)
-        )
-        if not labels:
-            raise InvalidAnnotations(
-                "no test-set image labels are stored: import them with `pacslabel labels "
-                "import FILE --kind image --test-set`, or give --test FILE"
-            )
+        labels = _test_labels(session, test, findings)
         y, p = _predicted(ctx, session, labels, model, config)
         metrics = _test_metrics(y, p, findings, thresholds)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

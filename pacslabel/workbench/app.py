@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -29,7 +30,6 @@ from pacslabel.annotations import set_human_label
 from pacslabel.context import Context
 from pacslabel.workbench.accounts import SignedIn, end_session, session_of, sign_in
 from pacslabel.workbench.data import dashboard, pair_png, queue, study_view
-from trainer import PixelCache
 
 __all__ = ["COOKIE", "create_app"]
 
@@ -53,7 +53,8 @@ class _LoginNeeded(Exception):
 class _Shared:
     ctx: Context
     templates: Jinja2Templates
-    cache: PixelCache
+    cache: Path
+    """The pixel cache's folder."""
 
     def who(self, request: Request) -> SignedIn | None:
         with Session(self.ctx.engine) as session:
@@ -191,7 +192,7 @@ def _label_routes(app: FastAPI, shared: _Shared) -> None:
         shared.page_user(request)
         png = pair_png(shared.cache, uid, view) if view in ("ap", "lateral") else None
         if png is None:
-            raise HTTPException(404, "not cached at training.image_size yet")
+            raise HTTPException(404, "the pair is not in the pixel cache yet")
         return Response(png, media_type="image/png")
 
 
@@ -266,7 +267,7 @@ def create_app(ctx: Context) -> FastAPI:
     templates = Jinja2Templates(directory=str(folder))
     templates.env.filters["pct"] = lambda v: f"{100 * v:.1f}%" if v is not None else "—"
     templates.env.globals["zip"] = zip
-    shared = _Shared(ctx, templates, PixelCache(ctx.paths.cache, ctx.settings.training.image_size))
+    shared = _Shared(ctx, templates, ctx.paths.cache)
     app = FastAPI(title="pacslabel workbench", docs_url=None, redoc_url=None, openapi_url=None)
     _errors(app)
     _login_routes(app, shared)

@@ -7,6 +7,7 @@ import io
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -151,9 +152,12 @@ def study_view(
     )
 
 
-def pair_png(cache: PixelCache, uid: str, view: str) -> bytes | None:
-    """One view of the cached pair as PNG (``None`` when not cached)."""
-    if uid not in cache:
+def pair_png(root: Path, uid: str, view: str) -> bytes | None:
+    """One view of the pair as PNG, from the largest size the pixel cache under ``root``
+    holds it at (``None`` when not cached at any)."""
+    sizes = sorted((int(p.name) for p in root.glob("[0-9]*") if p.name.isdigit()), reverse=True)
+    cache = next((PixelCache(root, s) for s in sizes if uid in PixelCache(root, s)), None)
+    if cache is None:
         return None
     pixels = cache.get(uid)[0 if view == "ap" else 1]
     buffer = io.BytesIO()

@@ -5,6 +5,7 @@ roles; the dashboard. Screenshots go to $PACSLABEL_SCREENSHOTS when set (docs/im
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 from peers import free_port
@@ -301,3 +303,27 @@ def test_user_cli(served: Served, tmp_path: Path) -> None:
     assert token
     ugo.post("/login", data={"username": "ugo", "password": PASSWORD, "csrf": token[1]})
     assert ugo.get("/dashboard").status_code == 200 and ugo.get("/queue").status_code == 200
+
+
+def test_images_come_from_the_largest_cached_size(tmp_path: Path) -> None:
+    """The workbench shows a pair cached at another size than training.image_size (a demo
+    trained at 128 px, the settings now saying 512)."""
+    from PIL import Image as PILImage
+
+    from pacslabel.workbench.data import pair_png
+    from trainer import PixelCache
+
+    ramp = np.tile(np.linspace(0, 1, 80, dtype=np.float32), (80, 1))
+    PixelCache(tmp_path, 32).put("2.25.1", ramp, ramp.T)
+    PixelCache(tmp_path, 64).put("2.25.1", ramp, ramp.T)
+    png = pair_png(tmp_path, "2.25.1", "lateral")
+    assert png is not None and PILImage.open(io.BytesIO(png)).size == (64, 64)
+    assert pair_png(tmp_path, "2.25.2", "ap") is None
+
+
+def test_model_evaluate_without_a_test_set_says_how_to_make_one(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--data-dir", str(served.run.settings.data_dir), "--database-url", served.run.url]
+    assert main([*base, "model", "evaluate", "--out", str(tmp_path / "e")]) == 8
+    assert "--test-set" in capsys.readouterr().err
