@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -96,6 +97,29 @@ class Bounded(TypeDecorator[str]):
         return text[:length] if length else text
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has neither;
+    PostgreSQL refuses them, SQLite would store text no JSON reader accepts)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+class FiniteJSON(TypeDecorator[Any]):
+    """A ``JSON`` column that stores valid JSON on every database: NaN and infinities
+    become ``null``."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return _finite(value)
+
+
 class CleanText(TypeDecorator[str]):
     """A ``Text`` that takes any text: NUL characters (which PostgreSQL refuses) dropped."""
 
@@ -108,7 +132,10 @@ class CleanText(TypeDecorator[str]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: FiniteJSON,
+        list[str]: FiniteJSON,
+    }
 
 
 def _enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
@@ -358,12 +385,12 @@ class TrainingRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status", 16))
     mode: Mapped[ModelMode] = mapped_column(_enum(ModelMode, "model_mode", 16))
-    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config: Mapped[dict[str, Any]] = mapped_column(FiniteJSON)
     manifest_hash: Mapped[str] = mapped_column(Bounded(64))
     n_train: Mapped[int] = mapped_column(Integer, default=0)
     n_held_out: Mapped[int] = mapped_column(Integer, default=0)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(FiniteJSON)
     error: Mapped[str | None] = mapped_column(CleanText)
 
 
@@ -381,13 +408,13 @@ class Model(Base):
     architecture: Mapped[str] = mapped_column(Bounded(32))
     mode: Mapped[ModelMode] = mapped_column(_enum(ModelMode, "model_mode", 16))
     task: Mapped[str] = mapped_column(Bounded(64))
-    findings: Mapped[list[str]] = mapped_column(JSON)
+    findings: Mapped[list[str]] = mapped_column(FiniteJSON)
     path: Mapped[str] = mapped_column(CleanText)
-    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config: Mapped[dict[str, Any]] = mapped_column(FiniteJSON)
     manifest_hash: Mapped[str] = mapped_column(Bounded(64), index=True)
     code_version: Mapped[str] = mapped_column(Bounded(64))
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
-    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(FiniteJSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(FiniteJSON)
     training_run_id: Mapped[int | None] = mapped_column(ForeignKey("training_runs.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     status: Mapped[ModelStatus] = mapped_column(
@@ -561,7 +588,7 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(Bounded(64))
     action: Mapped[str] = mapped_column(Bounded(64))
     study_uid: Mapped[str | None] = mapped_column(Bounded(64))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(FiniteJSON)
 
 
 class IngestWatermark(Base):

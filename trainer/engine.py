@@ -302,7 +302,7 @@ def fit(
         if config.lr_schedule == "cosine"
         else None
     )
-    start = 0
+    start, loss = 0, float("nan")
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
         if state.get("config") == config.as_dict() and state.get("manifest_hash") == manifest_hash:
@@ -311,6 +311,7 @@ def fit(
             if scheduler is not None and "scheduler" in state:
                 scheduler.load_state_dict(state["scheduler"])
             start = int(state["epoch"])
+            loss = float(state.get("loss", float("nan")))  # a finished run keeps its loss
             logger.info("resuming training at epoch %d", start + 1)
     rank, world = distributed()
     stepped: nn.Module = model
@@ -327,7 +328,6 @@ def fit(
     if world > 1:
         torch.distributed.barrier()
     store = ShardStore(cache)
-    loss = float("nan")
     for epoch in range(start, config.epochs):
         # Order and augmentations seeded per epoch: a resumed run sees the same batches.
         loader = BatchLoader(

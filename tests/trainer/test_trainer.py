@@ -184,6 +184,7 @@ def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
         progress=lambda step, total, loss: steps.append(step),
     )
     assert steps == []
+    assert again_result.final_loss == result.final_loss  # kept, not NaN (issue 18)
     np.testing.assert_allclose(
         again_result.held_out_probabilities, result.held_out_probabilities, rtol=1e-5, atol=1e-6
     )
