@@ -84,3 +84,21 @@ def test_the_example_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> Non
     settings = load_settings(example)
     assert settings.pacs.port == 4242 and settings.schedule.train_at == "02:00"
     assert settings.schedule.ingest_every_minutes == 10
+
+
+def test_a_database_password_is_never_printed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Neither in the settings dump nor in the start-up log line at DEBUG, nor when the
+    database cannot be reached (issue 18)."""
+    from pacslabel.cli.main import main
+
+    for name in [n for n in os.environ if n.startswith("PACSLABEL_")]:
+        monkeypatch.delenv(name)
+    url = "postgresql+psycopg://reader:s3cr3t-pw@127.0.0.1:1/pacs"
+    base = ["--data-dir", str(tmp_path), "--database-url", url, "--log-level", "DEBUG"]
+    assert main([*base, "settings"]) == 0
+    assert main([*base, "status"]) != 0  # nothing listens on port 1
+    out = capsys.readouterr()
+    assert "127.0.0.1:1/pacs" in out.out + out.err
+    assert "s3cr3t-pw" not in out.out + out.err
