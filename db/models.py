@@ -599,6 +599,9 @@ class IngestWatermark(Base):
     node: Mapped[str] = mapped_column(Bounded(128), primary_key=True)
     """The PACS, as ``AE@host:port``."""
     last_study_date: Mapped[str] = mapped_column(Bounded(8))
+    backlog_before: Mapped[str | None] = mapped_column(Bounded(8))
+    """Studies dated up to this day may still be unrecorded: a C-FIND answered more new
+    studies than one pass takes (newest first); later passes record the rest."""
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )

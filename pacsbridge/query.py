@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
@@ -74,6 +75,9 @@ class StudyRecord:
     accession_number: str
     modalities_in_study: tuple[str, ...]
     number_of_study_related_instances: int | None
+    date_problem: str = ""
+    """Why the StudyDate the PACS gave is no date to trust (several values, not a date,
+    none); empty when it is one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,17 +166,28 @@ def find_studies(
     return records
 
 
+def _date_problem(value: object) -> str:
+    if isinstance(value, MultiValue | list | tuple) and len(value) > 1:
+        return f"its StudyDate has {len(value)} values"
+    if lenient_date(value) is None:
+        shown = str(first(value) or "")[:20]
+        return f"its StudyDate {shown!r} is not a date" if shown else "it has no StudyDate"
+    return ""
+
+
 def _record(answer: Dataset) -> StudyRecord:
     modalities = answer.get("ModalitiesInStudy", [])
     if isinstance(modalities, str):
         modalities = [modalities]
+    problem = _date_problem(answer.get("StudyDate"))
     return StudyRecord(
         study_instance_uid=str(answer.get("StudyInstanceUID", "")),  # checked by the caller
-        study_date=lenient_date(answer.get("StudyDate")) or "",
+        study_date="" if problem else lenient_date(answer.get("StudyDate")) or "",
         study_description=str(first(answer.get("StudyDescription", "")) or ""),
         accession_number=str(answer.get("AccessionNumber", "")),
         modalities_in_study=tuple(str(m) for m in modalities),
         number_of_study_related_instances=_int_or_none(answer, "NumberOfStudyRelatedInstances"),
+        date_problem=problem,
     )
 
 

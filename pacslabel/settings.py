@@ -103,6 +103,9 @@ class IngestSettings(_Section):
     """Off-peak window (local time, e.g. ``20:00-06:00``) outside which nothing is retrieved."""
     watermark_overlap_days: int = Field(2, ge=0)
     """Each C-FIND reaches this many days before the newest study already seen."""
+    future_date_tolerance_days: int = Field(1, ge=0, le=366)
+    """A study dated later than today plus this many days is quarantined at discovery (a
+    typo such as 2099 would otherwise stop the incremental query)."""
     report_drop: Path | None = None
     """A folder where the RIS drops reports: ``<AccessionNumber>.txt`` or ``reports.csv``."""
     report_titles: list[str] = Field(["LN:18748-4", "LN:11528-7"], min_length=1)

@@ -183,6 +183,12 @@ class SimulatedPACS:
         with self._lock:
             self._index.add(path, ds)
 
+    def add_listing(self, ds: Dataset) -> None:
+        """Index an instance's header without storing it: it answers C-FIND, not C-MOVE
+        (query tests over archives too large to write)."""
+        with self._lock:
+            self._index.add(self.storage_dir / "not-stored", ds)
+
     def study_uids(self) -> set[str]:
         """The Study Instance UIDs the PACS holds."""
         with self._lock:
@@ -284,13 +290,26 @@ class SimulatedPACS:
         groups: dict[str, list[_Instance]] = {}
         for instance in self._select(query):
             groups.setdefault(instance.attrs[key], []).append(instance)
+        modalities: dict[str, set[str]] = {}
+        if "ModalitiesInStudy" in query:
+            with self._lock:
+                for i in self._index.instances.values():
+                    modalities.setdefault(i.attrs["StudyInstanceUID"], set()).add(
+                        i.attrs["Modality"]
+                    )
         for members in groups.values():
             if event.is_cancelled:
                 yield 0xFE00, None
                 return
-            yield 0xFF00, self._answer(query, level, members)
+            yield 0xFF00, self._answer(query, level, members, modalities)
 
-    def _answer(self, query: Dataset, level: str, members: list[_Instance]) -> Dataset:
+    def _answer(
+        self,
+        query: Dataset,
+        level: str,
+        members: list[_Instance],
+        modalities: dict[str, set[str]],
+    ) -> Dataset:
         # An attribute of the level: the first member that has a value for it
         # (an SR sent back may lack the study description the images carry).
         first = {
@@ -309,16 +328,7 @@ class SimulatedPACS:
                     first[keyword].split("\\") if "\\" in first[keyword] else first[keyword],
                 )
             elif keyword == "ModalitiesInStudy":
-                study = first["StudyInstanceUID"]
-                with self._lock:
-                    found = sorted(
-                        {
-                            i.attrs["Modality"]
-                            for i in self._index.instances.values()
-                            if i.attrs["StudyInstanceUID"] == study
-                        }
-                    )
-                answer.ModalitiesInStudy = found
+                answer.ModalitiesInStudy = sorted(modalities.get(first["StudyInstanceUID"], ()))
             elif keyword in ("NumberOfStudyRelatedInstances", "NumberOfSeriesRelatedInstances"):
                 setattr(answer, keyword, len(members))
             elif keyword and keyword not in ("QueryRetrieveLevel", "RetrieveAETitle"):

@@ -635,15 +635,15 @@ KINDS: dict[str, tuple[Callable[[int], Files], Outcome, str]] = {
     ),
     "invalid-da": (
         _raw_value(0x00080020, b"DA", b"2024-13-45"),
-        "reported",
+        "held",  # issue 18: a study the PACS dates with no date is quarantined at discovery
         "StudyDate '2024-13-45'",
     ),
     "unparseable-date": (
         _raw_value(0x00080020, b"DA", b"ieri    "),
-        "reported",
+        "held",
         "StudyDate 'ieri'",
     ),
-    "future-date": (_every_file(StudyDate="29991231"), "reported", "StudyDate 29991231"),
+    "future-date": (_every_file(StudyDate="29991231"), "held", "StudyDate 29991231"),
     "unparseable-time": (
         _raw_value(0x00080030, b"TM", b"25:61:99"),
         "reported",
@@ -657,7 +657,7 @@ KINDS: dict[str, tuple[Callable[[int], Files], Outcome, str]] = {
     "invalid-is": (_raw_value(0x00200013, b"IS", b"x1"), "reported", "InstanceNumber 'x1'"),
     "multi-valued-study-date": (
         _multi_valued("StudyDate", ["20240105", "20240106"]),
-        "reported",
+        "held",
         "two StudyDates",
     ),
     "multi-valued-instance-number": (

@@ -76,23 +76,28 @@ def _node_key(ctx: Context) -> str:
     return str(ctx.node)
 
 
-def _query_from(ctx: Context, session: Session) -> str | None:
+def _query_from(ctx: Context, mark: IngestWatermark | None) -> str | None:
     """The C-FIND lower date bound: the watermark minus the overlap, or the setting."""
     configured = ctx.settings.ingest.study_date_from
-    mark = session.get(IngestWatermark, _node_key(ctx))
     known = lenient_date(mark.last_study_date) if mark is not None else None
-    tomorrow = (dt.date.today() + dt.timedelta(days=1)).strftime("%Y%m%d")
-    if known is None or known > tomorrow:  # unreadable, or a date to come (a typo)
+    if known is None or known > _latest_date(ctx):  # unreadable, or a date to come (a typo)
         return configured
     day = dt.datetime.strptime(known, "%Y%m%d").date()
     start = (day - dt.timedelta(days=ctx.settings.ingest.watermark_overlap_days)).strftime("%Y%m%d")
     return max(start, configured) if configured else start
 
 
-def _discovered(session: Session, uid: str, record: StudyRecord) -> Study:
+def _latest_date(ctx: Context) -> str:
+    """The latest study date taken as true: today plus ``ingest.future_date_tolerance_days``."""
+    days = ctx.settings.ingest.future_date_tolerance_days
+    return (dt.date.today() + dt.timedelta(days=days)).strftime("%Y%m%d")
+
+
+def _discovered(session: Session, uid: str, record: StudyRecord, latest: str) -> Study:
     """A new study as the C-FIND gave it: to be retrieved, or quarantined at once when the
     PACS files it under a Study Instance UID that is not one valid UID (no retrieval of it
-    could be trusted to bring what it names)."""
+    could be trusted to bring what it names) or under a date that is none or is to come
+    (which would stop the incremental query)."""
     study = Study(
         study_uid=uid,
         state=StudyState.DISCOVERED,
@@ -103,17 +108,119 @@ def _discovered(session: Session, uid: str, record: StudyRecord) -> Study:
     if single_uid(record.study_instance_uid) is None:
         reason = "the PACS lists it under a Study Instance UID that is not one valid UID"
         quarantine(session, study, "discover", reason)
+    elif record.date_problem:
+        quarantine(session, study, "discover", f"the PACS lists it, but {record.date_problem}")
+    elif record.study_date > latest:
+        reason = (
+            f"the PACS dates it {record.study_date}, after {latest} "
+            "(today + ingest.future_date_tolerance_days)"
+        )
+        quarantine(session, study, "discover", reason)
     return study
+
+
+@dataclass
+class _Taken:
+    """What one C-FIND answer gave, taken newest first."""
+
+    new: int = 0
+    newest: str | None = None
+    """The newest trusted date in the answer."""
+    oldest: str | None = None
+    """The oldest trusted date of a study recorded from it."""
+    truncated: bool = False
+    """More new studies than the pass could take: the older rest waits."""
+
+
+def _take(
+    ctx: Context,
+    session: Session,
+    records: list[StudyRecord],
+    known: set[str],
+    capacity: int,
+) -> _Taken:
+    """Record the new studies of ``records``, newest first, up to ``capacity``."""
+    latest, taken = _latest_date(ctx), _Taken()
+    for record in sorted(records, key=lambda r: (r.study_date, r.study_instance_uid), reverse=True):
+        uid = ctx.pseudonymiser.uid(record.study_instance_uid)
+        identity = OriginalIdentity.bare(
+            study_instance_uid=record.study_instance_uid,
+            accession_number=record.accession_number,
+        )
+        trusted = bool(record.study_date) and record.study_date <= latest
+        if trusted:
+            taken.newest = max(taken.newest or record.study_date, record.study_date)
+        if uid in known:  # re-link it if its linkage key was lost (a no-op otherwise)
+            ctx.vault.put(session, uid, "study", identity)
+            continue
+        if taken.new >= capacity:
+            taken.truncated = True
+            break
+        known.add(uid)
+        _discovered(session, uid, record, latest)
+        ctx.vault.put(session, uid, "study", identity)
+        taken.new += 1
+        if trusted:
+            taken.oldest = min(taken.oldest or record.study_date, record.study_date)
+    return taken
+
+
+def _backlog(before: str | None, taken: _Taken) -> str | None:
+    """Up to which day studies may remain unrecorded after ``taken``."""
+    if not taken.truncated:
+        return before
+    bound = taken.oldest or taken.newest
+    return max(before or "", bound or "") or None
+
+
+def _older(
+    ctx: Context, session: Session, known: set[str], room: int, before: str
+) -> tuple[_Taken, str | None]:
+    """Record up to ``room`` of the studies left over by earlier passes (dated up to
+    ``before``), newest first; returns them and the backlog that remains."""
+    ingest = ctx.settings.ingest
+    bound = min(before, ingest.study_date_to) if ingest.study_date_to else before
+    records = find_studies(
+        ctx.local,
+        ctx.node,
+        ctx.task.study_filter(),
+        date_from=ingest.study_date_from,
+        date_to=bound,
+    )
+    taken = _take(ctx, session, records, known, room)
+    return taken, (taken.oldest or before) if taken.truncated else None
+
+
+def _move_watermark(
+    ctx: Context,
+    session: Session,
+    mark: IngestWatermark | None,
+    newest: str | None,
+    backlog: str | None,
+) -> None:
+    if mark is None:
+        if newest:
+            session.add(
+                IngestWatermark(node=_node_key(ctx), last_study_date=newest, backlog_before=backlog)
+            )
+        return
+    if newest and newest > mark.last_study_date:
+        mark.last_study_date = newest
+    mark.backlog_before = backlog
 
 
 def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
     """C-FIND the task's studies since the watermark; record the new ones as ``discovered``.
 
-    The watermark (newest study date seen on this PACS) moves forward only as
-    far as the studies actually recorded, so ``max_studies_per_run`` never
-    skips any: the next run continues from there. ``full`` queries the whole
-    configured date range instead, which finds studies that reached the PACS
-    late with a date older than the watermark (imports, merged records).
+    New studies are taken newest first, at most ``ingest.max_studies_per_run`` a
+    pass: a first pass on a large archive reaches today's studies at once. The
+    older rest is not lost: the watermark's ``backlog_before`` keeps the day up to
+    which studies may remain, and a pass with room left queries that range too.
+    The watermark moves only over dates not later than today plus
+    ``ingest.future_date_tolerance_days``; a study dated later, or not dated, is
+    quarantined at discovery. ``full`` queries the whole configured date range
+    instead, which finds studies that reached the PACS late with a date older than
+    the watermark (imports, merged records).
 
     Raises
     ------
@@ -122,7 +229,8 @@ def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
     """
     ingest = ctx.settings.ingest
     with Session(ctx.engine) as session:
-        date_from = ingest.study_date_from if full else _query_from(ctx, session)
+        mark = session.get(IngestWatermark, _node_key(ctx))
+        date_from = ingest.study_date_from if full else _query_from(ctx, mark)
         records = find_studies(
             ctx.local,
             ctx.node,
@@ -131,31 +239,13 @@ def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
             date_to=ingest.study_date_to,
         )
         known = set(session.scalars(select(Study.study_uid)))
-        new, newest = 0, None
-        tomorrow = (dt.date.today() + dt.timedelta(days=1)).strftime("%Y%m%d")
-        for record in records:  # oldest first
-            uid = ctx.pseudonymiser.uid(record.study_instance_uid)
-            identity = OriginalIdentity.bare(
-                study_instance_uid=record.study_instance_uid,
-                accession_number=record.accession_number,
-            )
-            if uid in known:  # re-link it if its linkage key was lost (a no-op otherwise)
-                ctx.vault.put(session, uid, "study", identity)
-            else:
-                if new >= ingest.max_studies_per_run:
-                    break
-                known.add(uid)
-                _discovered(session, uid, record)
-                ctx.vault.put(session, uid, "study", identity)
-                new += 1
-            if record.study_date and record.study_date <= tomorrow:  # a date to come: a typo
-                newest = max(newest or record.study_date, record.study_date)
-        if newest:
-            mark = session.get(IngestWatermark, _node_key(ctx))
-            if mark is None:
-                session.add(IngestWatermark(node=_node_key(ctx), last_study_date=newest))
-            elif newest > mark.last_study_date:
-                mark.last_study_date = newest
+        taken = _take(ctx, session, records, known, ingest.max_studies_per_run)
+        backlog = _backlog(mark.backlog_before if mark else None, taken)
+        new, room = taken.new, ingest.max_studies_per_run - taken.new
+        if backlog and room > 0 and not taken.truncated:
+            older, backlog = _older(ctx, session, known, room, backlog)
+            new += older.new
+        _move_watermark(ctx, session, mark, taken.newest, backlog)
         audit(
             session,
             "ingest.discover",
@@ -163,13 +253,15 @@ def discover(ctx: Context, *, full: bool = False) -> DiscoverResult:
             new=new,
             date_from=date_from,
             full=full,
+            backlog=backlog is not None,
         )
         session.commit()
     logger.info(
-        "discovered %d new of %d matching studies (from %s)",
+        "discovered %d new of %d matching studies (from %s)%s",
         new,
         len(records),
         date_from or "the beginning",
+        f"; studies up to {backlog} wait for the next passes" if backlog else "",
     )
     return DiscoverResult(found=len(records), new=new, date_from=date_from)
 
