@@ -44,11 +44,13 @@ from pacsbridge.errors import (
     PairingError,
     QueryFailed,
     ReportNotFound,
+    SenderRejected,
     StoreFailed,
 )
 from pacsbridge.limits import Limits, check_pixels, read_instance
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.pairing import Pair, ViewInfo, ViewRules, classify_view, pair_views
+from pacsbridge.peers import Peer, PeerRefusal
 from pacsbridge.pixels import display_pixels
 from pacsbridge.query import (
     StudyFilter,
@@ -117,6 +119,8 @@ __all__ = [
     "PacsBridgeError",
     "Pair",
     "PairingError",
+    "Peer",
+    "PeerRefusal",
     "Pseudonymiser",
     "QueryFailed",
     "Receiver",
@@ -124,6 +128,7 @@ __all__ = [
     "ReportCandidate",
     "ReportDrop",
     "ReportNotFound",
+    "SenderRejected",
     "Service",
     "StorageSCP",
     "StoreFailed",

@@ -128,7 +128,7 @@ def associate(
             node.port,
             ae_title=node.ae_title,
             ext_neg=list(ext_neg) or None,
-            tls_args=(local.tls_client, node.host) if local.tls_client else None,
+            tls_args=(local.tls_client, node.tls_name or node.host) if local.tls_client else None,
             evt_handlers=[*CONNECTION_HANDLERS, *handlers],
         )
     except OSError as exc:

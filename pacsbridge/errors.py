@@ -10,6 +10,7 @@ No caller above :mod:`pacsbridge` sees a raw status code::
     │   ├── QueryFailed                  C-FIND
     │   ├── MoveFailed                   C-MOVE
     │   │   ├── MoveDestinationUnknown   0xA801: the PACS does not know our AE
+    │   │   ├── SenderRejected           our storage SCP rejected the PACS's associations
     │   │   └── MoveIncomplete           some sub-operations failed or were never received
     │   │       └── InstancesRefused     because our storage SCP refused them (not transient)
     │   └── StoreFailed                  C-STORE
@@ -36,6 +37,7 @@ __all__ = [
     "PairingError",
     "QueryFailed",
     "ReportNotFound",
+    "SenderRejected",
     "StoreFailed",
 ]
 
@@ -103,6 +105,21 @@ class MoveDestinationUnknown(MoveFailed):
         super().__init__(
             f"{node} {cause} {ae_title!r}: register the DICOM node AE title {ae_title!r}, "
             f"host {host}, port {port} in the PACS",
+            status,
+        )
+
+
+class SenderRejected(MoveFailed):
+    """A C-MOVE brought nothing because our storage SCP rejected the associations that
+    were to bring it: the message says whom it rejected and why (the calling AE title
+    or host not configured, a certificate of another name, too many associations)."""
+
+    def __init__(self, node: object, reasons: list[str], status: int | None = None) -> None:
+        self.reasons = reasons
+        shown = "; ".join(dict.fromkeys(reasons))  # each reason once, in order
+        super().__init__(
+            f"the C-MOVE from {node} brought nothing: our storage SCP rejected "
+            f"{len(reasons)} association(s) ({shown})",
             status,
         )
 

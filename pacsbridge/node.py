@@ -15,6 +15,8 @@ class Node:
     ae_title: str
     host: str
     port: int
+    tls_name: str | None = None
+    """Over TLS: the name its certificate must carry (default: ``host``)."""
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"

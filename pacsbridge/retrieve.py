@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from pacsbridge.errors import (
     MoveFailed,
     MoveIncomplete,
     PacsBridgeError,
+    SenderRejected,
 )
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.status import Service, describe, is_pending, is_success, is_warning
@@ -80,7 +82,7 @@ class MoveResult:
 
 def is_transient(error: PacsBridgeError) -> bool:
     """Whether trying again later may help (lost connection, partial transfer, busy PACS)."""
-    if isinstance(error, MoveDestinationUnknown | AssociationRejected):
+    if isinstance(error, MoveDestinationUnknown | AssociationRejected | SenderRejected):
         return False  # the operator has to act
     if isinstance(error, InstancesRefused):
         return False  # the same files would come again
@@ -165,7 +167,7 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
         The association could not be opened, or died (timeout, abort).
     """
     model = StudyRootQueryRetrieveInformationModelMove
-    before = scp.received(study_instance_uid)
+    before, started = scp.received(study_instance_uid), time.time()
     with (
         scp.receiver.retrieval(study_instance_uid) as message_id,
         associate(
@@ -188,6 +190,10 @@ def move_study(local: LocalAE, node: Node, study_instance_uid: str, scp: Storage
         )
     )
     refused = bool(scp.receiver.refusals_of(study_instance_uid))  # some PACS then fail all
+    rejected = scp.gate.refusals_since(started)
+    if rejected and scp.received(study_instance_uid) == before:
+        reasons = [r.reason for r in rejected]
+        raise SenderRejected(node, reasons, code)
     if code == 0xA801 or (0xC000 <= code <= 0xCFFF and nothing_started and not refused):
         host = local.bind_address
         if host in ("0.0.0.0", "::", ""):

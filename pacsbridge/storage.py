@@ -43,6 +43,7 @@ from pacsbridge.association import (
 from pacsbridge.errors import InvalidInstance
 from pacsbridge.limits import DEFAULT_LIMITS, Limits, read_instance
 from pacsbridge.node import LocalAE
+from pacsbridge.peers import Gate, Peer
 
 __all__ = ["Receiver", "Refusal", "StorageSCP"]
 
@@ -50,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 _CANNOT_UNDERSTAND = 0xC210
 _OUT_OF_RESOURCES = 0xA700
+_NOT_AUTHORIZED = 0x0124  # PS3.7 C.4: Refused: Not Authorized
 
 
 class Receiver:
@@ -69,6 +71,10 @@ class Receiver:
     limits
         An instance larger than ``max_instance_bytes``, or a deflated one inflating
         past ``max_inflated_bytes``, is refused before it is decoded.
+    may_push
+        Whether the association an instance came on may store a study nobody is
+        retrieving (:meth:`Gate.may_push`); an instance of a study under retrieval
+        must come for the C-MOVE that asked for it.
 
     Every refused instance is kept in :attr:`refused` until :meth:`take_refused`.
     """
@@ -80,7 +86,9 @@ class Receiver:
         name_for: Callable[[str], str],
         on_instance: Callable[[Path], None] | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        may_push: Callable[[Event], bool] = lambda event: True,
     ) -> None:
+        self._may_push = may_push
         self._incoming = incoming_dir
         self._quarantine = quarantine_dir
         self._name_for = name_for
@@ -168,6 +176,9 @@ class Receiver:
         except _UNREADABLE as exc:
             reason = f"unreadable header: {_first_line(exc)}"
             return self._refuse(event, part, reason, study_instance_uid)
+        unasked = None if study_instance_uid else self._unasked(event, study_uid)
+        if unasked:
+            return self._refuse(event, part, unasked, study_instance_uid, _NOT_AUTHORIZED)
         folder = self.study_dir(study_uid)
         target = folder / f"{self._name_for(sop_uid)}.dcm"
         if self._conflicts(study_uid, sop_uid, part, target):
@@ -186,6 +197,22 @@ class Receiver:
         if self._on_instance is not None:
             self._on_instance(folder)
         return 0x0000
+
+    def _unasked(self, event: Event, study_uid: str) -> str | None:
+        """Why an instance that came by C-STORE was not asked for, or ``None``: it belongs
+        to a study being retrieved (and, when it says which C-MOVE it answers, to that
+        one's study), or its peer may push."""
+        originator = int(getattr(event.request, "MoveOriginatorMessageID", 0) or 0)
+        with self._lock:
+            moving = set(self._retrievals.values())
+            answers = self._retrievals.get(originator) if originator else None
+        if originator and answers is not None and answers != study_uid:
+            return "it answers a C-MOVE of another study"
+        if study_uid in moving and (not originator or answers == study_uid):
+            return None
+        if self._may_push(event):
+            return None
+        return "no study of it is being retrieved, and its sender may not push studies"
 
     def _cannot_write(self, error: OSError) -> int:
         """Our disk failed (full, read-only): answer "out of resources", keep the error for
@@ -333,12 +360,21 @@ class StorageSCP:
         Our AE title, bind address and port (0 for any free port).
     incoming_dir, quarantine_dir, name_for, on_instance, limits
         As for :class:`Receiver`.
+    peers
+        Who may open associations (:class:`~pacsbridge.peers.Peer`: AE title, hosts,
+        push, certificate names, a limit of open associations); everything else is
+        rejected and recorded in :attr:`gate`'s refusals. ``None``: any calling AE
+        from anywhere, allowed to push (the called AE title is checked either way).
     allowed_calling_ae_titles
-        When given, associations from other calling AE titles are rejected
-        ("calling AE title not recognised").
+        Shorthand for peers of these AE titles from any host, allowed to push.
     tls
         A server-side SSL context: the SCP accepts only TLS associations
         (DICOM secure transport, PS3.15 B.1).
+    max_associations
+        Associations open at once, all peers together.
+    idle_timeout_s
+        How long a connection may stay open without asking for an association (a
+        few idle sockets must not fill the SCP).
     """
 
     def __init__(
@@ -349,13 +385,23 @@ class StorageSCP:
         name_for: Callable[[str], str],
         allowed_calling_ae_titles: Sequence[str] = (),
         *,
+        peers: Sequence[Peer] | None = None,
         on_instance: Callable[[Path], None] | None = None,
         tls: ssl.SSLContext | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        max_associations: int = 64,
+        idle_timeout_s: float = 10.0,
     ) -> None:
         self._local = local
-        self.receiver = Receiver(incoming_dir, quarantine_dir, name_for, on_instance, limits)
-        self._allowed = list(allowed_calling_ae_titles)
+        if peers is None and allowed_calling_ae_titles:
+            peers = [Peer(title, push=True) for title in allowed_calling_ae_titles]
+        self.gate = Gate(local.ae_title, peers)
+        """Admits associations and keeps the refused ones."""
+        self.receiver = Receiver(
+            incoming_dir, quarantine_dir, name_for, on_instance, limits, self.gate.may_push
+        )
+        self._max_associations = max_associations
+        self._idle_timeout_s = idle_timeout_s
         self._tls = tls
         self._server: ThreadedAssociationServer | None = None
 
@@ -382,17 +428,22 @@ class StorageSCP:
             The port is taken or the address cannot be bound.
         """
         ae = application_entity(self._local)
-        ae.maximum_associations = 16
+        ae.maximum_associations = self._max_associations
+        ae.acse_timeout = self._idle_timeout_s  # waiting for the A-ASSOCIATE-RQ
         for context in AllStoragePresentationContexts:
             ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
-        if self._allowed:
-            ae.require_calling_aet = self._allowed
+        handlers = [
+            *CONNECTION_HANDLERS,
+            (evt.EVT_REQUESTED, self.gate.on_requested),
+            (evt.EVT_CONN_CLOSE, self.gate.on_closed),
+            (evt.EVT_C_STORE, self.receiver.handle_store),
+        ]
         self._server = ae.start_server(
             (self._local.bind_address, self._local.storage_port),
             block=False,
             ssl_context=self._tls,
-            evt_handlers=[*CONNECTION_HANDLERS, (evt.EVT_C_STORE, self.receiver.handle_store)],
+            evt_handlers=handlers,
         )
         logger.info(
             "storage SCP %s listening on %s:%d%s",

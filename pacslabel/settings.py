@@ -60,6 +60,8 @@ class NodeSettings(_Section):
     ae_title: str = Field("PACS", pattern=_AE_TITLE)
     host: str = "127.0.0.1"
     port: int = Field(104, ge=1, le=65535)
+    tls_name: str | None = None
+    """Over TLS: the name its certificate must carry (default: ``host``)."""
 
 
 class LocalAESettings(_Section):
@@ -73,11 +75,27 @@ class LocalAESettings(_Section):
     move_timeout_s: float = Field(600.0, gt=0)
     allowed_calling_ae_titles: list[str] | None = None
     """Who may send to our storage SCP; default: the PACS's AE title only."""
+    allowed_hosts: list[str] | None = None
+    """Addresses, networks (CIDR) or host names those peers' associations may come from;
+    default: ``pacs.host``. Anything else is rejected and audited."""
+    push_ae_titles: list[str] | None = None
+    """Peers whose studies ``serve`` takes in when nobody asked for them (a PACS routing
+    rule); default: the PACS's AE title. An instance of a study no retrieval asked for,
+    from another peer or in ``run``, is refused."""
+    max_associations: int = Field(64, ge=1, le=1024)
+    """Associations our storage SCP holds open at once, all peers together."""
+    max_associations_per_peer: int = Field(16, ge=1, le=1024)
+    idle_timeout_s: float = Field(10.0, gt=0)
+    """How long a connection may stay open before asking for an association."""
     tls_certificate: Path | None = None
     """PEM certificate of this AE: with ``tls_private_key``, every association uses TLS."""
     tls_private_key: Path | None = None
     tls_ca_certificates: Path | None = None
-    """PEM bundle the peers' certificates must chain to (default: the system's)."""
+    """PEM bundle the peers' certificates must chain to; required with TLS (the system's
+    store would admit any publicly certified name)."""
+    tls_peer_names: list[str] | None = None
+    """Names one of which a peer's certificate must carry when it connects to us;
+    default: ``pacs.tls_name`` (else ``pacs.host``)."""
 
 
 class IngestSettings(_Section):

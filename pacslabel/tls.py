@@ -16,18 +16,27 @@ def tls_context(settings: Settings, *, server: bool) -> ssl.SSLContext | None:
     when TLS is not configured.
 
     Both sides present the certificate and verify the peer's against
-    ``local.tls_ca_certificates`` (or the system's store).
+    ``local.tls_ca_certificates`` (required: the system's store would admit any
+    publicly certified name). As a client we check that the PACS's certificate
+    names ``pacs.tls_name`` (else ``pacs.host``); as a server the storage SCP checks
+    the names its peers' certificates carry (:class:`~pacsbridge.Peer`).
 
     Raises
     ------
     InvalidSettings
-        Only one of certificate and key is set, or a file cannot be loaded.
+        Only one of certificate and key is set, no CA is given, or a file cannot be
+        loaded.
     """
     local = settings.local
     if local.tls_certificate is None and local.tls_private_key is None:
         return None
     if local.tls_certificate is None or local.tls_private_key is None:
         raise InvalidSettings("local.tls_certificate and local.tls_private_key go together")
+    if local.tls_ca_certificates is None:
+        raise InvalidSettings(
+            "local.tls_ca_certificates is required with TLS: the CA bundle the peers' "
+            "certificates must chain to"
+        )
     purpose = ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH
     try:
         context = ssl.create_default_context(purpose, cafile=local.tls_ca_certificates)
@@ -35,10 +44,9 @@ def tls_context(settings: Settings, *, server: bool) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise InvalidSettings(f"local.tls_*: cannot load the TLS files: {exc}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if server:
-        context.verify_mode = ssl.CERT_REQUIRED
-    else:
-        context.check_hostname = False  # DICOM peers are known by AE title, host and port
+    context.verify_mode = ssl.CERT_REQUIRED
+    if not server:
+        context.check_hostname = True  # the PACS's certificate must name pacs.tls_name
     return context
 
 
@@ -64,4 +72,5 @@ def local_ae(settings: Settings, tls_client: ssl.SSLContext | None = None) -> Lo
 
 def pacs_node(settings: Settings) -> Node:
     """The PACS as ``pacs.*`` describes it."""
-    return Node(settings.pacs.ae_title, settings.pacs.host, settings.pacs.port)
+    pacs = settings.pacs
+    return Node(pacs.ae_title, pacs.host, pacs.port, tls_name=pacs.tls_name)

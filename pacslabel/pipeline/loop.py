@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from db.queries import quarantine_mark, quarantined_since
-from pacsbridge import PacsBridgeError, StorageSCP
+from pacsbridge import PacsBridgeError, Peer, SenderRejected, StorageSCP
 from pacslabel.context import Context
 from pacslabel.errors import EnvironmentFault, environment_fault
 from pacslabel.pipeline.recovery import pass_lock, recover_interrupted
@@ -88,18 +88,41 @@ class RunReport:
         return self.progressed == 0 and (self.quarantined + self.files_quarantined) > 0
 
 
-def storage_scp(ctx: Context) -> StorageSCP:
-    """Our storage SCP (not started): C-MOVE retrievals and pushes from the allowed AEs
-    (default: the PACS's) land in ``incoming/``; it answers C-ECHO."""
-    allowed = ctx.settings.local.allowed_calling_ae_titles
+def peers(ctx: Context, *, push: bool) -> list[Peer]:
+    """The peers our storage SCP admits (``local.allowed_*``; default: the PACS, from
+    ``pacs.host``); with ``push`` (``serve``, which takes pushed studies in) those of
+    ``local.push_ae_titles`` may store studies nobody asked for."""
+    local, pacs = ctx.settings.local, ctx.settings.pacs
+    titles = local.allowed_calling_ae_titles or [pacs.ae_title]
+    hosts = local.allowed_hosts if local.allowed_hosts is not None else [pacs.host]
+    pushers = set(local.push_ae_titles if local.push_ae_titles is not None else [pacs.ae_title])
+    names = local.tls_peer_names or [pacs.tls_name or pacs.host]
+    return [
+        Peer(
+            title,
+            tuple(hosts),
+            push=push and title in pushers,
+            tls_names=tuple(names) if ctx.tls_server is not None else (),
+            max_associations=local.max_associations_per_peer,
+        )
+        for title in titles
+    ]
+
+
+def storage_scp(ctx: Context, *, push: bool = False) -> StorageSCP:
+    """Our storage SCP (not started): what the retrievals ask for, and with ``push`` what
+    the push peers send, lands in ``incoming/``; it answers C-ECHO."""
+    local = ctx.settings.local
     return StorageSCP(
         ctx.local,
         ctx.paths.incoming,
         ctx.paths.quarantine / "received",
         ctx.pseudonymiser.uid,
-        allowed_calling_ae_titles=allowed if allowed is not None else [ctx.settings.pacs.ae_title],
+        peers=peers(ctx, push=push),
         tls=ctx.tls_server,
         limits=ctx.settings.limits.limits(),
+        max_associations=local.max_associations,
+        idle_timeout_s=local.idle_timeout_s,
     )
 
 
@@ -158,10 +181,16 @@ def _ingest(
         fault = environment_fault(exc)
         if fault is not None:  # our data folder, not the PACS
             raise fault from exc
-        logger.error("ingest stopped: %s", exc)
+        hint = (
+            " (settings pacs.ae_title, local.allowed_calling_ae_titles, local.allowed_hosts, "
+            "local.tls_peer_names, local.max_associations_per_peer)"
+            if isinstance(exc, SenderRejected)
+            else ""
+        )
+        logger.error("ingest stopped: %s%s", exc, hint)
         return found, 0, exc
     finally:
-        record_refusals(ctx, scp.receiver.take_refused())
+        record_refusals(ctx, scp.receiver.take_refused(), scp.gate.take_refusals())
 
 
 def run_once(

@@ -103,7 +103,7 @@ class Service:
         """The latest training processes that ended, oldest first."""
         self.training = TrainingProcess(ctx.settings) if train else None
         """Where the nightly training runs (``None`` when the service does not train)."""
-        self.scp = storage_scp(ctx) if listen else None
+        self.scp = storage_scp(ctx, push=True) if listen else None
         """Our storage SCP, listening from :meth:`start` to :meth:`stop` (``None``: each
         pass listens while it ingests)."""
 

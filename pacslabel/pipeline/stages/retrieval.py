@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from pacsbridge import (
     MoveResult,
     OriginalIdentity,
     PacsBridgeError,
+    PeerRefusal,
     Refusal,
     StorageSCP,
     StudyRecord,
@@ -403,11 +405,31 @@ def _decide(
     session.commit()
 
 
-def record_refusals(ctx: Context, refusals: list[Refusal]) -> int:
+def record_refusals(
+    ctx: Context, refusals: list[Refusal], associations: Sequence[PeerRefusal] = ()
+) -> int:
     """Write the instances our storage SCP refused into the quarantine table (``quarantine
-    list`` shows them, with the sender, the status answered and the reason); returns how
-    many. The study, when known (by the C-MOVE it answers, or its header), is named; its
-    retrieval was quarantined for them (:class:`~pacsbridge.InstancesRefused`)."""
+    list`` shows them, with the sender, the status answered and the reason), and the
+    associations it rejected into the audit table (peer, address, reason); returns how
+    many instances. The study, when known (by the C-MOVE it answers, or its header), is
+    named; its retrieval was quarantined for them (:class:`~pacsbridge.InstancesRefused`)."""
+    if associations:
+        with Session(ctx.engine) as session:
+            for peer in associations:
+                audit(
+                    session,
+                    "scp.refused",
+                    calling_ae_title=peer.calling_ae_title,
+                    address=peer.address,
+                    called_ae_title=peer.called_ae_title,
+                    reason=peer.reason,
+                )
+            session.commit()
+        logger.warning(
+            "our storage SCP rejected %d associations (audit_events scp.refused): %s",
+            len(associations),
+            associations[-1].reason,
+        )
     if not refusals:
         return 0
     with Session(ctx.engine) as session:
