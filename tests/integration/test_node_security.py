@@ -1,0 +1,126 @@
+"""The DICOM node under attack while it retrieves from a real PACS (Orthanc), on SQLite and
+PostgreSQL (issue 18): twenty idle sockets, fake report SRs for a study under retrieval
+from another host, an unsolicited study from the PACS's own title and host, an unknown
+AE, a wrong called AE title. The retrieval completes, the reports are the real ones, and
+every rejection is in the audit table or the quarantine with its reason."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from peers import Orthanc, free_port
+from pydicom.dataset import Dataset
+from pynetdicom import AE, StoragePresentationContexts
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import AuditEvent, QuarantineEntry, Report, Study, StudyState, upgrade
+from pacsbridge import LocalAE, StorageSCP, store_files
+from pacslabel.context import open_context
+from pacslabel.pipeline.loop import run_once
+from pacslabel.settings import load_settings
+from simhospital import generate_study, write_study
+
+COUNT = 4
+
+
+def _send(
+    ds: Dataset, port: int, *, calling: str, called: str = "PACSLABEL", source: str = "127.0.0.1"
+) -> int:
+    ae = AE(ae_title=calling)
+    ae.requested_contexts = StoragePresentationContexts[:120]
+    ae.acse_timeout = ae.network_timeout = 5
+    assoc = ae.associate("127.0.0.1", port, ae_title=called, bind_address=(source, 0))
+    if not assoc.is_established:
+        return -1
+    try:
+        status = assoc.send_c_store(ds)
+        return int(status.Status) if "Status" in status else -2
+    finally:
+        assoc.release()
+
+
+def _fake_report(real: Dataset) -> Dataset:
+    """The real report SR with other UIDs and other words."""
+    fake = real.copy()
+    fake.SOPInstanceUID = real.SOPInstanceUID + ".9"
+    fake.SeriesInstanceUID = real.SeriesInstanceUID + ".9"
+    pending = list(fake.get("ContentSequence", []))
+    while pending:
+        item = pending.pop()
+        if "TextValue" in item:
+            item.TextValue = "FALSO REFERTO: frattura di L1."
+        pending += list(item.get("ContentSequence", []))
+    return fake
+
+
+@pytest.mark.integration
+def test_attacks_during_a_retrieval_are_refused_and_audited(
+    tmp_path: Path, orthanc: Orthanc, database_url: str
+) -> None:
+    studies = [
+        generate_study(i, seed=41, scale=0.12, report_mix=(1.0, 0.0, 0.0)) for i in range(COUNT)
+    ]
+    for study in studies:
+        write_study(study, tmp_path / "archive" / study.study_instance_uid)
+    files = sorted((tmp_path / "archive").rglob("*.dcm"))
+    assert not store_files(LocalAE("UPLOADER"), orthanc.node, files).failed
+    port = free_port()
+    orthanc.put("/modalities/pacslabel", {"AET": "PACSLABEL", "Host": "127.0.0.1", "Port": port})
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        pacs={"ae_title": "ORTHANC", "host": "127.0.0.1", "port": orthanc.dicom_port},
+        local={"storage_port": port, "network_timeout_s": 10, "move_timeout_s": 60},
+        ingest={"retry_backoff_s": 0.2},
+        training={"min_studies": 1000},
+    )
+    upgrade(database_url)
+    reports = {
+        s.study_instance_uid: next(d for d in s.datasets if d.Modality == "SR") for s in studies
+    }
+    stranger = generate_study(COUNT, seed=41, scale=0.12)
+    idle: list[socket.socket] = []
+    outcomes: dict[str, list[int]] = {"fake": [], "unsolicited": [], "evil": [], "called": []}
+
+    def attack(scp: StorageSCP) -> None:
+        """Before the retrieval starts (and with the idle sockets held through it)."""
+        idle.extend(socket.create_connection(("127.0.0.1", scp.port)) for _ in range(20))
+        for real in reports.values():
+            fake = _fake_report(real)
+            outcomes["fake"].append(_send(fake, scp.port, calling="ORTHANC", source="127.0.0.2"))
+        ds = stranger.datasets[0]
+        outcomes["unsolicited"].append(_send(ds, scp.port, calling="ORTHANC"))
+        outcomes["evil"].append(_send(ds, scp.port, calling="EVIL"))
+        outcomes["called"].append(_send(ds, scp.port, calling="ORTHANC", called="OTHER"))
+
+    try:
+        with open_context(settings) as ctx:
+            result = run_once(ctx, on_listening=attack, retrain=False)
+    finally:
+        for sock in idle:
+            sock.close()
+    assert outcomes == {"fake": [-1] * COUNT, "unsolicited": [0x0124], "evil": [-1], "called": [-1]}
+    assert result.retrieved == COUNT, result.summary()
+    with open_context(settings) as ctx, Session(ctx.engine) as session:
+        rows = {s.study_uid: s for s in session.scalars(select(Study))}
+        assert len(rows) == COUNT  # the stranger never became a study
+        for study in studies:
+            row = rows[ctx.pseudonymiser.uid(study.study_instance_uid)]
+            assert row.state is StudyState.CACHED, (row.state, row.failure_reason)
+            text = session.scalar(select(Report.text).where(Report.study_id == row.id))
+            assert text and "FALSO" not in text  # the real SR, not a fake
+        audited = [
+            e.detail
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "scp.refused"))
+        ]
+        reasons = " | ".join(str(d["reason"]) for d in audited if d)
+        assert len(audited) == COUNT + 2, reasons
+        assert "ORTHANC from 127.0.0.2, not one of its hosts" in reasons
+        assert "'EVIL' is not a configured peer" in reasons
+        assert "called AE title 'OTHER'" in reasons
+        refused = session.scalars(select(QuarantineEntry.reason)).all()
+        assert any("no study of it is being retrieved" in r for r in refused)
+    assert not any((tmp_path / "data" / "incoming").rglob("*.dcm"))
