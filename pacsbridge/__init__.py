@@ -74,6 +74,7 @@ from pacsbridge.report import (
 )
 from pacsbridge.retrieve import MoveResult, get_study, is_transient, move_study
 from pacsbridge.sr import FindingCode, FindingResult, build_prediction_sr
+from pacsbridge.sr_check import InvalidSR, sr_problems
 from pacsbridge.status import Service
 from pacsbridge.storage import Receiver, Refusal, StorageSCP
 from pacsbridge.store import StoreReport, store_files, store_instance
@@ -107,6 +108,7 @@ __all__ = [
     "IdentifierKind",
     "InstancesRefused",
     "InvalidInstance",
+    "InvalidSR",
     "KnownIdentifier",
     "Limits",
     "LocalAE",
@@ -174,6 +176,7 @@ __all__ = [
     "report_candidate",
     "report_text",
     "single_uid",
+    "sr_problems",
     "store_files",
     "store_instance",
     "uid_from",

@@ -23,6 +23,7 @@ from pydicom.uid import generate_uid
 
 from pacsbridge.deid.anonymise import OriginalIdentity
 from pacsbridge.report import OWN_MANUFACTURER
+from pacsbridge.sr_check import CONTROL_CHARACTERS, InvalidSR, sr_problems, value_problems
 from pacsbridge.uids import uid_from
 from pacsbridge.values import lenient_date, lenient_sex, lenient_time
 
@@ -54,22 +55,58 @@ class FindingResult:
     present: bool
 
 
+def _text(value: str) -> str:
+    """A value copied from the clinical header, made what DICOM allows where that changes
+    nothing a reader sees: control characters and padding out."""
+    return CONTROL_CHARACTERS.sub("", value).strip(" \0")
+
+
+def _name(value: str) -> str:
+    """A person name without empty trailing components (``DOE^JOHN^^^`` → ``DOE^JOHN``)."""
+    return "=".join(group.rstrip("^ ") for group in _text(value).split("=")).rstrip("=")
+
+
+_UIDS = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+
+
+def _evidence_values(identity: OriginalIdentity) -> dict[str, tuple[str, str]]:
+    """What the SR copies of an image's clinical header: keyword → (VR, value), each
+    value normalised (:func:`_text`, :func:`_name`) and dates and times as DICOM has them
+    or empty."""
+    return {
+        "SOPClassUID": ("UI", _text(identity.sop_class_uid)),
+        "SOPInstanceUID": ("UI", _text(identity.sop_instance_uid)),
+        "SeriesInstanceUID": ("UI", _text(identity.series_instance_uid)),
+        "StudyInstanceUID": ("UI", _text(identity.study_instance_uid)),
+        "Modality": ("CS", _text(identity.modality).upper() or "DX"),
+        "PatientName": ("PN", _name(identity.patient_name)),
+        "PatientID": ("LO", _text(identity.patient_id)),
+        "PatientBirthDate": ("DA", lenient_date(identity.patient_birth_date) or ""),
+        "PatientSex": ("CS", lenient_sex(identity.patient_sex) or ""),
+        "AccessionNumber": ("SH", _text(identity.accession_number)),
+        "StudyID": ("SH", _text(identity.study_id)),
+        "StudyDate": ("DA", lenient_date(identity.study_date) or ""),
+        "StudyTime": ("TM", lenient_time(identity.study_time) or ""),
+        "ReferringPhysicianName": ("PN", _name(identity.referring_physician_name)),
+    }
+
+
 def _evidence(identity: OriginalIdentity) -> Dataset:
+    """The image as highdicom takes it for the SR's evidence and patient/study modules.
+
+    Raises
+    ------
+    InvalidSR
+        A value breaks its VR's rules, or a UID is empty (checked before any of them is
+        put in a data set).
+    """
+    values = _evidence_values(identity)
+    problems = value_problems(values, _UIDS)
+    if problems:
+        raise InvalidSR(problems)
     ds = Dataset()
-    ds.SOPClassUID = identity.sop_class_uid
-    ds.SOPInstanceUID = identity.sop_instance_uid
-    ds.SeriesInstanceUID = identity.series_instance_uid
-    ds.StudyInstanceUID = identity.study_instance_uid
-    ds.Modality = identity.modality or "DX"
-    ds.PatientName = identity.patient_name
-    ds.PatientID = identity.patient_id
-    ds.PatientBirthDate = lenient_date(identity.patient_birth_date) or ""
-    ds.PatientSex = lenient_sex(identity.patient_sex) or ""
-    ds.AccessionNumber = identity.accession_number
-    ds.StudyID = identity.study_id
-    ds.StudyDate = lenient_date(identity.study_date) or ""  # as the PACS has it, when valid
-    ds.StudyTime = lenient_time(identity.study_time) or ""
-    ds.ReferringPhysicianName = identity.referring_physician_name
+    for keyword, (_, value) in values.items():
+        setattr(ds, keyword, value)
     return ds
 
 
@@ -103,6 +140,28 @@ def _finding_group(
             )
         ],
         source_images=list(sources),
+    )
+
+
+def _non_ascii(ds: Dataset) -> bool:
+    """Whether a text value of ``ds`` (at any depth) holds a character beyond ASCII."""
+    texts = ("PN", "LO", "SH", "LT", "ST", "UT", "UC")
+    return any(
+        element.VR in texts and element.value and not str(element.value).isascii()
+        for element in ds.iterall()
+    )
+
+
+def _observer(name: str, version: str, manufacturer: str) -> hd.sr.ObserverContext:
+    """The algorithm as the device that observed (TID 1004)."""
+    return hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=uid_from("device", name, version),
+            name=name,
+            model_name=version[:64],
+            manufacturer_name=manufacturer,
+        ),
     )
 
 
@@ -148,6 +207,10 @@ def build_prediction_sr(
 
     Raises
     ------
+    InvalidSR
+        A value copied from the clinical header breaks DICOM's rules even once its
+        control characters and padding are removed (a 10,000-character name, a UID that
+        is not one): sent, the PACS would hold an invalid object.
     ValueError
         No images, images from several studies, or no results.
     """
@@ -165,21 +228,14 @@ def build_prediction_sr(
         for image in images
     ]
     groups = [_finding_group(result, algorithm, sources, sop_uid) for result in results]
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=uid_from("device", algorithm_name, algorithm_version),
-            name=algorithm_name,
-            model_name=algorithm_version[:64],
-            manufacturer_name=manufacturer,
-        ),
-    )
     report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        observation_context=hd.sr.ObservationContext(
+            observer_device_context=_observer(algorithm_name, algorithm_version, manufacturer)
+        ),
         procedure_reported=codes.SCT.ImagingProcedure,
         imaging_measurements=groups,
     )
-    return hd.sr.Comprehensive3DSR(
+    sr = hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=report[0],
         series_instance_uid=series_instance_uid or generate_uid(prefix=None),
@@ -193,3 +249,9 @@ def build_prediction_sr(
         series_description="pacslabel AI findings",
         previous_versions=_predecessor(images[0].study_instance_uid, supersedes),
     )
+    if not sr.get("SpecificCharacterSet") and _non_ascii(sr):
+        sr.SpecificCharacterSet = "ISO_IR 192"  # a name with accents: UTF-8, declared
+    problems = sr_problems(sr)
+    if problems:
+        raise InvalidSR(problems)
+    return sr
