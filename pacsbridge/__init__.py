@@ -73,8 +73,10 @@ from pacsbridge.report import (
     report_text,
 )
 from pacsbridge.retrieve import MoveResult, get_study, is_transient, move_study
+from pacsbridge.sender import ParallelStore
 from pacsbridge.sr import FindingCode, FindingResult, build_prediction_sr
 from pacsbridge.sr_check import InvalidSR, sr_problems
+from pacsbridge.sr_factory import PredictionSRFactory
 from pacsbridge.status import Service
 from pacsbridge.storage import Receiver, Refusal, StorageSCP
 from pacsbridge.store import StoreReport, store_files, store_instance
@@ -121,8 +123,10 @@ __all__ = [
     "PacsBridgeError",
     "Pair",
     "PairingError",
+    "ParallelStore",
     "Peer",
     "PeerRefusal",
+    "PredictionSRFactory",
     "Pseudonymiser",
     "QueryFailed",
     "Receiver",

@@ -85,9 +85,12 @@ def quiet_identifier_logging() -> None:
 def receive_into_files() -> None:
     """Have pynetdicom write every C-STORE data set this process receives to a file as it
     arrives, instead of holding it in memory (``STORE_RECV_CHUNKED_DATASET``): memory stays
-    bounded whatever size arrives. Call it once, where the process starts; the storage SCP
-    and the C-GET sink work either way."""
+    bounded whatever size arrives; and send a file given by its path as its bytes are,
+    without decoding it (``STORE_SEND_CHUNKED_DATASET``). Call it once, where the process
+    starts; the storage SCP, the C-GET sink and :class:`~pacsbridge.ParallelStore` work
+    either way."""
     _config.STORE_RECV_CHUNKED_DATASET = True
+    _config.STORE_SEND_CHUNKED_DATASET = True
 
 
 def application_entity(local: LocalAE) -> AE:

@@ -27,7 +27,7 @@ from pacsbridge.sr_check import CONTROL_CHARACTERS, InvalidSR, sr_problems, valu
 from pacsbridge.uids import uid_from
 from pacsbridge.values import lenient_date, lenient_sex, lenient_time
 
-__all__ = ["FindingCode", "FindingResult", "build_prediction_sr"]
+__all__ = ["FindingCode", "FindingResult", "build_prediction_sr", "checked_values"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,22 @@ def _evidence_values(identity: OriginalIdentity) -> dict[str, tuple[str, str]]:
     }
 
 
+def checked_values(identity: OriginalIdentity) -> dict[str, tuple[str, str]]:
+    """What an SR copies of an image's header (keyword → (VR, value)), normalised and
+    checked.
+
+    Raises
+    ------
+    InvalidSR
+        A value breaks its VR's rules, or a UID is empty.
+    """
+    values = _evidence_values(identity)
+    problems = value_problems(values, _UIDS)
+    if problems:
+        raise InvalidSR(problems)
+    return values
+
+
 def _evidence(identity: OriginalIdentity) -> Dataset:
     """The image as highdicom takes it for the SR's evidence and patient/study modules.
 
@@ -100,10 +116,7 @@ def _evidence(identity: OriginalIdentity) -> Dataset:
         A value breaks its VR's rules, or a UID is empty (checked before any of them is
         put in a data set).
     """
-    values = _evidence_values(identity)
-    problems = value_problems(values, _UIDS)
-    if problems:
-        raise InvalidSR(problems)
+    values = checked_values(identity)
     ds = Dataset()
     for keyword, (_, value) in values.items():
         setattr(ds, keyword, value)

@@ -188,6 +188,8 @@ class WritebackSettings(_Section):
     """Dry run: write each SR as a DICOM file under this folder instead of sending it
     (the files identify the patient: the folder is clinical-side, created 0700, files
     0600). Unset again, the SRs written only there are sent."""
+    associations: int = Field(4, ge=1, le=16)
+    """SRs sent at once, each association kept open for many."""
 
 
 class HealthSettings(_Section):

@@ -302,6 +302,7 @@ def test_library_code_leaves_global_state_alone() -> None:
                 text = text.replace("_config.LOG_REQUEST_IDENTIFIERS", "")
                 text = text.replace("_config.LOG_RESPONSE_IDENTIFIERS", "")
                 text = text.replace("_config.STORE_RECV_CHUNKED_DATASET", "")
+                text = text.replace("_config.STORE_SEND_CHUNKED_DATASET", "")
             found = [pattern for pattern in GLOBAL_STATE if pattern in text]
             assert not found, f"{path.relative_to(ROOT)}: {found}"
 

@@ -16,28 +16,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from pydicom.uid import Comprehensive3DSRStorage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import ExportStatus, Model, Prediction, SRExport, Study, StudyState, utcnow
-from db.queries import audit, fail, move_to, studies_in
+from db.queries import audit, fail, move_to, quarantine, studies_in
 from pacsbridge import (
     AssociationError,
     FindingCode,
     FindingResult,
+    InvalidSR,
+    ParallelStore,
+    PredictionSRFactory,
     StoreFailed,
-    build_prediction_sr,
-    store_instance,
 )
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
 from pacslabel.pipeline.stages.guard import isolated
-
-if TYPE_CHECKING:
-    from pydicom import Dataset
 
 __all__ = ["writeback_all"]
 
@@ -85,14 +87,32 @@ def _previous(ctx: Context, export: SRExport, study: Study, model: Model) -> tup
     )
 
 
-def _send(ctx: Context, session: Session, study: Study, codes: dict[str, FindingCode]) -> bool:
-    """Send the study's SR unless the PACS has one that says the same; returns whether one
-    was sent. A changed content (re-judged flags) goes out as a new instance that names the
-    one it replaces (Predecessor Documents Sequence).
+@dataclass(frozen=True)
+class _Prepared:
+    """An SR built for one study, waiting to be sent or written."""
+
+    study_id: int
+    export_id: int
+    data: bytes
+    content: str
+    sop_uid: str
+    series_uid: str
+
+
+def _prepare(
+    ctx: Context,
+    session: Session,
+    study: Study,
+    codes: dict[str, FindingCode],
+    factories: dict[str, PredictionSRFactory],
+) -> _Prepared | None:
+    """The study's SR, unless the PACS (or the dry-run folder) has one that says the same.
+    A changed content (re-judged flags) is a new instance that names the one it replaces
+    (Predecessor Documents Sequence).
 
     Raises
     ------
-    LinkageError, StoreFailed, AssociationError
+    LinkageError, InvalidSR
     """
     model, export = _export(ctx, session, study)
     paired = sorted((i for i in study.images if i.is_paired), key=lambda i: i.view_role)
@@ -107,40 +127,47 @@ def _send(ctx: Context, session: Session, study: Study, codes: dict[str, Finding
     content = _content_hash(model, results)
     done = ExportStatus.WRITTEN if ctx.settings.writeback.folder else ExportStatus.SENT
     if export.status is done and export.content_hash == content:
-        return False  # the PACS (or the dry-run folder) has it already
+        return None  # the PACS (or the dry-run folder) has it already
     sop_uid = ctx.pseudonymiser.uid(f"sr:{study.study_uid}:{model.version}:{content}")
     series_uid = export.series_uid or ctx.pseudonymiser.uid(
         f"sr-series:{model.version}:{study.study_uid}"
     )
     previous = _previous(ctx, export, study, model)
-    sr = build_prediction_sr(
+    factory = factories.setdefault(
+        model.version, PredictionSRFactory("pacslabel ResNet-18", model.version)
+    )
+    data = factory.encode(
         identities,
         results,
-        algorithm_name="pacslabel ResNet-18",
-        algorithm_version=model.version,
         sop_instance_uid=sop_uid,
         series_instance_uid=series_uid,
         supersedes=previous if previous and previous[1] != sop_uid else None,
     )
     export.attempts += 1
-    folder = ctx.settings.writeback.folder
-    if folder is not None:
-        _write(sr, folder / study.study_uid / f"{sop_uid}.dcm")
-    else:
-        store_instance(ctx.local, ctx.node, sr)
-    export.status, export.error, export.sent_at = done, None, utcnow()
-    export.content_hash, export.sop_uid, export.series_uid = content, sop_uid, series_uid
-    return True
+    session.flush()
+    return _Prepared(study.id, export.id, data, content, sop_uid, series_uid)
 
 
-def _write(sr: Dataset, path: Path) -> None:
-    """The SR as a file readable by its owner only, whatever the umask; atomically."""
+def _delivered(session: Session, prepared: _Prepared, status: ExportStatus) -> None:
+    """Record that the study's SR reached the PACS (or the dry-run folder)."""
+    export = session.get(SRExport, prepared.export_id)
+    study = session.get(Study, prepared.study_id)
+    assert export is not None and study is not None
+    export.status, export.error, export.sent_at = status, None, utcnow()
+    export.content_hash, export.sop_uid = prepared.content, prepared.sop_uid
+    export.series_uid = prepared.series_uid
+    audit(session, "sr.written" if status is ExportStatus.WRITTEN else "sr.sent", study.study_uid)
+    move_to(study, StudyState.REPORTED)
+
+
+def _write(data: bytes, path: Path) -> None:
+    """An SR file readable by its owner only, whatever the umask; atomically."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     part = path.with_name(path.name + ".part")
     descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
-        sr.save_as(handle, enforce_file_format=True)
+        handle.write(data)
     os.replace(part, path)
 
 
@@ -157,18 +184,127 @@ def _unsent_dry_runs(session: Session) -> int:
     return len(studies)
 
 
+class _Delivery:
+    """Where prepared SRs go: the PACS over ``writeback.associations`` associations at
+    once (each SR through a 0600 file in ``outgoing/``, removed once sent), or the dry-run
+    folder. Outcomes are recorded in the pass's session, one study at a time."""
+
+    def __init__(self, ctx: Context, session: Session) -> None:
+        self._ctx, self._session = ctx, session
+        self.folder = ctx.settings.writeback.folder
+        self.sent = 0
+        self._outgoing = ctx.paths.root / "outgoing"
+        for left in self._outgoing.glob("*.dcm"):  # a killed pass's: sent again below
+            left.unlink(missing_ok=True)
+        self._store: ParallelStore | None = None
+        self._pending: dict[Future[None], tuple[_Prepared, Path]] = {}
+
+    def __enter__(self) -> _Delivery:
+        if self.folder is None:
+            associations = self._ctx.settings.writeback.associations
+            self._store = ParallelStore(
+                self._ctx.local, self._ctx.node, [Comprehensive3DSRStorage], associations
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.settle(wait=True)
+        finally:
+            if self._store is not None:
+                self._store.close()
+
+    def submit(self, prepared: _Prepared) -> None:
+        if self.folder is not None:
+            study = self._session.get(Study, prepared.study_id)
+            assert study is not None
+            _write(prepared.data, self.folder / study.study_uid / f"{prepared.sop_uid}.dcm")
+            _delivered(self._session, prepared, ExportStatus.WRITTEN)
+            self._session.commit()
+            self.sent += 1
+            return
+        assert self._store is not None
+        path = self._outgoing / f"{prepared.sop_uid}.dcm"
+        _write(prepared.data, path)
+        self._pending[self._store.submit(path)] = (prepared, path)
+        if len(self._pending) >= 4 * self._ctx.settings.writeback.associations:
+            self.settle(wait=False, one=True)
+
+    def settle(self, *, wait: bool, one: bool = False) -> None:
+        """Record the sends that finished (with ``wait``: all of them; with ``one``: wait
+        for at least one)."""
+        if not self._pending:
+            return
+        if wait:
+            done = list(self._pending)
+        else:
+            finished, _ = futures_wait(
+                self._pending, timeout=None if one else 0, return_when=FIRST_COMPLETED
+            )
+            done = [f for f in self._pending if f in finished]
+        for future in done:
+            prepared, path = self._pending.pop(future)
+            self._record(future, prepared)
+            path.unlink(missing_ok=True)
+
+    def _record(self, future: Future[None], prepared: _Prepared) -> None:
+        session = self._session
+        study = session.get(Study, prepared.study_id)
+        assert study is not None
+        with isolated(session, study, "report"):
+            try:
+                future.result()
+                _delivered(session, prepared, ExportStatus.SENT)
+                self.sent += 1
+            except (StoreFailed, AssociationError) as exc:
+                export = session.get(SRExport, prepared.export_id)
+                assert export is not None
+                export.status, export.error = ExportStatus.FAILED, str(exc)
+                fail(session, study, "report", str(exc), self._ctx.settings.ingest.max_attempts)
+            session.commit()
+
+
+def _one(
+    ctx: Context,
+    session: Session,
+    study: Study,
+    delivery: _Delivery,
+    build: Callable[[Study], _Prepared | None],
+) -> bool:
+    """Prepare and hand over one study's SR; returns False when write-back must stop (the
+    linkage key is missing: every study would fail alike)."""
+    with isolated(session, study, "report"):
+        try:
+            prepared = build(study)
+        except LinkageError as exc:
+            logger.error("cannot write SRs back: %s", exc)
+            return False
+        except InvalidSR as exc:  # the same values would come again: not retried
+            _, export = _export(ctx, session, study)
+            export.status, export.error = ExportStatus.FAILED, str(exc)
+            quarantine(session, study, "report", f"no SR sent: {exc}")
+            session.commit()
+            return True
+        if prepared is None:
+            move_to(study, StudyState.REPORTED)
+        else:
+            delivery.submit(prepared)
+        session.commit()
+    return True
+
+
 def writeback_all(ctx: Context) -> int:
     """Send an SR for every predicted study whose SR in the PACS (if any) says something
     else; returns how many were stored (or written, in a dry run).
 
     Retries are idempotent: an SR's UIDs are derived from the study, the model and what
     it says, so a PACS that already has it receives the same instance again. Without the
-    linkage key nothing is sent and the studies wait.
+    linkage key nothing is sent and the studies wait. An SR whose values would be invalid
+    DICOM is not sent: its study is quarantined with the reasons.
     """
     settings = ctx.settings.writeback
     codes = {code.key: code for code in ctx.task.finding_codes()}
-    max_attempts = ctx.settings.ingest.max_attempts
-    sent = 0
+    factories: dict[str, PredictionSRFactory] = {}
     with Session(ctx.engine) as session:
         if settings.enabled and settings.folder is None and (back := _unsent_dry_runs(session)):
             logger.info("%d SRs written only to a dry-run folder before are sent now", back)
@@ -183,22 +319,14 @@ def writeback_all(ctx: Context) -> int:
         where = (
             f"writing SRs to {settings.folder}" if settings.folder else "sending SRs to the PACS"
         )
-        with ctx.progress.step(where, len(studies)) as bar:
+
+        def build(study: Study) -> _Prepared | None:
+            return _prepare(ctx, session, study, codes, factories)
+
+        with ctx.progress.step(where, len(studies)) as bar, _Delivery(ctx, session) as delivery:
             for study in studies:
-                with isolated(session, study, "report"):
-                    try:
-                        if _send(ctx, session, study, codes):
-                            what = "sr.written" if settings.folder else "sr.sent"
-                            audit(session, what, study.study_uid)
-                            sent += 1
-                        move_to(study, StudyState.REPORTED)
-                    except LinkageError as exc:
-                        logger.error("cannot write SRs back: %s", exc)
-                        break
-                    except (StoreFailed, AssociationError) as exc:
-                        _, export = _export(ctx, session, study)
-                        export.status, export.error = ExportStatus.FAILED, str(exc)
-                        fail(session, study, "report", str(exc), max_attempts)
-                    session.commit()
+                if not _one(ctx, session, study, delivery, build):
+                    break
+                delivery.settle(wait=False)
                 bar.advance()
-    return sent
+    return delivery.sent
