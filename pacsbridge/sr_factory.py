@@ -1,7 +1,9 @@
 """Prediction SRs at PACS speed: highdicom builds one *template* per shape of SR (the
 findings, how the images fall into series, whether it replaces an earlier SR), with
-sentinel values where each study's values go; each SR is then the template with those
-values set, checked (:func:`~pacsbridge.sr_check.sr_problems`) and encoded.
+sentinel values where each study's values go; the template is checked once
+(:func:`~pacsbridge.sr_check.sr_problems`), and each SR is the template with the
+study's values set — each of them checked against its VR
+(:func:`~pacsbridge.sr_check.value_problems`) — and encoded.
 
 Building an SR with highdicom costs about 0.1 s of CPU (it validates every content
 item as it goes); setting the values of a template costs a millisecond, and the result
@@ -17,13 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from pydicom import dcmwrite
-from pydicom.dataset import Dataset
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
+from pydicom.uid import UID, ExplicitVRLittleEndian
 from pydicom.valuerep import DSfloat
 
 from pacsbridge.deid.anonymise import OriginalIdentity
 from pacsbridge.report import OWN_MANUFACTURER
 from pacsbridge.sr import FindingResult, build_prediction_sr, checked_values
-from pacsbridge.sr_check import InvalidSR, sr_problems
+from pacsbridge.sr_check import InvalidSR, sr_problems, value_problems
 from pacsbridge.uids import uid_from
 
 __all__ = ["PredictionSRFactory"]
@@ -51,6 +57,22 @@ def _sentinel_identity(index: int, series: int, sop_class: str) -> OriginalIdent
     )
 
 
+def _encoded(tag: int, vr: str, value: object) -> bytes:
+    """One data element as Explicit VR Little Endian bytes."""
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    write_data_element(fp, DataElement(tag, vr, value))
+    return fp.getvalue()
+
+
+def _typed(vr: str, value: str) -> object:
+    if vr == "FD":
+        return float(value)
+    if vr == "DS":
+        return DSfloat(value, auto_format=True)
+    return value
+
+
 @dataclass
 class _Template:
     ds: Dataset
@@ -59,6 +81,86 @@ class _Template:
     codes: list[Dataset]
     """The qualitative evaluations' value items, one per finding, in order."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    body: bytes = b""
+    """The data set encoded (Explicit VR Little Endian, sequences and items of undefined
+    length, so that a value of another length changes no enclosing length)."""
+    places: list[tuple[int, int, str, int, str]] = field(default_factory=list)
+    """(offset, length, slot name, tag, VR) of each slot's element in :attr:`body`."""
+
+    def spliced(self, new: dict[str, str], sop: str) -> bytes:
+        """The SR file with ``new`` values: the body's slot elements replaced, a file meta
+        of its own."""
+        parts, at = [], 0
+        for offset, length, name, tag, vr in self.places:
+            parts += [self.body[at:offset], _encoded(tag, vr, _typed(vr, new[name]))]
+            at = offset + length
+        parts.append(self.body[at:])
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = self.ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = UID(sop)
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        head = DicomBytesIO()
+        head.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(head, meta, enforce_standard=True)
+        return head.getvalue() + b"".join(parts)
+
+    def locate(self) -> bool:
+        """Encode the template and find every slot's element in it; ``False`` when some
+        cannot be told apart (the data set path is used then)."""
+        for item in _datasets(self.ds):
+            item.is_undefined_length_sequence_item = True
+            for element in item:
+                if element.VR == "SQ":
+                    element.is_undefined_length = True
+        fp = DicomBytesIO()
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+        write_dataset(fp, self.ds)
+        self.body = fp.getvalue()
+        wanted: dict[tuple[str, int, str], int] = {}
+        for name, where in self.slots.items():
+            for item, tag in where:
+                key = (name, tag, item[tag].VR)
+                wanted[key] = wanted.get(key, 0) + 1
+        for index in range(len(self.codes)):
+            wanted[(f"code.{index}", 0x00080100, "SH")] = 1
+            wanted[(f"meaning.{index}", 0x00080104, "LO")] = 1
+        return self._find(wanted)
+
+    def _find(self, wanted: dict[tuple[str, int, str], int]) -> bool:
+        places: list[tuple[int, int, str, int, str]] = []
+        codes: dict[tuple[int, str], list[str]] = {}
+        for (name, tag, vr), count in wanted.items():
+            if name.startswith(("code.", "meaning.")):
+                codes.setdefault((tag, vr), []).append(name)
+                continue
+            element = self._sentinel_element(name, tag)
+            found = _occurrences(self.body, element)
+            if len(found) != count:
+                return False
+            places += [(offset, len(element), name, tag, vr) for offset in found]
+        for (tag, vr), names in codes.items():
+            value = _PRESENT[0] if tag == 0x00080100 else _PRESENT[1]
+            element = _encoded(tag, vr, value)
+            found = _occurrences(self.body, element)
+            if len(found) != len(names):
+                return False
+            ordered = sorted(names, key=lambda n: int(n.split(".")[1]))
+            places += [(o, len(element), n, tag, vr) for o, n in zip(found, ordered, strict=True)]
+        self.places = sorted(places)
+        return len({p[0] for p in places}) == len(places)
+
+    def _sentinel_element(self, name: str, tag: int) -> bytes:
+        item, _ = next((i, t) for i, t in self.slots[name] if t == tag)
+        element = item[tag]
+        return _encoded(tag, element.VR, element.value)
+
+
+def _occurrences(data: bytes, pattern: bytes) -> list[int]:
+    found, start = [], data.find(pattern)
+    while start >= 0:
+        found.append(start)
+        start = data.find(pattern, start + 1)
+    return found
 
 
 def _datasets(ds: Dataset) -> list[Dataset]:
@@ -120,6 +222,9 @@ class PredictionSRFactory:
             "referring": "SENTINELREF^PN",
             "sop": f"{_ROOT}.5",
             "series": f"{_ROOT}.6",
+            "date": "19000103",
+            "time": "111111.111111",
+            "datetime": "19000105111111.111111",
         }
         for index, image in enumerate(images):
             names[f"image_sop.{index}"] = image.sop_instance_uid
@@ -161,12 +266,21 @@ class PredictionSRFactory:
             manufacturer=self.manufacturer,
             supersedes=(sentinels["old_series"], sentinels["old_sop"]) if supersedes else None,
         )
+        ds.InstanceCreationDate = ds.ContentDate = sentinels["date"]
+        ds.InstanceCreationTime = ds.ContentTime = sentinels["time"]
+        for equipment in ds.get("ContributingEquipmentSequence", []):
+            equipment.ContributionDateTime = sentinels["datetime"]
+        problems = sr_problems(ds)  # the structure, once: only the slots' values change
+        if problems:
+            raise RuntimeError(f"SR template invalid: {problems}")
         slots = _slots(ds, sentinels)
         codes = [d for d in _datasets(ds) if d.get("CodeValue") == _PRESENT[0]]
         missing = [name for name, where in slots.items() if not where]
         if missing or len(codes) != len(results):
             raise RuntimeError(f"SR template: no place found for {missing or 'the evaluations'}")
         template = _Template(ds, slots, self._in_order(ds, codes))
+        if not template.locate():  # some value could not be told apart: the data set path
+            template.places = []
         self._templates[key] = template
         return template
 
@@ -206,30 +320,43 @@ class PredictionSRFactory:
             raise ValueError("an SR needs at least one source image and one finding")
         if len({image.study_instance_uid for image in images}) != 1:
             raise ValueError("all source images must belong to one study")
-        values = [checked_values(image) for image in images]
+        values = [checked_values(image) for image in images]  # what the SR copies
+        ours = {
+            "SOPInstanceUID": ("UI", sop_instance_uid),
+            "SeriesInstanceUID": ("UI", series_instance_uid),
+        }
+        if supersedes is not None:
+            ours |= {
+                "PredecessorSeries": ("UI", supersedes[0]),
+                "PredecessorSOP": ("UI", supersedes[1]),
+            }
+        problems = value_problems(ours, ("SOPInstanceUID", "SeriesInstanceUID"))
+        if problems:
+            raise InvalidSR(problems)
         classes = tuple(image["SOPClassUID"][1] for image in values)
         template = self._template(_series_pattern(images), classes, results, supersedes is not None)
+        new = self._new_values(
+            images, values, results, sop_instance_uid, series_instance_uid, supersedes
+        )
+        if template.places and all(value.isascii() for value in new.values()):
+            return template.spliced(new, sop_instance_uid)
         with template.lock:
-            self._fill(
-                template, images, values, results, sop_instance_uid, series_instance_uid, supersedes
-            )
-            problems = sr_problems(template.ds)
-            if problems:
-                raise InvalidSR(problems)
+            self._fill(template, new)
             buffer = io.BytesIO()
             dcmwrite(buffer, template.ds, enforce_file_format=True)
+            del template.ds.SpecificCharacterSet
         return buffer.getvalue()
 
-    def _fill(
-        self,
-        template: _Template,
+    @staticmethod
+    def _new_values(
         images: Sequence[OriginalIdentity],
         values: list[dict[str, tuple[str, str]]],
         results: Sequence[FindingResult],
         sop: str,
         series: str,
         supersedes: tuple[str, str] | None,
-    ) -> None:
+    ) -> dict[str, str]:
+        """Slot name → this study's value."""
         first = values[0]
         new = {
             "name": first["PatientName"][1],
@@ -253,9 +380,20 @@ class PredictionSRFactory:
             new[f"tracking.{index}"] = uid_from("tracking", sop, result.finding.key)
             new[f"probability.{index}"] = str(round(float(result.probability), 6))
             value, meaning = _PRESENT if result.present else _ABSENT
-            template.codes[index].CodeValue, template.codes[index].CodeMeaning = value, meaning
+            new[f"code.{index}"], new[f"meaning.{index}"] = value, meaning
         if supersedes is not None:
             new["old_series"], new["old_sop"] = supersedes
+        now = dt.datetime.now()
+        new["date"], new["time"] = now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
+        new["datetime"] = now.strftime("%Y%m%d%H%M%S.%f")
+        return new
+
+    @staticmethod
+    def _fill(template: _Template, new: dict[str, str]) -> None:
+        """Set the study's values into the template's data set (the slow path, for values
+        beyond ASCII)."""
+        for index, item in enumerate(template.codes):
+            item.CodeValue, item.CodeMeaning = new[f"code.{index}"], new[f"meaning.{index}"]
         for name, where in template.slots.items():
             for item, tag in where:
                 element = item[tag]
@@ -265,13 +403,9 @@ class PredictionSRFactory:
                     element.value = DSfloat(new[name], auto_format=True)
                 else:
                     element.value = new[name]
-        now = dt.datetime.now()
         ds = template.ds
-        ds.InstanceCreationDate = ds.ContentDate = now.strftime("%Y%m%d")
-        ds.InstanceCreationTime = ds.ContentTime = now.strftime("%H%M%S.%f")
+        ds.InstanceCreationDate = ds.ContentDate = new["date"]
+        ds.InstanceCreationTime = ds.ContentTime = new["time"]
         for equipment in ds.get("ContributingEquipmentSequence", []):
-            equipment.ContributionDateTime = now.strftime("%Y%m%d%H%M%S.%f")
-        if any(not str(v).isascii() for v in new.values()):
-            ds.SpecificCharacterSet = "ISO_IR 192"
-        elif "SpecificCharacterSet" in ds:
-            del ds.SpecificCharacterSet
+            equipment.ContributionDateTime = new["datetime"]
+        ds.SpecificCharacterSet = "ISO_IR 192"  # this path is taken for values beyond ASCII

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from pydicom import dcmread
@@ -78,6 +81,7 @@ def test_template_srs_equal_highdicom_srs(
             **arguments,
         )  # type: ignore[arg-type]
         assert _flat(fast) == _flat(slow)
+    assert all(t.places for t in factory._templates.values())  # the byte-level path was used
 
 
 def test_the_factory_checks_as_the_builder_does() -> None:
@@ -100,3 +104,25 @@ def test_the_factory_checks_as_the_builder_does() -> None:
         )
     )
     assert "SpecificCharacterSet" not in again
+
+
+def test_a_template_sr_passes_dciodvfy(tmp_path: Path) -> None:
+    factory = PredictionSRFactory("pacslabel ResNet-18", "lumbar_spine-resnet18-abc")
+    results = [FindingResult(code, j / 13, j % 2 == 0) for j, code in enumerate(CODES)]
+    path = tmp_path / "sr.dcm"
+    path.write_bytes(
+        factory.encode(
+            _images(1),
+            results,
+            sop_instance_uid="2.25.91",
+            series_instance_uid="2.25.92",
+            supersedes=("2.25.3", "2.25.4"),
+        )
+    )
+    if shutil.which("dciodvfy") is None:
+        pytest.fail("dciodvfy is not installed: run scripts/ensure-tools")
+    done = subprocess.run(
+        ["dciodvfy", str(path)], capture_output=True, text=True, errors="replace", timeout=60
+    )
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error")]
+    assert errors == []
