@@ -69,9 +69,12 @@ def simulated_run(kind: str, folder: Path, studies: int) -> Iterator[Run]:
                 local={"storage_port": 0, "network_timeout_s": 10},
                 ingest={"report_drop": pacs.ris_dir},
                 training={**TINY_TRAINING, "held_out_fraction": 0.25},
-                # A fixed key: the same pseudonyms, so the same held-out split, every run.
-                deid={"pseudonym_key": "research tests: a fixed pseudonym key"},
             )
+            # A fixed key: the same pseudonyms, so the same held-out split, every run; in
+            # the key file, so the commands the tests run use it too.
+            secrets = settings.secrets_dir
+            secrets.mkdir(parents=True, exist_ok=True)
+            (secrets / "pseudonym.key").write_text("research tests: a fixed pseudonym key\n")
             upgrade(url)
 
             def register(scp: object, pacs: SimulatedPACS = pacs) -> None:
