@@ -37,7 +37,12 @@ def pacs(tmp_path: Path, studies: list[SimulatedStudy]) -> Iterator[SimulatedPAC
 
 @pytest.fixture
 def settings(pacs: SimulatedPACS, loop_settings: Callable[..., Settings]) -> Settings:
-    return loop_settings(pacs, log_level="WARNING", local={"storage_port": 0}, ingest={})
+    made = loop_settings(pacs, log_level="WARNING", local={"storage_port": 0}, ingest={})
+    # A fixed pseudonym key: the same held-out split every run (with four studies a random
+    # one sometimes holds out too many to train on).
+    made.secrets_dir.mkdir(parents=True, exist_ok=True)
+    (made.secrets_dir / "pseudonym.key").write_text("linkage tests: a fixed pseudonym key\n")
+    return made
 
 
 def _run(settings: Settings, pacs: SimulatedPACS) -> None:

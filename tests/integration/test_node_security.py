@@ -7,6 +7,8 @@ every rejection is in the audit table or the quarantine with its reason."""
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -85,20 +87,35 @@ def test_attacks_during_a_retrieval_are_refused_and_audited(
     idle: list[socket.socket] = []
     outcomes: dict[str, list[int]] = {"fake": [], "unsolicited": [], "evil": [], "called": []}
 
-    def attack(scp: StorageSCP) -> None:
-        """Before the retrieval starts (and with the idle sockets held through it)."""
-        idle.extend(socket.create_connection(("127.0.0.1", scp.port)) for _ in range(20))
+    def during(scp: StorageSCP) -> None:
+        """Once the first instance of a study arrived (its retrieval under way): a fake
+        report SR of each study, from another host with the PACS's AE title."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(scp.received(uid) for uid in reports):
+            time.sleep(0.01)
         for real in reports.values():
-            fake = _fake_report(real)
-            outcomes["fake"].append(_send(fake, scp.port, calling="ORTHANC", source="127.0.0.2"))
+            try:
+                sent = _send(_fake_report(real), scp.port, calling="ORTHANC", source="127.0.0.2")
+            except Exception as exc:  # noqa: BLE001 - recorded: the assertion below names it
+                sent = f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]
+            outcomes["fake"].append(sent)
+
+    def attack(scp: StorageSCP) -> None:
+        """Idle sockets held through the pass; strangers before it; fakes during it."""
+        idle.extend(socket.create_connection(("127.0.0.1", scp.port)) for _ in range(20))
         ds = stranger.datasets[0]
         outcomes["unsolicited"].append(_send(ds, scp.port, calling="ORTHANC"))
         outcomes["evil"].append(_send(ds, scp.port, calling="EVIL"))
         outcomes["called"].append(_send(ds, scp.port, calling="ORTHANC", called="OTHER"))
+        threads.append(threading.Thread(target=during, args=(scp,)))
+        threads[-1].start()
 
+    threads: list[threading.Thread] = []
     try:
         with open_context(settings) as ctx:
             result = run_once(ctx, on_listening=attack, retrain=False)
+        for thread in threads:
+            thread.join(60)
     finally:
         for sock in idle:
             sock.close()
