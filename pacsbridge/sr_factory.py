@@ -164,13 +164,12 @@ def _occurrences(data: bytes, pattern: bytes) -> list[int]:
 
 
 def _datasets(ds: Dataset) -> list[Dataset]:
-    found, pending = [], [ds]
-    while pending:
-        item = pending.pop()
-        found.append(item)
-        for element in item:
-            if element.VR == "SQ":
-                pending.extend(element.value)
+    """``ds`` and every item under it, in document order."""
+    found = [ds]
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                found += _datasets(item)
     return found
 
 
@@ -278,24 +277,11 @@ class PredictionSRFactory:
         missing = [name for name, where in slots.items() if not where]
         if missing or len(codes) != len(results):
             raise RuntimeError(f"SR template: no place found for {missing or 'the evaluations'}")
-        template = _Template(ds, slots, self._in_order(ds, codes))
+        template = _Template(ds, slots, codes)  # in document order: the findings'
         if not template.locate():  # some value could not be told apart: the data set path
             template.places = []
         self._templates[key] = template
         return template
-
-    @staticmethod
-    def _in_order(ds: Dataset, codes: list[Dataset]) -> list[Dataset]:
-        """The evaluation items in content order (the order of the findings)."""
-        order: list[int] = []
-        pending = [ds]
-        while pending:  # depth first, in document order
-            item = pending.pop(0)
-            order.append(id(item))
-            children = [child for e in item if e.VR == "SQ" for child in e.value]
-            pending[0:0] = children
-        rank = {identity: n for n, identity in enumerate(order)}
-        return sorted(codes, key=lambda d: rank[id(d)])
 
     def encode(
         self,

@@ -260,39 +260,10 @@ def test_user_cli(served: Served, tmp_path: Path) -> None:
     secret = tmp_path / "password"
     secret.write_text("short\n")
     base = ["--data-dir", str(served.run.settings.data_dir), "--database-url", served.run.url]
-    assert (
-        main(
-            [
-                *base,
-                "workbench",
-                "user",
-                "add",
-                "ugo",
-                "--role",
-                "admin",
-                "--password-file",
-                str(secret),
-            ]
-        )
-        == 2
-    )
+    add = [*base, "workbench", "user", "add", "ugo", "--role", "admin"]
+    assert main([*add, "--password-file", str(secret)]) == 2  # too short
     secret.write_text(PASSWORD + "\n")
-    assert (
-        main(
-            [
-                *base,
-                "workbench",
-                "user",
-                "add",
-                "ugo",
-                "--role",
-                "admin",
-                "--password-file",
-                str(secret),
-            ]
-        )
-        == 0
-    )
+    assert main([*add, "--password-file", str(secret)]) == 0
     stored = _rows(
         served.run, "SELECT password_hash, role FROM workbench_users WHERE username = 'ugo'"
     )

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from dicom_checks import raw_store
 from peers import Orthanc, free_port
 from pydicom.dataset import Dataset
-from pynetdicom import AE, StoragePresentationContexts
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,20 +28,7 @@ from simhospital import generate_study, write_study
 COUNT = 4
 
 
-def _send(
-    ds: Dataset, port: int, *, calling: str, called: str = "PACSLABEL", source: str = "127.0.0.1"
-) -> int:
-    ae = AE(ae_title=calling)
-    ae.requested_contexts = StoragePresentationContexts[:120]
-    ae.acse_timeout = ae.network_timeout = 5
-    assoc = ae.associate("127.0.0.1", port, ae_title=called, bind_address=(source, 0))
-    if not assoc.is_established:
-        return -1
-    try:
-        status = assoc.send_c_store(ds)
-        return int(status.Status) if "Status" in status else -2
-    finally:
-        assoc.release()
+_send = raw_store
 
 
 def _fake_report(real: Dataset) -> Dataset:

@@ -4,14 +4,15 @@ and per-peer limits; every rejection is recorded with the peer and the reason.""
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydicom.dataset import Dataset
-from pynetdicom import AE, StoragePresentationContexts
+from dicom_checks import raw_store
+from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
 from pacsbridge import LocalAE, Node, Peer, Pseudonymiser, StorageSCP, store_instance
@@ -39,28 +40,7 @@ def scp(tmp_path: Path) -> Iterator[StorageSCP]:
         yield server
 
 
-def _send(
-    ds: Dataset,
-    port: int,
-    *,
-    calling: str = "PACS",
-    called: str = "PACSLABEL",
-    source: str = "127.0.0.1",
-    originator: int | None = None,
-) -> int:
-    """C-STORE ``ds`` with a raw pynetdicom SCU; returns the status (-1: no association)."""
-    ae = AE(ae_title=calling)
-    ae.requested_contexts = StoragePresentationContexts[:120]
-    ae.acse_timeout = ae.network_timeout = 5
-    assoc = ae.associate("127.0.0.1", port, ae_title=called, bind_address=(source, 0))
-    if not assoc.is_established:
-        return -1
-    try:
-        kwargs = {"originator_aet": "PACS", "originator_id": originator} if originator else {}
-        status = assoc.send_c_store(ds, **kwargs)
-        return int(status.Status) if "Status" in status else -2
-    finally:
-        assoc.release()
+_send = functools.partial(raw_store, calling="PACS")
 
 
 def test_only_peers_from_their_hosts_and_to_our_title(

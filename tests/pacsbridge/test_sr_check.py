@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
 import hostile
 import pytest
+from dicom_checks import dciodvfy_errors
 from pydicom import dcmread
 
 import pacsbridge.sr
@@ -31,13 +30,8 @@ RESULTS = [FindingResult(code, 0.25 * i, i % 2 == 0) for i, code in enumerate(CO
 
 
 def _errors(ds: object, path: Path) -> list[str]:
-    if shutil.which("dciodvfy") is None:
-        pytest.fail("dciodvfy is not installed: run scripts/ensure-tools")
     ds.save_as(path, enforce_file_format=True)  # type: ignore[attr-defined]
-    done = subprocess.run(
-        ["dciodvfy", str(path)], capture_output=True, text=True, errors="replace", timeout=60
-    )
-    return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error")]
+    return dciodvfy_errors(path)
 
 
 def _identities() -> list[OriginalIdentity]:
