@@ -60,6 +60,13 @@ from pacsbridge.query import (
     find_studies,
     find_study,
 )
+from pacsbridge.received import (
+    DeidJob,
+    DeidWorkers,
+    FileOutcome,
+    deidentify_file,
+    write_deidentified,
+)
 from pacsbridge.report import (
     OWN_MANUFACTURER,
     REPORT_TITLES,
@@ -102,9 +109,12 @@ __all__ = [
     "AssociationError",
     "AssociationRejected",
     "DeidCase",
+    "DeidJob",
     "DeidOptions",
+    "DeidWorkers",
     "DimseError",
     "DocumentKind",
+    "FileOutcome",
     "FindingCode",
     "FindingResult",
     "IdentifierKind",
@@ -151,6 +161,7 @@ __all__ = [
     "classify_document",
     "classify_view",
     "clean_string",
+    "deidentify_file",
     "deidentify_text",
     "display_pixels",
     "echo",
@@ -184,4 +195,5 @@ __all__ = [
     "store_files",
     "store_instance",
     "uid_from",
+    "write_deidentified",
 ]

@@ -99,6 +99,7 @@ def application_entity(local: LocalAE) -> AE:
     ae.acse_timeout = local.network_timeout_s
     ae.dimse_timeout = local.network_timeout_s
     ae.network_timeout = local.network_timeout_s
+    ae.maximum_pdu_size = local.max_pdu_bytes
     return ae
 
 

@@ -37,6 +37,10 @@ class LocalAE:
         ACSE/DIMSE/network timeout of each association.
     move_timeout_s
         How long one C-MOVE or C-GET may take before it is abandoned.
+    max_pdu_bytes
+        The largest PDU we accept (Maximum Length Received, PS3.8 D.1.1; 0: no limit).
+        Peers send PDUs up to it: larger PDUs cost far less to receive in Python than
+        the 16 kB default.
     """
 
     ae_title: str
@@ -46,3 +50,4 @@ class LocalAE:
     move_timeout_s: float = 600.0
     tls_client: ssl.SSLContext | None = None
     """When set, every association we open uses TLS (PS3.15 B.1 secure transport)."""
+    max_pdu_bytes: int = 1024 * 1024

@@ -67,7 +67,8 @@ class Receiver:
         Maps a clinical UID to the file/folder name to use (so that clinical
         UIDs do not appear in paths); pass the pseudonymiser's UID function.
     on_instance
-        Called with the study's folder after each instance is written.
+        Called with the file after each instance is written (e.g. to hand it to the
+        de-identification workers); it must return at once.
     limits
         An instance larger than ``max_instance_bytes``, or a deflated one inflating
         past ``max_inflated_bytes``, is refused before it is decoded.
@@ -195,7 +196,10 @@ class Receiver:
             self._received[study_uid].add(sop_uid)
             self.bytes_received += size
         if self._on_instance is not None:
-            self._on_instance(folder)
+            try:
+                self._on_instance(target)
+            except Exception:  # the instance is filed; the callback is extra
+                logger.exception("after filing %s", target.name)
         return 0x0000
 
     def _unasked(self, event: Event, study_uid: str) -> str | None:

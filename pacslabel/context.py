@@ -17,7 +17,7 @@ from db import current_revision as db_revision
 from db import head_revision, make_engine
 from db.research import record_data_dir, refresh_cohort_view
 from labeller import Labeller, RuleLabeller
-from pacsbridge import DeidOptions, LocalAE, Node, Pseudonymiser
+from pacsbridge import DeidJob, DeidOptions, DeidWorkers, LocalAE, Node, Pseudonymiser
 from pacslabel.errors import SchemaOutOfDate
 from pacslabel.linkage import Keys, LinkageVault, load_keys
 from pacslabel.progress import LoggedProgress, ProgressReporter, SilentProgress
@@ -78,6 +78,8 @@ class Context:
     pseudonymiser: Pseudonymiser
     vault: LinkageVault
     paths: Paths
+    deid: DeidWorkers
+    """De-identifies received files, in worker processes fed as instances arrive."""
     progress: ProgressReporter = field(default_factory=SilentProgress)
     rules: RuleLabeller = field(init=False)
     """The task's rule labeller (always available: it bootstraps every model)."""
@@ -120,16 +122,32 @@ class Context:
 
     @cached_property
     def deid_options(self) -> DeidOptions:
-        deid = self.settings.deid
-        return DeidOptions(
-            retain_longitudinal_modified_dates=deid.retain_longitudinal_modified_dates,
-            retain_patient_characteristics=deid.retain_patient_characteristics,
-            retain_device_identity=deid.retain_device_identity,
-            retain_institution_identity=deid.retain_institution_identity,
-            clean_descriptors=deid.clean_descriptors,
-            burned_in=deid.burned_in,
-            mask_regions=tuple((t, left, b, r) for t, left, b, r in deid.mask_regions),
-        )
+        return deid_options(self.settings)
+
+
+def deid_options(settings: Settings) -> DeidOptions:
+    """The de-identification options of ``settings``."""
+    deid = settings.deid
+    return DeidOptions(
+        retain_longitudinal_modified_dates=deid.retain_longitudinal_modified_dates,
+        retain_patient_characteristics=deid.retain_patient_characteristics,
+        retain_device_identity=deid.retain_device_identity,
+        retain_institution_identity=deid.retain_institution_identity,
+        clean_descriptors=deid.clean_descriptors,
+        burned_in=deid.burned_in,
+        mask_regions=tuple((t, left, b, r) for t, left, b, r in deid.mask_regions),
+    )
+
+
+def _deid_job(settings: Settings, keys: Keys) -> DeidJob:
+    return DeidJob(
+        pseudonym_key=keys.pseudonym,
+        max_date_shift_days=settings.deid.max_date_shift_days,
+        options=deid_options(settings),
+        limits=settings.limits.limits(),
+        titles=frozenset(settings.ingest.titles()),
+        max_report_chars=settings.limits.max_report_chars,
+    )
 
 
 def _vault(engine: Engine, keys: Keys) -> LinkageVault:
@@ -173,14 +191,19 @@ def open_context(
         keys = load_keys(
             settings.secrets_dir, settings.deid.pseudonym_key, settings.deid.linkage_key
         )
-        yield Context(
-            settings=settings,
-            task=task,
-            engine=engine,
-            pseudonymiser=Pseudonymiser(keys.pseudonym, settings.deid.max_date_shift_days),
-            vault=_vault(engine, keys),
-            paths=Paths(settings.data_dir),
-            progress=LoggedProgress(progress or SilentProgress()),
-        )
+        deid = DeidWorkers(_deid_job(settings, keys), settings.ingest.resolved_deid_workers)
+        try:
+            yield Context(
+                settings=settings,
+                task=task,
+                engine=engine,
+                pseudonymiser=Pseudonymiser(keys.pseudonym, settings.deid.max_date_shift_days),
+                vault=_vault(engine, keys),
+                paths=Paths(settings.data_dir),
+                deid=deid,
+                progress=LoggedProgress(progress or SilentProgress()),
+            )
+        finally:
+            deid.close()
     finally:
         engine.dispose()

@@ -9,6 +9,7 @@ down; nothing reads them from a global.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -73,6 +74,9 @@ class LocalAESettings(_Section):
     """0 picks a free port (tests and the demo); the PACS must know a fixed one."""
     network_timeout_s: float = Field(30.0, gt=0)
     move_timeout_s: float = Field(600.0, gt=0)
+    max_pdu_kb: int = Field(1024, ge=0, le=1024 * 1024)
+    """The largest PDU we accept, in KiB (0: no limit). The PACS sends PDUs up to it; at
+    the usual 16 kB a full-size image is a thousand PDUs, each handled in Python."""
     allowed_calling_ae_titles: list[str] | None = None
     """Who may send to our storage SCP; default: the PACS's AE title only."""
     allowed_hosts: list[str] | None = None
@@ -110,6 +114,9 @@ class IngestSettings(_Section):
     """C-MOVE to our storage SCP, or C-GET where the PACS offers it."""
     associations: int = Field(4, ge=1, le=16)
     """Studies retrieved in parallel, each over its own association."""
+    deid_workers: int | None = Field(None, ge=0, le=64)
+    """Worker processes that de-identify instances as they arrive (default: one per CPU
+    core; 0: de-identify in the main process after the retrieval)."""
     retries: int = Field(2, ge=0, le=10)
     """Immediate retries of a transient failure (lost association, partial transfer)."""
     push_settle_s: float = Field(30.0, ge=0)
@@ -141,6 +148,17 @@ class IngestSettings(_Section):
             if not scheme or not code:
                 raise ValueError(f"{title!r}: a title is SCHEME:CODE, e.g. LN:18748-4")
         return titles
+
+    @property
+    def resolved_deid_workers(self) -> int:
+        """``deid_workers``, or the number of CPU cores this process may use."""
+        if self.deid_workers is not None:
+            return self.deid_workers
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
 
     def titles(self) -> set[tuple[str, str]]:
         """``report_titles`` as (scheme, code) pairs."""

@@ -67,6 +67,7 @@ def local_ae(settings: Settings, tls_client: ssl.SSLContext | None = None) -> Lo
         local.network_timeout_s,
         local.move_timeout_s,
         tls_client=tls_client or tls_context(settings, server=False),
+        max_pdu_bytes=local.max_pdu_kb * 1024,
     )
 
 

@@ -111,7 +111,8 @@ def peers(ctx: Context, *, push: bool) -> list[Peer]:
 
 def storage_scp(ctx: Context, *, push: bool = False) -> StorageSCP:
     """Our storage SCP (not started): what the retrievals ask for, and with ``push`` what
-    the push peers send, lands in ``incoming/``; it answers C-ECHO."""
+    the push peers send, lands in ``incoming/`` and goes to the de-identification workers
+    as it arrives; it answers C-ECHO."""
     local = ctx.settings.local
     return StorageSCP(
         ctx.local,
@@ -123,6 +124,7 @@ def storage_scp(ctx: Context, *, push: bool = False) -> StorageSCP:
         limits=ctx.settings.limits.limits(),
         max_associations=local.max_associations,
         idle_timeout_s=local.idle_timeout_s,
+        on_instance=ctx.deid.submit,
     )
 
 
@@ -168,6 +170,7 @@ def _ingest(
     if not in_window(window):
         logger.info("outside the off-peak window %s: nothing is retrieved this run", window)
         return DiscoverResult(0, 0), 0, None
+    ctx.deid.start()  # the workers start while the PACS is queried
     scp = listening or storage_scp(ctx)
     found = DiscoverResult(0, 0)
     try:

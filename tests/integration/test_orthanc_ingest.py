@@ -104,7 +104,7 @@ def test_orthanc_stopped_in_the_middle_of_a_move(
     arrived = 0
     lock = threading.Lock()
 
-    def crash_after_a_few(_folder: Path) -> None:
+    def crash_after_a_few(_file: Path) -> None:
         nonlocal arrived
         with lock:
             arrived += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +32,14 @@ from pacsbridge import (
     AmbiguousReport,
     AnonymisedInstance,
     DocumentKind,
-    InvalidInstance,
+    FileOutcome,
     OriginalIdentity,
     PairingError,
     ReportCandidate,
     ReportDrop,
     ReportNotFound,
     ViewInfo,
-    anonymise,
-    check_pixels,
     choose_report,
-    classify_document,
     classify_view,
     clean_string,
     deidentify_text,
@@ -52,8 +50,6 @@ from pacsbridge import (
     lenient_int,
     lenient_sex,
     pair_views,
-    read_instance,
-    report_candidate,
 )
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.guard import isolated
@@ -72,6 +68,8 @@ class _Received:
     reports: list[tuple[ReportCandidate, OriginalIdentity]] = field(default_factory=list)
     left_aside: list[DocumentKind] = field(default_factory=list)
     """Documents that are not reports (dose, CAD, measurement, KOS, pacslabel's SRs)."""
+    written: dict[str, Path] = field(default_factory=dict)
+    """The de-identified file of each image, by SOP Instance UID (staged by the workers)."""
     instances: int = 0
 
 
@@ -88,31 +86,6 @@ def _quarantine_file(ctx: Context, session: Session, study: Study, path: Path, r
     )
 
 
-def _read_one(ctx: Context, ds: Dataset, received: _Received) -> None:
-    """File one instance of the study under what it is.
-
-    Raises
-    ------
-    InvalidInstance, ReportNotFound
-        It cannot be de-identified, or it is a report that holds no text.
-    """
-    kind = classify_document(ds, ctx.settings.ingest.titles())
-    if kind is DocumentKind.NOT_A_DOCUMENT:
-        check_pixels(ds, ctx.settings.limits.limits(), ds.get("SOPInstanceUID", "instance"))
-        received.images.append(anonymise(ds, ctx.pseudonymiser, ctx.deid_options))
-        return
-    candidate = report_candidate(ds, ctx.settings.ingest.titles())
-    if candidate is None:
-        received.left_aside.append(kind)
-        return
-    limit = ctx.settings.limits.max_report_chars
-    if len(candidate.text) > limit:
-        raise ReportNotFound(
-            f"report of {len(candidate.text)} characters, over limits.max_report_chars ({limit})"
-        )
-    received.reports.append((candidate, OriginalIdentity.from_dataset(ds, ctx.deid_options)))
-
-
 def _owner_elsewhere(session: Session, study: Study, received: _Received) -> str | None:
     """The study that already holds the image just read (the same SOP Instance UID: this
     one, read twice, or another one), if any; a second copy is never taken."""
@@ -126,26 +99,39 @@ def _owner_elsewhere(session: Session, study: Study, received: _Received) -> str
     )
 
 
+def _file_outcome(
+    ctx: Context, session: Session, study: Study, outcome: FileOutcome, received: _Received
+) -> None:
+    """File one received instance under what it turned out to be (quarantined with the
+    reason when it cannot be taken)."""
+    if outcome.refused is not None:
+        _quarantine_file(ctx, session, study, outcome.path, outcome.refused)
+    elif outcome.report is not None:
+        received.reports.append(outcome.report)
+    elif outcome.left_aside is not None:
+        received.left_aside.append(outcome.left_aside)
+    elif outcome.image is not None and outcome.written is not None:
+        received.images.append(outcome.image)
+        owner = _owner_elsewhere(session, study, received)
+        if owner is None:
+            received.written[outcome.image.sop_instance_uid] = outcome.written
+            return
+        received.images.pop()
+        outcome.written.unlink(missing_ok=True)
+        reason = f"its SOP Instance UID is already an image of study {owner}"
+        _quarantine_file(ctx, session, study, outcome.path, reason)
+
+
 def _read_instances(ctx: Context, session: Session, study: Study, folder: Path) -> _Received:
+    """Every received instance of the study, de-identified by the workers (those that are
+    not under way yet, after a restart or for a pushed study, are submitted now)."""
     received = _Received()
-    for path in sorted(folder.glob("*.dcm")):
+    paths = sorted(folder.glob("*.dcm"))
+    for path in paths:
+        ctx.deid.submit(path)
+    for path in paths:
         received.instances += 1
-        images = len(received.images)
-        try:
-            _read_one(ctx, read_instance(path, ctx.settings.limits.limits()), received)
-        except InvalidInstance as exc:
-            _quarantine_file(ctx, session, study, path, exc.reason)
-            continue
-        except ReportNotFound as exc:
-            _quarantine_file(ctx, session, study, path, str(exc))
-            continue
-        owner = None
-        if len(received.images) > images:
-            owner = _owner_elsewhere(session, study, received)
-        if owner is not None:
-            received.images.pop()
-            reason = f"its SOP Instance UID is already an image of study {owner}"
-            _quarantine_file(ctx, session, study, path, reason)
+        _file_outcome(ctx, session, study, ctx.deid.outcome(path), received)
     if received.left_aside:
         left = ", ".join(sorted({str(kind) for kind in received.left_aside}))
         logger.info("study %s: left aside (not reports): %s", study.study_uid, left)
@@ -173,7 +159,7 @@ def _write_images(ctx: Context, session: Session, study: Study, received: _Recei
         ds = anon.dataset
         out = ctx.paths.dicom / study.study_uid / f"{anon.sop_instance_uid}.dcm"
         out.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(out, enforce_file_format=True)
+        os.replace(received.written[anon.sop_instance_uid], out)
         ctx.vault.put(session, anon.sop_instance_uid, "image", anon.original)
         if anon.sop_instance_uid in existing:  # received again: paired anew
             existing[anon.sop_instance_uid].is_paired = anon.sop_instance_uid in paired
@@ -370,6 +356,7 @@ def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
 def anonymise_all(ctx: Context) -> int:
     """Run :func:`anonymise_study` on every retrieved study; returns how many passed."""
     done = 0
+    ctx.deid.settle()  # every instance received so far is with the workers
     with Session(ctx.engine) as session:
         studies = studies_in(session, StudyState.RETRIEVED)
         with ctx.progress.step("de-identifying and pairing", len(studies)) as bar:
@@ -383,6 +370,7 @@ def anonymise_all(ctx: Context) -> int:
                     target.mkdir(parents=True, exist_ok=True)
                     for path in incoming.glob("*.dcm"):
                         shutil.move(path, target / path.name)
+                ctx.deid.forget(incoming)
                 if study.state is not StudyState.DISCOVERED and incoming.is_dir():
                     shutil.rmtree(incoming)
                 done += study.state is StudyState.ANONYMISED
