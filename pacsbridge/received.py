@@ -251,6 +251,7 @@ class DeidWorkers:
         self._queue: queue.Queue[Path | None] = queue.Queue()
         self._feeder: threading.Thread | None = None
         self._feeder_lock = threading.Lock()  # not the pool's: submit() never waits on it
+        self._closed = False
 
     @property
     def workers(self) -> int:
@@ -259,7 +260,7 @@ class DeidWorkers:
     def start(self, *, wait: bool = False) -> None:
         """Start the worker processes in the background (else they start with the first
         file); with ``wait``, return once they are up."""
-        if not self._workers:
+        if not self._workers or self._closed:
             return
         if wait:
             with self._lock:
@@ -272,7 +273,7 @@ class DeidWorkers:
     def submit(self, path: Path) -> None:
         """De-identify ``path`` in the background; returns at once (nothing to do without
         workers)."""
-        if self._workers:
+        if self._workers and not self._closed:
             self._queue.put(path)
             self._ensure_feeder()
 
@@ -340,7 +341,7 @@ class DeidWorkers:
         OSError
             As :func:`deidentify_file`.
         """
-        if not self._workers:
+        if not self._workers or self._closed:
             return deidentify_file(path, self._job)
         for _ in range(2):
             future = self._submit_now(path)
@@ -378,7 +379,9 @@ class DeidWorkers:
             self._pool = None
 
     def close(self) -> None:
-        """Stop the feeder and the worker processes."""
+        """Stop the feeder and the worker processes; files submitted later are left for
+        :meth:`outcome`, which de-identifies them in the calling process."""
+        self._closed = True
         with self._feeder_lock:
             feeder, self._feeder = self._feeder, None
         if feeder is not None:

@@ -4,7 +4,9 @@ the calling process; a file changed at the same path is de-identified again."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,27 @@ def test_a_file_replaced_at_the_same_path_is_deidentified_again(
         pool.close()
     expected = anonymise(read_instance(images[1]), Pseudonymiser(KEY)).sop_instance_uid
     assert outcome.image is not None and outcome.image.sop_instance_uid == expected
+
+
+def test_a_worker_that_dies_is_replaced_and_a_closed_pool_works_in_process(
+    received: list[Path], tmp_path: Path
+) -> None:
+    image = next(p for p in received[:-1] if "PixelData" in read_instance(p))
+    path = tmp_path / "study" / "instance.dcm"
+    path.parent.mkdir()
+    shutil.copy(image, path)
+    expected = anonymise(read_instance(image), Pseudonymiser(KEY)).sop_instance_uid
+    pool = DeidWorkers(DeidJob(KEY, 365, DeidOptions()), 1)
+    try:
+        pool.start(wait=True)
+        for process in list(pool._pool._processes.values()):  # type: ignore[union-attr]
+            os.kill(process.pid, signal.SIGKILL)  # as a decoder crash would
+            process.join()
+        outcome = pool.outcome(path)
+        assert outcome.image is not None and outcome.image.sop_instance_uid == expected
+    finally:
+        pool.close()
+    pool.submit(path)  # closed: nothing runs in the background any more
+    assert pool._feeder is None
+    later = pool.outcome(path)
+    assert later.image is not None and later.image.sop_instance_uid == expected
