@@ -10,6 +10,7 @@ once, as it configures logging.
 
 from __future__ import annotations
 
+import copy
 import logging
 import socket
 from collections.abc import Iterator, Sequence
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pydicom import uid
-from pynetdicom import AE, _config, evt
+from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext, build_context
@@ -34,6 +35,7 @@ __all__ = [
     "check_alive",
     "echo",
     "quiet_identifier_logging",
+    "storage_contexts",
     "tcp_nodelay",
 ]
 
@@ -70,6 +72,39 @@ STORAGE_TRANSFER_SYNTAXES: list[str] = [
     uid.JPEG2000,
     uid.RLELossless,
 ]
+
+
+class _SharedUIDContext(PresentationContext):
+    """A presentation context whose copies share its UIDs (immutable strings).
+
+    pynetdicom deep-copies every supported context of an SCP for each association
+    it accepts, and a deep copy re-creates each UID through its validating
+    constructor: for our ~1,700 storage contexts that was ~30 ms of the interpreter
+    lock per association, the largest part of it while receiving (docs/performance.md).
+    A copy here is a new context (negotiation sets its result and roles) with the same
+    UID objects.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedUIDContext:
+        copied = copy.copy(self)
+        copied._transfer_syntax = list(self._transfer_syntax)
+        return copied
+
+
+def storage_contexts() -> list[PresentationContext]:
+    """What our storage SCPs accept: every storage SOP class in
+    :data:`STORAGE_TRANSFER_SYNTAXES`, and Verification (C-ECHO)."""
+    contexts: list[PresentationContext] = []
+    for abstract, syntaxes in [
+        *((cx.abstract_syntax, STORAGE_TRANSFER_SYNTAXES) for cx in AllStoragePresentationContexts),
+        (Verification, DEFAULT_TRANSFER_SYNTAXES),
+    ]:
+        context = _SharedUIDContext()
+        context.abstract_syntax = abstract
+        context.transfer_syntax = list(syntaxes)
+        contexts.append(context)
+    return contexts
+
 
 #: Handlers every server and association of ours binds.
 CONNECTION_HANDLERS: list[tuple[Any, Any]] = [(evt.EVT_CONN_OPEN, tcp_nodelay)]

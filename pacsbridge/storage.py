@@ -30,16 +30,11 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pynetdicom import AllStoragePresentationContexts, evt
+from pynetdicom import evt
 from pynetdicom.events import Event
-from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from pacsbridge.association import (
-    CONNECTION_HANDLERS,
-    STORAGE_TRANSFER_SYNTAXES,
-    application_entity,
-)
+from pacsbridge.association import CONNECTION_HANDLERS, application_entity, storage_contexts
 from pacsbridge.errors import InvalidInstance
 from pacsbridge.limits import DEFAULT_LIMITS, Limits, read_instance
 from pacsbridge.node import LocalAE
@@ -434,9 +429,6 @@ class StorageSCP:
         ae = application_entity(self._local)
         ae.maximum_associations = self._max_associations
         ae.acse_timeout = self._idle_timeout_s  # waiting for the A-ASSOCIATE-RQ
-        for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES)
-        ae.add_supported_context(Verification)
         handlers = [
             *CONNECTION_HANDLERS,
             (evt.EVT_REQUESTED, self.gate.on_requested),
@@ -448,6 +440,7 @@ class StorageSCP:
             block=False,
             ssl_context=self._tls,
             evt_handlers=handlers,
+            contexts=storage_contexts(),
         )
         logger.info(
             "storage SCP %s listening on %s:%d%s",

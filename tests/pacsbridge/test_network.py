@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import highdicom as hd
@@ -27,6 +28,7 @@ from pacsbridge import (
     move_study,
     store_instance,
 )
+from pacsbridge.association import storage_contexts
 from pacsbridge.errors import AssociationAborted
 from simhospital import SimulatedPACS, SimulatedStudy
 
@@ -163,3 +165,17 @@ def test_simulated_pacs_answers_c_echo(pacs: SimulatedPACS) -> None:
         assert assoc.send_c_echo().Status == 0x0000
     finally:
         assoc.release()
+
+
+def test_the_storage_contexts_copy_cheaply_and_apart() -> None:
+    """pynetdicom deep-copies an SCP's contexts for each association: ours share their UIDs
+    (immutable) and keep their own negotiation state."""
+    contexts = storage_contexts()
+    assert len(contexts) > 100
+    copied = copy.deepcopy(contexts)
+    assert [c.abstract_syntax for c in copied] == [c.abstract_syntax for c in contexts]
+    assert copied[0].abstract_syntax is contexts[0].abstract_syntax
+    assert copied[0].transfer_syntax == contexts[0].transfer_syntax
+    copied[0].result = 0
+    copied[0].transfer_syntax = copied[0].transfer_syntax[:1]
+    assert contexts[0].result is None and len(contexts[0].transfer_syntax) > 1
