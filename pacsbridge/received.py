@@ -119,7 +119,9 @@ def deidentify_file(path: Path, job: DeidJob) -> FileOutcome:
         return FileOutcome(path, refused=str(exc))
     out = path.parent / STAGING / f"{anon.sop_instance_uid}.dcm"
     out.parent.mkdir(exist_ok=True)
-    part = out.with_name(f".{out.name}.{os.getpid()}-{threading.get_ident()}.part")
+    # Not *.part: the recovery at the start of a pass deletes those, and under serve a
+    # pushed study may be de-identified meanwhile.
+    part = out.with_name(f".{out.name}.{os.getpid()}-{threading.get_ident()}.writing")
     write_deidentified(anon.dataset, path, part)
     os.replace(part, out)  # whole, even when a retried transfer de-identifies it twice
     if _PIXEL_DATA in anon.dataset:
