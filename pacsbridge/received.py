@@ -28,8 +28,10 @@ import mmap
 import multiprocessing
 import os
 import queue
+import select
 import struct
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -225,8 +227,35 @@ _STOP = Path("\0stop")
 
 
 def _start_worker(job: DeidJob) -> None:
-    """A worker's initialiser: build the pseudonymiser once."""
+    """Build the pseudonymiser once (the pool's first tasks, which start its processes)."""
     _pseudonymiser(job)
+
+
+def _init_worker(job: DeidJob, owner: int) -> None:
+    """A worker's initialiser: exit when the process that owns the pool is gone.
+
+    A forkserver's children hold the pipe that would tell the forkserver its owner died,
+    and wait on a queue of which they hold both ends: killed (SIGKILL, a crash), the
+    owner would leave them behind for good, holding its stdout and stderr open.
+    """
+    _pseudonymiser(job)
+    threading.Thread(target=_exit_with, args=(owner,), name="owner-watch", daemon=True).start()
+
+
+def _exit_with(owner: int) -> None:
+    try:
+        handle = os.pidfd_open(owner)
+    except OSError:  # gone already (or no pidfd: Linux < 5.3); then poll
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])  # readable once the process has exited
+        os._exit(1)
+    while True:
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        time.sleep(1.0)
 
 
 class DeidWorkers:
@@ -313,7 +342,10 @@ class DeidWorkers:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["__main__", "pacsbridge.received"])
             self._pool = ProcessPoolExecutor(
-                self._workers, context, initializer=_start_worker, initargs=(self._job,)
+                self._workers,
+                context,
+                initializer=_init_worker,
+                initargs=(self._job, os.getpid()),
             )
             for _ in range(self._workers):
                 self._pool.submit(_start_worker, self._job)

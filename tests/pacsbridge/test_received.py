@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -178,3 +181,32 @@ def test_a_worker_that_dies_is_replaced_and_a_closed_pool_works_in_process(
     assert pool._feeder is None
     later = pool.outcome(path)
     assert later.image is not None and later.image.sop_instance_uid == expected
+
+
+_OWNER = """
+import sys
+from pacsbridge import DeidJob, DeidOptions, DeidWorkers
+pool = DeidWorkers(DeidJob(b"test-key-0123456789abcdef", 365, DeidOptions()), 2)
+pool.start(wait=True)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_workers_do_not_outlive_a_killed_owner() -> None:
+    """Killed (SIGKILL), the process that owns the pool leaves nothing behind that holds its
+    output open (a forkserver's workers would otherwise wait forever)."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _OWNER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as owner:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().strip() == b"ready"
+        owner.kill()
+        owner.wait()
+        closed = threading.Event()
+        output = owner.stdout
+        threading.Thread(target=lambda: (output.read(), closed.set()), daemon=True).start()
+        assert closed.wait(20), "a worker of the killed owner still holds its output"
