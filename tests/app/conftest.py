@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pacslabel.settings import Settings, load_settings
-from simhospital import SimulatedPACS
+from simhospital import SimulatedPACS, SimulatedStudy
 
 #: A model small and quick enough to train in a test.
 TINY_TRAINING = {
@@ -49,3 +49,14 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         if name.startswith("PACSLABEL_") and not name.startswith("PACSLABEL_TEST_"):
             monkeypatch.delenv(name)
     return load_settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def pacs(tmp_path: Path, archive: list[SimulatedStudy]) -> Iterator[SimulatedPACS]:
+    """A running simulated PACS (AE ``SIMPACS``) holding the test module's ``archive``
+    (modules that need another PACS define their own ``pacs``)."""
+    server = SimulatedPACS(tmp_path / "pacs", ae_title="SIMPACS")
+    for study in archive:
+        server.add_study(study)
+    with server:
+        yield server

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import highdicom as hd
 import pytest
@@ -30,15 +29,6 @@ def archive() -> list[SimulatedStudy]:
     broken = studies[GOOD + 1].datasets[0]
     broken.PixelData = broken.PixelData[:1000]
     return studies
-
-
-@pytest.fixture
-def pacs(tmp_path: Path, archive: list[SimulatedStudy]) -> Iterator[SimulatedPACS]:
-    server = SimulatedPACS(tmp_path / "pacs", ae_title="SIMPACS")
-    for study in archive:
-        server.add_study(study)
-    with server:
-        yield server
 
 
 def _everything_stored(engine: Engine) -> str:

@@ -4,7 +4,7 @@ and the same quarantine, for the same keys."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,16 +28,9 @@ def archive() -> list[SimulatedStudy]:
     return studies
 
 
-@pytest.fixture
-def pacs(tmp_path: Path, archive: list[SimulatedStudy]) -> Iterator[SimulatedPACS]:
-    server = SimulatedPACS(tmp_path / "pacs", ae_title="SIMPACS")
-    for study in archive:
-        server.add_study(study)
-    with server:
-        yield server
-
-
-def _ingest(settings: Settings, pacs: SimulatedPACS) -> tuple[dict[str, bytes], list[tuple]]:
+def _ingest(
+    settings: Settings, pacs: SimulatedPACS
+) -> tuple[dict[str, bytes], list[tuple[object, ...]]]:
     upgrade(settings.resolved_database_url)
     with open_context(settings) as ctx, storage_scp(ctx) as scp:
         pacs.destinations["PACSLABEL"] = ("127.0.0.1", scp.port)
@@ -46,7 +39,7 @@ def _ingest(settings: Settings, pacs: SimulatedPACS) -> tuple[dict[str, bytes], 
     with open_context(settings) as ctx:
         anonymise_all(ctx)
         with Session(ctx.engine) as session:
-            rows = [
+            rows: list[tuple[object, ...]] = [
                 (s.study_uid, str(s.state), s.pairing_note, s.instances_received)
                 for s in session.scalars(select(Study).order_by(Study.study_uid))
             ]
