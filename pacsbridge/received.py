@@ -30,10 +30,13 @@ import os
 import queue
 import select
 import struct
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,6 +225,25 @@ def _pixel_data_tail(ds: Dataset, source: Path) -> tuple[int, int] | None:
     return start, total
 
 
+@contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """While worker processes start: multiprocessing runs the main script again in each
+    worker (or its forkserver) unless the main module is a package's ``__main__``. The
+    workers need nothing from it (what they run is importable by name), and the
+    ``pacslabel`` script imports the whole application, torch included: seconds of CPU
+    per process. Without its ``__file__`` it is not run again."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 #: Tells the feeder thread to stop.
 _STOP = Path("\0stop")
 
@@ -339,17 +361,19 @@ class DeidWorkers:
     def _running_pool(self) -> ProcessPoolExecutor:
         """The pool (the lock held), its processes started."""
         if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["__main__", "pacsbridge.received"])
-            self._pool = ProcessPoolExecutor(
-                self._workers,
-                context,
-                initializer=_init_worker,
-                initargs=(self._job, os.getpid()),
-            )
-            for _ in range(self._workers):
-                self._pool.submit(_start_worker, self._job)
+            with _main_script_hidden():
+                self._pool = self._new_pool()
         return self._pool
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pacsbridge.received"])
+        pool = ProcessPoolExecutor(
+            self._workers, context, initializer=_init_worker, initargs=(self._job, os.getpid())
+        )
+        for _ in range(self._workers):  # starts every process now
+            pool.submit(_start_worker, self._job)
+        return pool
 
     def _submit_now(self, path: Path) -> Future[FileOutcome]:
         stamp = _stamp(path)
