@@ -86,6 +86,7 @@ def test_attacks_during_a_retrieval_are_refused_and_audited(
             except Exception as exc:  # noqa: BLE001 - recorded: the assertion below names it
                 sent = f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]
             outcomes["fake"].append(sent)
+        fakes_sent.set()
 
     def attack(scp: StorageSCP) -> None:
         """Idle sockets held through the pass; strangers before it; fakes during it."""
@@ -94,10 +95,21 @@ def test_attacks_during_a_retrieval_are_refused_and_audited(
         outcomes["unsolicited"].append(_send(ds, scp.port, calling="ORTHANC"))
         outcomes["evil"].append(_send(ds, scp.port, calling="EVIL"))
         outcomes["called"].append(_send(ds, scp.port, calling="ORTHANC", called="OTHER"))
+        original = scp.receiver._on_instance
+
+        def hold_the_retrieval(path: Path) -> None:
+            """The retrieval waits for the fakes: it is faster than they are, and a fake
+            sent after the pass would meet a closed port, not the gate."""
+            fakes_sent.wait(30)
+            if original is not None:
+                original(path)
+
+        scp.receiver._on_instance = hold_the_retrieval
         threads.append(threading.Thread(target=during, args=(scp,)))
         threads[-1].start()
 
     threads: list[threading.Thread] = []
+    fakes_sent = threading.Event()
     try:
         with open_context(settings) as ctx:
             result = run_once(ctx, on_listening=attack, retrain=False)
