@@ -408,8 +408,7 @@ class DeidWorkers:
             except BrokenProcessPool:
                 with self._lock:
                     self._drop_pool()
-                    self._pending.pop(path, None)
-            finally:
+            finally:  # taken (or broken): the next outcome() submits it anew
                 with self._lock:
                     if self._pending.get(path, (None, None))[1] is future:
                         del self._pending[path]
