@@ -5,7 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint typecheck clean-data
+# The tiers are derived from what each test uses (tests/conftest.py).
+FAST := not integration and not orthanc and not postgres and not slow
+# Test processes (pytest-xdist); tests marked serial run after, alone.
+JOBS ?= 2
+PYTEST_PARALLEL := -n $(JOBS) --dist loadgroup
+
+.PHONY: demo test test-fast test-integration lint typecheck clean-data
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || command -v python3) -m venv $(VENV)
@@ -22,13 +28,28 @@ $(TEST_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pacslabel demo
 
+# Everything (CI's command): lint, types, then every test of every tier.
 test: $(TEST_STAMP)
 	scripts/ensure-postgres
 	scripts/ensure-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not serial" --durations=25
+	$(BIN)/pytest -m serial --durations=25 || [ $$? -eq 5 ]  # 5: no test is marked serial
+
+# The inner loop (about 3 minutes): lint and the tests of no tier, fewer examples.
+test-fast: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "$(FAST)" --hypothesis-profile=dev --fuzz-inputs=200 \
+		--durations=10
+
+# The tests against real peers only (Orthanc, dcmtk, PostgreSQL).
+test-integration: $(TEST_STAMP)
+	scripts/ensure-postgres
+	scripts/ensure-tools
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "integration or orthanc or postgres" --durations=25
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -19,21 +20,23 @@ from pacslabel.errors import ExitCode
 from pacslabel.settings import Settings
 from simhospital import FINDINGS
 
-TINY = ["--studies", "60", "--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "1"]
-
 
 def _uids(path: Path, column: str = "study_instance_uid") -> list[str]:
     with path.open(encoding="utf-8") as handle:
         return [row[column] for row in csv.DictReader(handle)]
 
 
-@pytest.mark.slow
 def test_the_three_modes_on_one_archive(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    training: dict[str, Any],
 ) -> None:
+    size, epochs = str(training["image_size"]), str(training["epochs"])
+    tiny = ["--studies", "60", "--image-size", size, "--epochs", epochs, "--fine-tune-epochs", "1"]
     out = tmp_path / "experiment"
     data = ["--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
-    assert main([*data, "model", "experiment", "--out", str(out), *TINY]) == ExitCode.OK
+    assert main([*data, "model", "experiment", "--out", str(out), *tiny]) == ExitCode.OK
     printed = capsys.readouterr().out
     assert "# Table 2: at the default cut-off (0.5)" in printed
     assert "# Table 3: at Youden's J cut-offs" in printed
@@ -62,6 +65,6 @@ def test_the_three_modes_on_one_archive(
                 keys = set(_uids(targets, "key"))
                 assert keys and not tested & keys, (row.mode, targets.name)
     # run again: the same models, nothing trained again
-    assert main([*data, "model", "experiment", "--out", str(out), *TINY]) == ExitCode.OK
+    assert main([*data, "model", "experiment", "--out", str(out), *tiny]) == ExitCode.OK
     again = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert again["models"] == results["models"]

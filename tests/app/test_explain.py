@@ -14,11 +14,11 @@ from pacslabel.errors import ExitCode
 from pacslabel.settings import Settings
 from pacslabel.tools.demo import DemoOptions
 from simhospital import simulated_study_uid
+from tests.app.conftest import DemoCorpus
 
 
-@pytest.mark.slow
-def test_explain_a_study_after_the_demo(
-    settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+def test_explain_before_a_study_is_in_the_corpus(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = ["--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
     assert main([*data, "db", "upgrade"]) == ExitCode.OK
@@ -26,9 +26,13 @@ def test_explain_a_study_after_the_demo(
     assert main([*data, "explain", original]) == ExitCode.USAGE
     assert f"study {original} is not in the corpus" in capsys.readouterr().err
 
-    demo = ["demo", "--studies", "12", "--epochs", "1", "--image-size", "32"]
-    assert main([*data, *demo]) == ExitCode.OK
-    capsys.readouterr()
+
+def test_explain_a_study_after_the_demo(
+    demo_corpus: DemoCorpus, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = demo_corpus.cli()
+    settings = demo_corpus.settings
+    original = simulated_study_uid(DemoOptions.seed, 0)
     out = tmp_path / "maps"
     findings = ["--finding", "instrumentation", "--finding", "scoliosis"]
     assert main([*data, "explain", original, *findings, "--out", str(out)]) == ExitCode.OK

@@ -4,44 +4,23 @@ priorities, third-party noise kept out, and no patient identifier at any level."
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from pacslabel.tools.demo import DemoOptions
 from simhospital import generate_study
+from tests.app.conftest import DEMO_STUDIES, DemoCorpus
+from tests.conftest import Interpreter
 
-STUDIES = 12
 _PLAIN = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")
-
-
-def _demo(tmp_path: Path, log: Path, **env: str) -> str:
-    command = [sys.executable, "-m", "pacslabel.cli", "--data-dir", str(tmp_path / "data")]
-    command += ["--log-level", "DEBUG", "demo", "--studies", str(STUDIES)]
-    command += ["--image-size", "32", "--epochs", "1"]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PACSLABEL_", "JOURNAL"))}
-    with log.open("w") as handle:
-        done = subprocess.run(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=handle,
-            env={**clean, **env},
-            text=True,
-            preexec_fn=lambda: os.umask(0o022),
-        )
-    assert done.returncode == 0, log.read_text()
-    return done.stdout
 
 
 def _identifiers() -> list[str]:
     """What identifies the simulated patients and their studies on the clinical side."""
     found = []
-    for index in range(STUDIES):
+    for index in range(DEMO_STUDIES):
         study = generate_study(index, DemoOptions.seed, scale=DemoOptions.scale)
         patient = study.patient
         found += [study.study_instance_uid, study.accession_number, patient.patient_id]
@@ -51,11 +30,9 @@ def _identifiers() -> list[str]:
     return found
 
 
-@pytest.mark.slow
-def test_a_debug_run_logs_one_line_per_record_and_no_identifier(tmp_path: Path) -> None:
-    log = tmp_path / "stderr.log"
-    stdout = _demo(tmp_path, log)
-    lines = [line for line in log.read_text().splitlines() if line.strip()]
+def test_a_debug_run_logs_one_line_per_record_and_no_identifier(demo_corpus: DemoCorpus) -> None:
+    """The session's demo ran as a user runs it, at DEBUG, off a terminal, umask 022."""
+    lines = [line for line in demo_corpus.log.splitlines() if line.strip()]
     assert lines and all(_PLAIN.match(line) for line in lines), [
         line for line in lines if not _PLAIN.match(line)
     ][:5]
@@ -65,32 +42,40 @@ def test_a_debug_run_logs_one_line_per_record_and_no_identifier(tmp_path: Path) 
     assert not any(
         "RunReport(" in line or "starting: {" in line for line in lines if " INFO " in line
     )
-    everything = log.read_text() + stdout
+    everything = demo_corpus.log + demo_corpus.stdout
     leaked = [value for value in _identifiers() if value in everything]
     assert not leaked, leaked[:5]
     # what it wrote is its user's alone, whatever the umask it was started with (022)
-    data = tmp_path / "data"
+    data = demo_corpus.data  # a copy: modes kept
     assert stat.S_IMODE((data / "pacslabel.db").stat().st_mode) == 0o600
     loose = [p for p in data.rglob("*") if stat.S_IMODE(p.stat().st_mode) & 0o077]
     assert not loose, loose[:5]
 
 
-@pytest.mark.slow
-def test_under_journald_records_carry_their_priority(tmp_path: Path) -> None:
+def test_under_journald_records_carry_their_priority(
+    tmp_path: Path, new_interpreter: Interpreter
+) -> None:
     log = tmp_path / "journal.log"
     log.touch()
     info = log.stat()
-    _demo(tmp_path, log, JOURNAL_STREAM=f"{info.st_dev}:{info.st_ino}")
+    # a pass against a PACS that does not answer: records at DEBUG, INFO, WARNING and ERROR
+    command = new_interpreter.pacslabel("--data-dir", str(tmp_path / "data"), "--log-level")
+    env = new_interpreter.env(
+        JOURNAL_STREAM=f"{info.st_dev}:{info.st_ino}",
+        PACSLABEL_PACS__PORT="9",
+        PACSLABEL_LOCAL__STORAGE_PORT="0",
+    )
+    with log.open("w") as handle:
+        subprocess.run([*command, "DEBUG", "run", "--no-train"], stderr=handle, env=env)
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     assert lines and all(re.match(r"^<[2-7]>\S+: ", line) for line in lines), lines[:5]
     assert any(line.startswith("<6>pacslabel") for line in lines)
     assert any(line.startswith("<7>pacslabel") for line in lines)
 
 
-def test_json_records_are_one_object_per_line(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "pacslabel.cli", "--data-dir", str(tmp_path / "data")]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLABEL_")}
-    env.update(PACSLABEL_LOG_FORMAT="json", PACSLABEL_PACS__PORT="9")
+def test_json_records_are_one_object_per_line(tmp_path: Path, new_interpreter: Interpreter) -> None:
+    command = new_interpreter.pacslabel("--data-dir", str(tmp_path / "data"))
+    env = new_interpreter.env(PACSLABEL_LOG_FORMAT="json", PACSLABEL_PACS__PORT="9")
     done = subprocess.run(
         [*command, "--log-level", "DEBUG", "db", "upgrade"],
         capture_output=True,

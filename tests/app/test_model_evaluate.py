@@ -12,11 +12,10 @@ from sqlalchemy import select
 from db import Model, make_engine
 from pacslabel.cli import main
 from pacslabel.errors import ExitCode
-from pacslabel.settings import Settings
 from pacslabel.tools.demo import DemoOptions
 from simhospital import FINDINGS, generate_study
-
-STUDIES = 40
+from tests.app.conftest import DEMO_STUDIES as STUDIES
+from tests.app.conftest import DemoCorpus
 
 
 def _labels(path: Path, indices: range, *, extra: Sequence[dict[str, str]] = ()) -> Path:
@@ -31,14 +30,11 @@ def _labels(path: Path, indices: range, *, extra: Sequence[dict[str, str]] = ())
     return path
 
 
-@pytest.mark.slow
 def test_tuning_sets_the_cut_offs_and_the_test_set_is_scored(
-    settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    demo_corpus: DemoCorpus, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    data = ["--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
-    demo = ["demo", "--studies", str(STUDIES), "--epochs", "1", "--image-size", "32"]
-    assert main([*data, *demo]) == ExitCode.OK
-    engine = make_engine(settings.resolved_database_url)
+    data = demo_corpus.cli()
+    engine = make_engine(demo_corpus.settings.resolved_database_url)
     try:
         with engine.connect() as connection:
             before = connection.scalar(select(Model.thresholds).where(Model.mode != "nlp"))

@@ -14,11 +14,11 @@ from pacslabel.cli import main
 from pacslabel.context import open_context
 from pacslabel.errors import ExitCode, InvalidSettings
 from pacslabel.pipeline.stages.train import TrainStatus, train_model
-from pacslabel.settings import Settings, load_settings
+from pacslabel.settings import load_settings
 from pacslabel.tools.demo import DemoOptions
 from simhospital import FINDINGS, generate_study
-
-STUDIES = 40
+from tests.app.conftest import DEMO_STUDIES as STUDIES
+from tests.app.conftest import DemoCorpus
 
 
 def _labels(path: Path) -> Path:
@@ -32,13 +32,11 @@ def _labels(path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
 def test_two_steps_and_step2only_train_on_human_image_labels(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_corpus: DemoCorpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = ["--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
-    demo = ["demo", "--studies", str(STUDIES), "--epochs", "1", "--image-size", "32"]
-    assert main([*data, *demo]) == ExitCode.OK
+    settings = demo_corpus.settings
+    data = demo_corpus.cli()
     labels = _labels(tmp_path / "human.csv")
     training = {
         "image_size": 32,

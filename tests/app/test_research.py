@@ -8,7 +8,7 @@ import csv
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import pandas
 import psycopg
 import pyarrow.parquet as pq
 import pytest
-from simulated_run import Run, simulated_run
+from simulated_run import Run
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -32,9 +32,13 @@ STUDIES = 200  # demo-sized (pacslabel demo's default)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def done(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def done(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    simulated_loop: Callable[[str, Path, int], Iterator[Run]],
+) -> Iterator[Run]:
     folder = tmp_path_factory.mktemp(f"research-{request.param}")
-    yield from simulated_run(request.param, folder, STUDIES)
+    yield from simulated_loop(request.param, folder, STUDIES)
 
 
 def _documented_queries() -> list[str]:

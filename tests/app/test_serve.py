@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +26,7 @@ from pacslabel.pipeline.loop import RunReport
 from pacslabel.pipeline.stages import TrainOutcome
 from pacslabel.settings import ScheduleSettings, Settings, load_settings
 from simhospital import SimulatedPACS, generate_study, write_study
+from tests.conftest import Interpreter
 
 STUDIES = 6
 
@@ -163,10 +162,11 @@ def test_schedule_settings_are_checked() -> None:
     assert dt.timedelta(0) < at - dt.datetime.now(dt.UTC) <= dt.timedelta(days=1)
 
 
-@pytest.mark.slow
-def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(tmp_path: Path) -> None:
+def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(
+    tmp_path: Path, new_interpreter: Interpreter
+) -> None:
     data = str(tmp_path / "data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLABEL_")}
+    env = new_interpreter.env()
     env.update(
         PACSLABEL_PACS__PORT="9",  # nothing listens: every ingest stops, the daemon stays
         PACSLABEL_SCHEDULE__INGEST_EVERY_MINUTES="0.01",
@@ -174,8 +174,8 @@ def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(tmp_path: Path)
         PACSLABEL_HEALTH__PORT=str(free_port()),
         COLUMNS="250",
     )
-    base = [sys.executable, "-m", "pacslabel.cli", "--data-dir", data]
-    subprocess.run([*base, "db", "upgrade"], check=True, env=env, capture_output=True)
+    upgrade(load_settings(data_dir=Path(data)).resolved_database_url)
+    base = new_interpreter.pacslabel("--data-dir", data)
     log = tmp_path / "serve.log"
     systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # as systemd's notify socket
     systemd.bind(str(tmp_path / "notify"))
@@ -203,7 +203,6 @@ def test_serve_survives_an_unreachable_pacs_and_stops_on_sigterm(tmp_path: Path)
     assert "SIGTERM received" in text and "stopped; the next start resumes" in text
 
 
-@pytest.mark.integration
 def test_serve_answers_c_echo_between_passes_and_takes_in_a_pushed_study(
     database_url: str, tmp_path: Path, loop_settings: Callable[..., Settings]
 ) -> None:

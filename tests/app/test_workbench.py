@@ -8,10 +8,9 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +20,10 @@ import pytest
 import uvicorn
 from peers import free_port
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
-from simulated_run import Run, simulated_run
+from simulated_run import Run
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -44,9 +42,12 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+    simulated_loop: Callable[[str, Path, int], Iterator[Run]],
+) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("workbench")
-    for run in simulated_run("sqlite", folder, 12):
+    for run in simulated_loop("sqlite", folder, 12):
         with open_context(run.settings) as ctx:
             with Session(ctx.engine) as session:
                 add_user(session, "anna", PASSWORD, Role.ANNOTATOR)
@@ -141,23 +142,6 @@ def test_login_refusals_csrf_and_roles(served: Served) -> None:
     assert anna.get("/queue").headers["content-security-policy"].startswith("default-src")
 
 
-def _browser() -> webdriver.Chrome:
-    binary = shutil.which("chromium")
-    driver = shutil.which("chromedriver")
-    if not binary or not driver:
-        pytest.fail("Chromium and its driver are needed: scripts/ensure-tools installs them")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
 def _shot(browser: webdriver.Chrome, name: str, tmp: Path) -> None:
     folder = Path(os.environ.get("PACSLABEL_SCREENSHOTS") or tmp)
     folder.mkdir(parents=True, exist_ok=True)
@@ -172,31 +156,29 @@ def _log_in(browser: webdriver.Chrome, served: Served, user: str) -> None:
     WebDriverWait(browser, 10).until(lambda b: "/login" not in b.current_url)
 
 
-def test_label_a_study_with_the_keyboard(served: Served, tmp_path: Path) -> None:
-    browser = _browser()
-    try:
-        _log_in(browser, served, "anna")
-        assert browser.current_url.endswith("/queue")
-        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)
-        WebDriverWait(browser, 10).until(lambda b: "/study/" in b.current_url)
-        uid = browser.current_url.rsplit("/", 1)[1]
-        assert browser.find_element(By.ID, "report").text.strip()
-        loaded = browser.execute_script(
-            "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
-        )
-        assert loaded
-        hints = browser.find_elements(By.CSS_SELECTOR, "td.hint")
-        assert hints and not hints[0].is_displayed()  # hidden until asked for
-        body = browser.find_element(By.TAG_NAME, "body")
-        body.send_keys("h")
-        assert hints[0].is_displayed() and "rules:" in hints[0].text
-        # 1 positive, 2 negative, 3 uncertain, 4 not assessable: one key per finding.
-        body.send_keys("1", "2", "2", "3", "2", "2", "2", "4", Keys.ARROW_DOWN, "1", "2", "2")
-        _shot(browser, "workbench-labelling.png", tmp_path)
-        body.send_keys(Keys.ENTER)
-        WebDriverWait(browser, 10).until(lambda b: uid not in b.current_url)
-    finally:
-        browser.quit()
+def test_label_a_study_with_the_keyboard(
+    served: Served, tmp_path: Path, browser: webdriver.Chrome
+) -> None:
+    _log_in(browser, served, "anna")
+    assert browser.current_url.endswith("/queue")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda b: "/study/" in b.current_url)
+    uid = browser.current_url.rsplit("/", 1)[1]
+    assert browser.find_element(By.ID, "report").text.strip()
+    loaded = browser.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert loaded
+    hints = browser.find_elements(By.CSS_SELECTOR, "td.hint")
+    assert hints and not hints[0].is_displayed()  # hidden until asked for
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys("h")
+    assert hints[0].is_displayed() and "rules:" in hints[0].text
+    # 1 positive, 2 negative, 3 uncertain, 4 not assessable: one key per finding.
+    body.send_keys("1", "2", "2", "3", "2", "2", "2", "4", Keys.ARROW_DOWN, "1", "2", "2")
+    _shot(browser, "workbench-labelling.png", tmp_path)
+    body.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda b: uid not in b.current_url)
     stored = {
         r["finding"]: (r["state"], r["annotator"], r["test_set"])
         for r in _rows(
@@ -242,18 +224,16 @@ def test_label_a_study_with_the_keyboard(served: Served, tmp_path: Path) -> None
         assert row[key] == wanted, key
 
 
-def test_dashboard_in_the_browser(served: Served, tmp_path: Path) -> None:
-    browser = _browser()
-    try:
-        _log_in(browser, served, "rita")
-        assert browser.current_url.endswith("/dashboard")
-        rows = browser.find_elements(By.CSS_SELECTOR, "#prevalence tbody tr")
-        assert len(rows) == 12
-        assert browser.find_elements(By.CSS_SELECTOR, "#metrics tbody tr")
-        assert browser.find_elements(By.CSS_SELECTOR, "#roc polyline")
-        _shot(browser, "workbench-dashboard.png", tmp_path)
-    finally:
-        browser.quit()
+def test_dashboard_in_the_browser(
+    served: Served, tmp_path: Path, browser: webdriver.Chrome
+) -> None:
+    _log_in(browser, served, "rita")
+    assert browser.current_url.endswith("/dashboard")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#prevalence tbody tr")
+    assert len(rows) == 12
+    assert browser.find_elements(By.CSS_SELECTOR, "#metrics tbody tr")
+    assert browser.find_elements(By.CSS_SELECTOR, "#roc polyline")
+    _shot(browser, "workbench-dashboard.png", tmp_path)
 
 
 def test_user_cli(served: Served, tmp_path: Path) -> None:

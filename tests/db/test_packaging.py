@@ -3,28 +3,26 @@ inside the ``db`` package, and so do the task file and the de-identification tab
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 import venv
 from pathlib import Path
 
-import pytest
-
 from db import head_revision
+from tests.conftest import Interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-def test_a_wheel_installed_elsewhere_upgrades_an_empty_database(tmp_path: Path) -> None:
+def test_a_wheel_installed_elsewhere_upgrades_an_empty_database(
+    tmp_path: Path, new_interpreter: Interpreter
+) -> None:
     built_here = not (ROOT / "build").exists()  # setuptools builds in the source tree
     wheels = tmp_path / "wheels"
     build = ["wheel", "--no-deps", "--no-build-isolation", "-q", "--wheel-dir", str(wheels)]
     subprocess.run(
-        [sys.executable, "-m", "pip", *build, str(ROOT)],
+        new_interpreter.argv("-m", "pip", *build, str(ROOT)),
         check=True,
         capture_output=True,
         timeout=300,
@@ -51,7 +49,7 @@ def test_a_wheel_installed_elsewhere_upgrades_an_empty_database(tmp_path: Path) 
         capture_output=True,
         timeout=300,
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLABEL_")}
+    env = new_interpreter.env()
     where = subprocess.run(
         [python, "-c", "import db, pacslabel; print(db.__file__); print(pacslabel.__file__)"],
         cwd=tmp_path,

@@ -127,6 +127,18 @@ def start_orthanc(folder: Path, modalities: dict[str, list[Any]] | None = None) 
     pytest.fail(f"Orthanc did not start: {(folder / 'orthanc.log').read_text()[-2000:]}")
 
 
+def reset_orthanc(orthanc: Orthanc) -> None:
+    """Delete every patient (their studies and files) and every modality: the state of a
+    new Orthanc, without the seconds a new one costs."""
+    for patient in orthanc.get("/patients"):
+        orthanc.delete(f"/patients/{patient}")
+    for name in orthanc.get("/modalities"):
+        orthanc.delete(f"/modalities/{name}")
+    left = orthanc.get("/statistics")
+    if left["CountInstances"] or orthanc.get("/modalities"):
+        raise RuntimeError(f"Orthanc kept {left['CountInstances']} instances after a reset")
+
+
 def restart_orthanc(previous: Orthanc) -> Orthanc:
     """Start Orthanc again on the same ports and storage (after a crash, say)."""
     previous.stop()

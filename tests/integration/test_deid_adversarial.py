@@ -118,7 +118,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("method", ["move", "get"])
 def test_no_planted_identifier_survives_anywhere(
     tmp_path: Path, orthanc: Orthanc, method: str, url: str
@@ -127,7 +126,6 @@ def test_no_planted_identifier_survives_anywhere(
     _check_clean(tmp_path, adversarial, url, ran)
 
 
-@pytest.mark.integration
 @pytest.mark.sealed
 def test_the_sealed_study_leaves_no_identifier(tmp_path: Path, orthanc: Orthanc) -> None:
     url = f"sqlite:///{tmp_path / 'data' / 'pacslabel.db'}"
@@ -180,7 +178,6 @@ PLACES = {
 }
 
 
-@pytest.mark.integration
 def test_audit_finds_each_identifier_planted_afterwards(
     tmp_path: Path, orthanc: Orthanc, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from dicom_checks import raw_store
 from peers import Orthanc, free_port
 from pydicom.dataset import Dataset
@@ -45,7 +44,6 @@ def _fake_report(real: Dataset) -> Dataset:
     return fake
 
 
-@pytest.mark.integration
 def test_attacks_during_a_retrieval_are_refused_and_audited(
     tmp_path: Path, orthanc: Orthanc, database_url: str
 ) -> None:

@@ -70,7 +70,6 @@ def _check_pairs(ctx: Context, studies: list[SimulatedStudy]) -> None:
             }, row.pairing_note
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("method", ["move", "get"])
 def test_ingest_from_orthanc(
     tmp_path: Path, loaded: Orthanc, method: str, archive: tuple[list[SimulatedStudy], Path, Path]
@@ -91,7 +90,6 @@ def test_ingest_from_orthanc(
             assert session.scalar(select(func.count()).select_from(Study)) == COUNT
 
 
-@pytest.mark.integration
 def test_orthanc_stopped_in_the_middle_of_a_move(
     tmp_path: Path, loaded: Orthanc, archive: tuple[list[SimulatedStudy], Path, Path]
 ) -> None:
@@ -147,7 +145,6 @@ def test_orthanc_stopped_in_the_middle_of_a_move(
     server["orthanc"].stop()
 
 
-@pytest.mark.integration
 def test_unknown_move_destination(
     tmp_path: Path,
     loaded: Orthanc,

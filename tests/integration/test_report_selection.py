@@ -74,7 +74,6 @@ def _ingest(tmp_path: Path, orthanc: Orthanc, studies: list[SimulatedStudy]) -> 
 _REPORTS = (DocumentKind.REPORT_SR, DocumentKind.REPORT_PDF)
 
 
-@pytest.mark.integration
 def test_stored_reports_are_the_radiologists(tmp_path: Path, orthanc: Orthanc) -> None:
     plain = [generate_study(i, seed=41, scale=0.1) for i in range(COUNT)]
     extra = [with_other_documents(study, seed=41) for study in plain]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -104,7 +104,6 @@ def datasets(draw: st.DrawFn) -> tuple[Dataset, list[str]]:
     return ds, secrets
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(datasets())
 def test_no_identifier_survives(case: tuple[Dataset, list[str]]) -> None:
     ds, secrets = case
@@ -210,7 +209,6 @@ def hospital_headers(
     return ds, chosen, secrets
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hospital_headers())
 def test_no_header_identifier_survives_under_any_options(
     case: tuple[Dataset, DeidOptions, list[str]],

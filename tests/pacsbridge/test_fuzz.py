@@ -2,10 +2,11 @@
 de-identify, decode, find the report — with mutated valid files: bit flips, bytes set to
 edge values, truncations, length fields and VRs rewritten, chunks repeated or cut out.
 
-12,000 inputs in six batches of 2,000 (seeded: a failure is reproducible from its batch
-and number). Every input must end in the data or in :class:`~pacsbridge.InvalidInstance`
-(or another :class:`~pacsbridge.PacsBridgeError` that says why); nothing else may be
-raised, and none may take longer than :data:`PER_INPUT_S`.
+12,000 inputs in six batches of 2,000 (``--fuzz-inputs``; ``make test-fast`` takes
+fewer), seeded: a failure is reproducible from its batch and number. Every input must end
+in the data or in :class:`~pacsbridge.InvalidInstance` (or another
+:class:`~pacsbridge.PacsBridgeError` that says why); nothing else may be raised, and none
+may take longer than :data:`PER_INPUT_S`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from pacsbridge import (
 )
 
 BATCHES = 6
-PER_BATCH = 2_000
 PER_INPUT_S = 5
 LIMITS = Limits(max_instance_bytes=8 << 20, max_inflated_bytes=8 << 20, max_decoded_bytes=8 << 20)
 _EDGE = (0x00, 0xFF, 0x7F, 0x80, 0x01, 0xFE)
@@ -140,13 +140,14 @@ def alarm() -> Iterator[None]:
 
 @pytest.mark.parametrize("batch", range(BATCHES))
 def test_mutated_files_end_in_the_data_or_in_quarantine(
-    batch: int, seeds: list[bytes], tmp_path: Path, alarm: None
+    batch: int, seeds: list[bytes], tmp_path: Path, alarm: None, pytestconfig: pytest.Config
 ) -> None:
+    per_batch = int(pytestconfig.getoption("--fuzz-inputs"))  # 2,000; fewer in test-fast
     rng = random.Random(1300 + batch)
     pseudonymiser = Pseudonymiser(b"fuzz-key-0123456789abcdef")
     uncaught, outcomes = [], {"used": 0, "refused": 0}
     path = tmp_path / "input.dcm"
-    for number in range(PER_BATCH):
+    for number in range(per_batch):
         path.write_bytes(_mutate(rng.choice(seeds), rng))
         signal.alarm(PER_INPUT_S)
         try:
@@ -161,4 +162,4 @@ def test_mutated_files_end_in_the_data_or_in_quarantine(
         finally:
             signal.alarm(0)
     assert not uncaught, "\n".join(uncaught[:20])
-    assert outcomes["refused"] > PER_BATCH // 10 and outcomes["used"] > 0, outcomes
+    assert outcomes["refused"] > per_batch // 10 and outcomes["used"] > 0, outcomes

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from pacsbridge import (
     write_deidentified,
 )
 from simhospital import generate_study, write_study
+from tests.conftest import Interpreter
 
 KEY = b"test-key-0123456789abcdef"
 #: Studies of seed 5 whose images the simulator writes in each transfer syntax it uses:
@@ -194,11 +194,11 @@ sys.stdin.read()
 """
 
 
-def test_workers_do_not_outlive_a_killed_owner() -> None:
+def test_workers_do_not_outlive_a_killed_owner(new_interpreter: Interpreter) -> None:
     """Killed (SIGKILL), the process that owns the pool leaves nothing behind that holds its
     output open (a forkserver's workers would otherwise wait forever)."""
     with subprocess.Popen(
-        [sys.executable, "-c", _OWNER],
+        new_interpreter.argv("-c", _OWNER),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -227,12 +227,14 @@ pool.close()
 """
 
 
-def test_workers_do_not_run_the_main_script_again(tmp_path: Path) -> None:
+def test_workers_do_not_run_the_main_script_again(
+    tmp_path: Path, new_interpreter: Interpreter
+) -> None:
     """The ``pacslabel`` script imports the whole application: a worker must not run it
     again (multiprocessing does, for a main module given by its path)."""
     script = tmp_path / "owner.py"
     script.write_text(_SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+        new_interpreter.argv(str(script)), capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.count("the script ran") == 1, done.stdout + done.stderr

@@ -18,10 +18,19 @@ from pacslabel.context import open_context
 from pacslabel.pipeline.loop import run_once
 from pacslabel.settings import Settings, load_settings
 from simhospital import SimulatedPACS, SimulatedStudy, generate_study
-from tests.app.conftest import TINY_TRAINING
 from tests.conftest import PG_HOST, PG_PORT, _admin_dsn
 
-__all__ = ["Run", "simulated_run"]
+__all__ = ["TINY_TRAINING", "Run", "simulated_run"]
+
+#: A model small and quick enough to train in a test.
+TINY_TRAINING = {
+    "image_size": 32,
+    "epochs": 1,
+    "batch_size": 4,
+    "min_studies": 4,
+    "device": "cpu",
+    "augment": False,
+}
 
 
 @dataclass

@@ -6,12 +6,12 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import Interpreter
 from trainer import PixelCache, TrainConfig, fit
 from trainer.runs import read_targets, training_command, write_targets
 
@@ -28,7 +28,9 @@ def _cache(root: Path, n: int = 12) -> tuple[list[str], np.ndarray]:
     return keys, np.array(targets, dtype=np.float32)
 
 
-def test_the_recorded_command_reproduces_the_run(tmp_path: Path) -> None:
+def test_the_recorded_command_reproduces_the_run(
+    tmp_path: Path, new_interpreter: Interpreter
+) -> None:
     keys, targets = _cache(tmp_path / "cache")
     config = TrainConfig(
         findings=("bright", "other"),
@@ -60,7 +62,7 @@ def test_the_recorded_command_reproduces_the_run(tmp_path: Path) -> None:
     command = training_command(config, tmp_path / "cache", run / "targets.csv", run)
     assert command[:3] == ["python", "-m", "trainer"]
     done = subprocess.run(
-        [sys.executable, *command[1:]], capture_output=True, text=True, check=False
+        new_interpreter.argv(*command[1:]), capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     assert (run / "model.pt").is_file()
@@ -90,8 +92,9 @@ def _run(command: list[str], env: dict[str, str] | None = None) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-@pytest.mark.slow
-def test_two_processes_under_torchrun_learn_what_one_does(tmp_path: Path) -> None:
+def test_two_processes_under_torchrun_learn_what_one_does(
+    tmp_path: Path, new_interpreter: Interpreter
+) -> None:
     keys, targets = _cache(tmp_path / "cache", 40)
     write_targets(
         tmp_path / "targets.csv",
@@ -117,11 +120,10 @@ def test_two_processes_under_torchrun_learn_what_one_does(tmp_path: Path) -> Non
         "--precision",
         "fp32",
     ]
-    _run([sys.executable, "-m", "trainer", *common, "--output", str(tmp_path / "one")])
+    _run(new_interpreter.argv("-m", "trainer", *common, "--output", str(tmp_path / "one")))
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK")}
     _run(
-        [
-            sys.executable,
+        new_interpreter.argv(
             "-m",
             "torch.distributed.run",
             "--standalone",
@@ -132,7 +134,7 @@ def test_two_processes_under_torchrun_learn_what_one_does(tmp_path: Path) -> Non
             *common,
             "--output",
             str(tmp_path / "two"),
-        ],
+        ),
         env=env,
     )
     one = json.loads((tmp_path / "one" / "metrics.json").read_text(encoding="utf-8"))

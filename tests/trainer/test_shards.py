@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tests.conftest import Interpreter
 from trainer import PixelCache, ShardStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,12 +56,14 @@ store.append([f"k{i}" for i in range(400)])
 """
 
 
-def test_a_kill_mid_append_leaves_only_whole_shards(tmp_path: Path) -> None:
+def test_a_kill_mid_append_leaves_only_whole_shards(
+    tmp_path: Path, new_interpreter: Interpreter
+) -> None:
     cache = PixelCache(tmp_path, 256)
     keys = _fill(cache, 400)
     index = cache.folder / "shards" / "index.json"
     writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(tmp_path)],
+        new_interpreter.argv("-c", _WRITER, str(tmp_path)),
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
