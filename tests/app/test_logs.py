@@ -9,6 +9,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+from db import upgrade
+from pacslabel.settings import load_settings
 from pacslabel.tools.demo import DemoOptions
 from simhospital import generate_study
 from tests.app.conftest import DEMO_STUDIES, DemoCorpus
@@ -58,6 +60,7 @@ def test_under_journald_records_carry_their_priority(
     log = tmp_path / "journal.log"
     log.touch()
     info = log.stat()
+    upgrade(load_settings(data_dir=tmp_path / "data").resolved_database_url)
     # a pass against a PACS that does not answer: records at DEBUG, INFO, WARNING and ERROR
     command = new_interpreter.pacslabel("--data-dir", str(tmp_path / "data"), "--log-level")
     env = new_interpreter.env(
