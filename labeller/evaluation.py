@@ -7,51 +7,25 @@ reading); the four-state agreement is reported beside it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from labeller.states import State
+from scoring import Confusion, format_number
 
 __all__ = ["FindingScore", "confusion_figure", "score", "table_text"]
 
 
 @dataclass(frozen=True, slots=True)
-class FindingScore:
-    tp: int
-    tn: int
-    fp: int
-    fn: int
-    four_state_agreement: float
+class FindingScore(Confusion):
+    """Table 1 of the reference study for one finding (present = positive) and the
+    agreement on all four states."""
 
-    @property
-    def n(self) -> int:
-        return self.tp + self.tn + self.fp + self.fn
-
-    @property
-    def accuracy(self) -> float:
-        return (self.tp + self.tn) / self.n if self.n else 0.0
-
-    @property
-    def sensitivity(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
-
-    @property
-    def specificity(self) -> float | None:
-        return self.tn / (self.tn + self.fp) if self.tn + self.fp else None
-
-    @property
-    def f1(self) -> float | None:
-        denominator = 2 * self.tp + self.fp + self.fn
-        return 2 * self.tp / denominator if denominator else None
+    four_state_agreement: float = 0.0
 
     def as_dict(self) -> dict[str, float | int | None]:
-        data: dict[str, float | int | None] = dict(asdict(self))
-        data.update(
-            accuracy=self.accuracy,
-            sensitivity=self.sensitivity,
-            specificity=self.specificity,
-            f1=self.f1,
-        )
+        data = Confusion.as_dict(self)
+        data.update(four_state_agreement=self.four_state_agreement)
         return data
 
 
@@ -77,10 +51,6 @@ def score(
     return scores
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
-
-
 def table_text(name: str, scores: dict[str, FindingScore]) -> str:
     """A Markdown table: the paper's Table 1 columns and the four-state agreement."""
     lines = [
@@ -92,9 +62,9 @@ def table_text(name: str, scores: dict[str, FindingScore]) -> str:
     ]
     for key, s in scores.items():
         lines.append(
-            f"| {key} | {s.tp} | {s.tn} | {s.fp} | {s.fn} | {_fmt(s.accuracy)} "
-            f"| {_fmt(s.sensitivity)} | {_fmt(s.specificity)} | {_fmt(s.f1)} "
-            f"| {_fmt(s.four_state_agreement)} |"
+            f"| {key} | {s.tp} | {s.tn} | {s.fp} | {s.fn} | {format_number(s.accuracy)} "
+            f"| {format_number(s.sensitivity)} | {format_number(s.specificity)} "
+            f"| {format_number(s.f1)} | {format_number(s.four_state_agreement)} |"
         )
     return "\n".join(lines)
 

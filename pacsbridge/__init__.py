@@ -47,6 +47,7 @@ from pacsbridge.errors import (
     SenderRejected,
     StoreFailed,
 )
+from pacsbridge.files import PARTIAL_SUFFIX, WRITING_SUFFIX
 from pacsbridge.limits import Limits, check_pixels, read_instance
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.pairing import Pair, ViewInfo, ViewRules, classify_view, pair_views
@@ -102,7 +103,9 @@ from pacsbridge.values import (
 
 __all__ = [
     "OWN_MANUFACTURER",
+    "PARTIAL_SUFFIX",
     "REPORT_TITLES",
+    "WRITING_SUFFIX",
     "AmbiguousReport",
     "AnonymisedInstance",
     "AssociationAborted",

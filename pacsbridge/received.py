@@ -47,6 +47,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pacsbridge.deid import AnonymisedInstance, DeidOptions, OriginalIdentity, Pseudonymiser
 from pacsbridge.deid import anonymise as anonymise_header
 from pacsbridge.errors import InvalidInstance
+from pacsbridge.files import WRITING_SUFFIX, write_atomically
 from pacsbridge.limits import DEFAULT_LIMITS, Limits, check_pixels, read_instance
 from pacsbridge.report import (
     REPORT_TITLES,
@@ -124,11 +125,8 @@ def deidentify_file(path: Path, job: DeidJob) -> FileOutcome:
         return FileOutcome(path, refused=str(exc))
     out = path.parent / STAGING / f"{anon.sop_instance_uid}.dcm"
     out.parent.mkdir(exist_ok=True)
-    # Not *.part: the recovery at the start of a pass deletes those, and under serve a
-    # pushed study may be de-identified meanwhile.
-    part = out.with_name(f".{out.name}.{os.getpid()}-{threading.get_ident()}.writing")
-    write_deidentified(anon.dataset, path, part)
-    os.replace(part, out)  # whole, even when a retried transfer de-identifies it twice
+    # whole, even when a retried transfer de-identifies it twice
+    write_atomically(out, lambda part: write_deidentified(anon.dataset, path, part), WRITING_SUFFIX)
     if _PIXEL_DATA in anon.dataset:
         del anon.dataset[_PIXEL_DATA]  # what pairing and the database need is the header
     return FileOutcome(path, image=anon, written=out)

@@ -36,6 +36,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from pacsbridge.association import CONNECTION_HANDLERS, application_entity, storage_contexts
 from pacsbridge.errors import InvalidInstance
+from pacsbridge.files import arriving_path
 from pacsbridge.limits import DEFAULT_LIMITS, Limits, read_instance
 from pacsbridge.node import LocalAE
 from pacsbridge.peers import Gate, Peer
@@ -144,7 +145,7 @@ class Receiver:
         :meth:`StorageSCP.start`), or, when another part of the process received it in
         memory, the bytes written out."""
         spooled = event.dataset_path
-        part = self._incoming / f".arriving-{threading.get_ident()}-{time.monotonic_ns()}.part"
+        part = arriving_path(self._incoming)
         if spooled is not None:
             shutil.move(spooled, part)
         else:

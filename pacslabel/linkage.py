@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from db import Linkage
 from pacsbridge import OriginalIdentity
 from pacslabel.errors import LinkageError
+from pacslabel.files import write_private
 
 __all__ = ["Keys", "LinkageVault", "Rotation", "key_id", "load_keys", "rotate_linkage_key"]
 
@@ -60,14 +61,7 @@ def key_id(key: bytes) -> str:
 
 
 def _write_secret(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_private(path, data + b"\n", durable=True)
 
 
 def _read_or_create(path: Path, make: bytes, what: str) -> bytes:

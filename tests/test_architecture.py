@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +18,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAIN = ("pacsbridge", "labeller", "trainer", "db")
+DOMAIN = ("pacsbridge", "labeller", "trainer", "db", "scoring")
 PACKAGES = (*DOMAIN, "simhospital", "pacslabel")
 FIRST_PARTY = set(PACKAGES)
 
 #: First-party packages each package may import (besides itself).
 ALLOWED_FIRST_PARTY = {
     "pacsbridge": set(),
-    "labeller": set(),
-    "trainer": set(),
+    "labeller": {"scoring"},
+    "trainer": {"scoring"},
     "db": set(),
+    "scoring": set(),
     "simhospital": {"pacsbridge"},
-    "pacslabel": {"pacsbridge", "labeller", "trainer", "db", "simhospital"},
+    "pacslabel": {"pacsbridge", "labeller", "trainer", "db", "scoring", "simhospital"},
 }
 #: Third-party distributions each domain package may import (the standard library aside).
 ALLOWED_THIRD_PARTY = {
@@ -37,12 +39,14 @@ ALLOWED_THIRD_PARTY = {
     "labeller": {"torch", "transformers", "tokenizers", "numpy", "matplotlib"},
     "trainer": {"torch", "torchvision", "sklearn", "numpy", "matplotlib"},
     "db": {"sqlalchemy", "alembic"},
+    "scoring": {"numpy", "sklearn"},
 }
 #: The application's layers, lowest first: a module imports only from its own layer or below.
 LAYERS = (
     (
         "pacslabel",
         "pacslabel.errors",
+        "pacslabel.files",
         "pacslabel.settings",
         "pacslabel.logs",
         "pacslabel.task",
@@ -314,3 +318,38 @@ def test_no_hub_downloads() -> None:
         text = path.read_text(encoding="utf-8")
         assert "from_pretrained(" not in text or "local_files_only" in text, path
         assert "IMAGENET1K" not in text and 'weights="DEFAULT"' not in text, path
+
+
+#: Where each package writes files whole or not at all, and the suffixes of its files
+#: being written (the recovery after a kill deletes or spares them by suffix).
+ATOMIC_WRITERS = {
+    "pacsbridge/files.py": {"PARTIAL_SUFFIX": ".part", "WRITING_SUFFIX": ".writing"},
+    "trainer/files.py": {"PARTIAL_SUFFIX": ".part"},
+    "pacslabel/files.py": {"PARTIAL_SUFFIX": ".part"},
+}
+_TEMPORARY = re.compile(r"\.(part|tmp|temp|writing|partial|new)$")
+
+
+def test_files_being_written_are_named_in_one_place_per_package() -> None:
+    """Every suffix of a file being written is a named constant of its package's files
+    module, and no other module spells one."""
+    import pacsbridge
+    import trainer
+    from pacslabel import files
+
+    assert pacsbridge.PARTIAL_SUFFIX == files.RECEIVING_SUFFIX
+    assert pacsbridge.WRITING_SUFFIX == files.DEIDENTIFYING_SUFFIX
+    assert trainer.PARTIAL_SUFFIX == files.TRAINING_SUFFIX
+    for path in MODULES.values():
+        relative = str(path.relative_to(ROOT))
+        suffixes = set(ATOMIC_WRITERS.get(relative, {}).values())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and _TEMPORARY.search(node.value)
+            ):
+                assert node.value in suffixes, f"{relative}:{node.lineno} {node.value!r}"
+    for relative, constants in ATOMIC_WRITERS.items():
+        module = importlib.import_module(relative.removesuffix(".py").replace("/", "."))
+        assert {k: getattr(module, k) for k in constants} == constants, relative

@@ -14,6 +14,7 @@ from trainer.engine import (
     train_one_epoch,
 )
 from trainer.errors import CheckpointError, DeviceUnavailable, NotEnoughData, TrainerError
+from trainer.files import PARTIAL_SUFFIX, write_atomically
 from trainer.metrics import (
     FindingMetrics,
     auc_interval,
@@ -26,6 +27,7 @@ from trainer.occlusion import default_patch, occlusion_maps, render_occlusion
 from trainer.shards import ShardStore
 
 __all__ = [
+    "PARTIAL_SUFFIX",
     "BatchLoader",
     "CheckpointError",
     "DeviceUnavailable",
@@ -53,5 +55,6 @@ __all__ = [
     "resolve_device",
     "stratified_auc",
     "train_one_epoch",
+    "write_atomically",
     "youden_threshold",
 ]

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
+from scoring import aucs_by_finding
 from trainer.cache import PixelCache
 from trainer.engine import TrainConfig, distributed, fit
-from trainer.metrics import finding_metrics
 from trainer.runs import read_targets
 
 __all__ = ["get_args_parser", "main"]
@@ -117,10 +117,7 @@ def _train(args: argparse.Namespace) -> int:
         writer.writerow(["key", *findings])
         for key, row in zip(held_keys, probabilities, strict=True):
             writer.writerow([key, *(f"{p:.6f}" for p in row)])
-    aucs = {
-        key: finding_metrics(held_targets[:, j], probabilities[:, j], 0.5).auc
-        for j, key in enumerate(findings)
-    }
+    aucs = aucs_by_finding(held_targets, probabilities, findings)
     (args.output / "metrics.json").write_text(
         json.dumps({"held_out_auc": aucs, "final_loss": result.final_loss}, indent=2),
         encoding="utf-8",

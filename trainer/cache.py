@@ -9,12 +9,13 @@ Writes are atomic, so a killed process never leaves a half-written entry.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from trainer.files import write_atomically
 
 __all__ = ["PAPER_CHANNELS", "PixelCache", "compose_rgb", "resize_view"]
 
@@ -68,17 +69,12 @@ class PixelCache:
     def put(self, key: str, ap: np.ndarray, lateral: np.ndarray) -> Path:
         """Resize and store one pair (float [0, 1] images of any size)."""
         pair = np.stack([resize_view(ap, self.size), resize_view(lateral, self.size)])
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.path(key)
-        tmp = path.with_name(f".{path.name}.part")
-        try:
-            with tmp.open("wb") as fh:
+
+        def save(partial: Path) -> None:
+            with partial.open("wb") as fh:
                 np.save(fh, pair, allow_pickle=False)
-            os.replace(tmp, path)
-        except OSError as exc:  # a write error names no file: name it
-            tmp.unlink(missing_ok=True)
-            raise OSError(exc.errno, exc.strerror, str(exc.filename or path)) from exc
-        return path
+
+        return write_atomically(self.path(key), save)
 
     def get(self, key: str) -> np.ndarray:
         """The ``(2, size, size)`` uint8 pair.

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from trainer.batches import BatchLoader, PairSource
 from trainer.cache import PAPER_CHANNELS, PixelCache
 from trainer.errors import CheckpointError, DeviceUnavailable, NotEnoughData
+from trainer.files import write_atomically
 from trainer.model import build_model
 from trainer.shards import ShardStore
 
@@ -219,17 +220,9 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
     """Write the checkpoint atomically. It is serialised in memory first and written with
     plain file I/O, so a full or read-only disk raises the ``OSError`` that says so (torch
     writing to a file would raise a ``RuntimeError`` that does not)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(buffer.getbuffer())
-        os.replace(tmp, path)
-    except OSError as exc:  # a write error names no file: name it
-        tmp.unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(exc.filename or path)) from exc
+    write_atomically(path, lambda partial: partial.write_bytes(buffer.getbuffer()))
 
 
 def _start_from(model: nn.Module, checkpoint: Path, device: torch.device) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_curve
+
+from scoring import Confusion, roc_auc
 
 __all__ = [
     "FindingMetrics",
@@ -17,43 +19,17 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class FindingMetrics:
-    """Table 2/3 of the reference study, for one finding (``auc`` ``None`` when undefined)."""
+class FindingMetrics(Confusion):
+    """Table 2/3 of the reference study, for one finding: the confusion at ``threshold``,
+    the positives and the ROC AUC (``None`` when undefined)."""
 
-    n: int
-    positives: int
-    auc: float | None
-    threshold: float
-    tp: int
-    tn: int
-    fp: int
-    fn: int
-
-    @property
-    def sensitivity(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
-
-    @property
-    def specificity(self) -> float | None:
-        return self.tn / (self.tn + self.fp) if self.tn + self.fp else None
-
-    @property
-    def accuracy(self) -> float | None:
-        return (self.tp + self.tn) / self.n if self.n else None
-
-    @property
-    def f1(self) -> float | None:
-        denominator = 2 * self.tp + self.fp + self.fn
-        return 2 * self.tp / denominator if denominator else None
+    positives: int = 0
+    auc: float | None = None
+    threshold: float = 0.5
 
     def as_dict(self) -> dict[str, float | int | None]:
-        data: dict[str, float | int | None] = dict(asdict(self))
-        data.update(
-            sensitivity=self.sensitivity,
-            specificity=self.specificity,
-            accuracy=self.accuracy,
-            f1=self.f1,
-        )
+        data = Confusion.as_dict(self)
+        data.update(positives=self.positives, auc=self.auc, threshold=self.threshold)
         return data
 
 
@@ -70,18 +46,15 @@ def finding_metrics(targets: np.ndarray, scores: np.ndarray, threshold: float) -
     """Metrics of one finding; NaN targets (ignored labels) are left out."""
     keep = ~np.isnan(targets)
     y = targets[keep].astype(int)
-    s = scores[keep]
-    predicted = s >= threshold
-    auc = float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else None
+    counts = Confusion.of(y == 1, scores[keep] >= threshold)
     return FindingMetrics(
-        n=len(y),
+        counts.tp,
+        counts.tn,
+        counts.fp,
+        counts.fn,
         positives=int(y.sum()),
-        auc=auc,
+        auc=roc_auc(targets, scores),
         threshold=float(threshold),
-        tp=int(np.sum(predicted & (y == 1))),
-        tn=int(np.sum(~predicted & (y == 0))),
-        fp=int(np.sum(predicted & (y == 0))),
-        fn=int(np.sum(~predicted & (y == 1))),
     )
 
 

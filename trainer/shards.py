@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from trainer.cache import PixelCache
+from trainer.files import write_atomically
 
 __all__ = ["ShardStore"]
 
@@ -72,15 +72,6 @@ class ShardStore:
     def __len__(self) -> int:
         return len(self._where)
 
-    def _write_atomically(self, path: Path, write: Callable[[Path], object]) -> None:
-        tmp = path.with_name(f".{path.name}.part")
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        except OSError as exc:  # a write error names no file: name it
-            tmp.unlink(missing_ok=True)
-            raise OSError(exc.errno, exc.strerror, str(exc.filename or path)) from exc
-
     def append(self, keys: Iterable[str]) -> int:
         """Pack the cached pairs of ``keys`` that no shard holds yet; returns how many.
 
@@ -105,13 +96,13 @@ class ShardStore:
                 array.flush()
                 del array
 
-            self._write_atomically(self.folder / name, write)
+            write_atomically(self.folder / name, write)
             self._shards.append({"file": name, "keys": chunk, "stamps": [stamps[k] for k in chunk]})
             number = len(self._shards) - 1
             self._where.update({key: (number, row) for row, key in enumerate(chunk)})
             self._stamps.update({key: stamps[key] for key in chunk})
             index = json.dumps({"size": self.size, "shards": self._shards})
-            self._write_atomically(
+            write_atomically(
                 self._index_path, functools.partial(Path.write_text, data=index, encoding="utf-8")
             )
         return len(new)

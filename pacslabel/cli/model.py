@@ -19,6 +19,7 @@ from pacslabel.tools.comparison import compare_models
 from pacslabel.tools.demo import DemoOptions
 from pacslabel.tools.experiment import ExperimentOptions, run_experiment
 from pacslabel.tools.image_evaluation import evaluate_image_model
+from scoring import format_number
 
 __all__ = ["add_parser", "run"]
 
@@ -101,7 +102,7 @@ def _experiment(args: argparse.Namespace, settings: Settings, out: Output) -> in
 def _mean_auc(row: Model) -> str:
     aucs = [m.get("auc") for m in row.metrics.get("held_out", {}).values()]
     known = [a for a in aucs if a is not None]
-    return f"{sum(known) / len(known):.3f}" if known else "—"
+    return format_number(sum(known) / len(known) if known else None)
 
 
 def _list(ctx: Context, out: Output) -> None:

@@ -22,6 +22,7 @@ from pacslabel.pipeline import RunReport
 from pacslabel.progress import ProgressStep
 from pacslabel.settings import Settings
 from pacslabel.tools.summary import CorpusSummary
+from scoring import format_number
 
 __all__ = [
     "Handler",
@@ -103,7 +104,7 @@ def _summary_table(summary: CorpusSummary) -> Table:
                 str(counts.get(s, 0))
                 for s in ("positive", "uncertain", "negative", "not_mentioned")
             ),
-            f"{auc:.3f}" if auc is not None else "—",
+            format_number(auc),
             f"{metrics.get('n', 0)} ({metrics.get('positives', 0)})" if metrics else "—",
         )
     return table

@@ -7,8 +7,8 @@ data folder at once, and a training that runs in its own process (``serve``'s
 nightly one, ``pacslabel train``) goes on while ingest passes come and go.
 
 Holding a lock, a process knows that anything left unfinished of its kind was left
-by one that stopped. A pass cleans up half-written files (``*.part``) of incoming
-instances and outgoing reports and empties the incoming folders of studies already
+by one that stopped. A pass cleans up half-written files of incoming instances
+(the suffixes :mod:`pacslabel.files` names) and empties the incoming folders of studies already
 de-identified; the training leftovers — runs still marked ``running`` (marked failed,
 "interrupted"), half-written checkpoints and shards, model folders without a
 checkpoint — are cleaned by whoever can take the training lock, and are left alone
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from db import RunStatus, Study, StudyState, TrainingRun, utcnow
 from pacslabel.context import Context, Paths
 from pacslabel.errors import PassInProgress, TrainingInProgress
+from pacslabel.files import RECEIVING_SUFFIX, TRAINING_SUFFIX
 
 __all__ = ["Leftovers", "pass_lock", "recover_interrupted", "recover_training", "train_lock"]
 
@@ -124,11 +125,11 @@ class Leftovers:
         )
 
 
-def _partial_files(folders: list[Path]) -> list[Path]:
+def _partial_files(folders: list[Path], suffix: str) -> list[Path]:
     found: list[Path] = []
     for folder in folders:
         if folder.is_dir():
-            found += [p for p in folder.rglob("*.part") if p.is_file()]
+            found += [p for p in folder.rglob(f"*{suffix}") if p.is_file()]
     return found
 
 
@@ -147,7 +148,7 @@ def recover_training(ctx: Context, left: Leftovers | None = None) -> Leftovers:
             left.training_runs += 1
         session.commit()
     shards = list(ctx.paths.cache.glob("*/shards")) if ctx.paths.cache.is_dir() else []
-    _unlink_partials([ctx.paths.models, *shards], left)
+    _unlink_partials([ctx.paths.models, *shards], TRAINING_SUFFIX, left)
     if ctx.paths.models.is_dir():
         for folder in ctx.paths.models.iterdir():
             if folder.is_dir() and not any(folder.rglob("*.pt")):
@@ -176,8 +177,8 @@ def _empty_incoming(ctx: Context, left: Leftovers) -> None:
         left.incoming_folders += 1
 
 
-def _unlink_partials(folders: list[Path], left: Leftovers) -> None:
-    for path in _partial_files(folders):
+def _unlink_partials(folders: list[Path], suffix: str, left: Leftovers) -> None:
+    for path in _partial_files(folders, suffix):
         path.unlink(missing_ok=True)
         left.partial_files += 1
 
@@ -186,11 +187,14 @@ def recover_interrupted(ctx: Context) -> Leftovers:
     """Clean up after a pass that was killed (call it holding :func:`pass_lock`), and
     after a killed training unless a training is running now."""
     left = Leftovers()
-    _unlink_partials([ctx.paths.incoming, ctx.paths.dicom], left)
+    # files being received; not those being de-identified (DEIDENTIFYING_SUFFIX): under
+    # serve a pushed study may be de-identified while a pass starts
+    _unlink_partials([ctx.paths.incoming, ctx.paths.dicom], RECEIVING_SUFFIX, left)
     try:
         with train_lock(ctx.paths):
             recover_training(ctx, left)
-            _unlink_partials([ctx.paths.cache], left)  # a training may be caching pixels
+            # a training may be caching pixels
+            _unlink_partials([ctx.paths.cache], TRAINING_SUFFIX, left)
     except TrainingInProgress as busy:
         logger.debug("%s: its files are left alone", busy)
     if ctx.paths.incoming.is_dir():

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from db import Model, ModelMode
 from pacslabel.context import Context
 from pacslabel.errors import NotReady, UsageError
-from trainer import PixelCache, finding_metrics, load_model, predict
+from scoring import aucs_by_finding, format_number
+from trainer import PixelCache, load_model, predict
 from trainer.runs import read_targets
 
 __all__ = ["Comparison", "compare_models"]
@@ -33,7 +34,7 @@ class Comparison:
 
     def table(self) -> str:
         rows = [
-            f"| {key} | {_auc(a)} | {_auc(b)} | {_delta(a, b)} |"
+            f"| {key} | {format_number(a)} | {format_number(b)} | {_delta(a, b)} |"
             for key, (a, b) in self.aucs.items()
         ]
         return (
@@ -41,10 +42,6 @@ class Comparison:
             f"| finding | {self.first} | {self.second} | difference |\n|---|---|---|---|\n"
             + "\n".join(rows)
         )
-
-
-def _auc(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
 
 
 def _delta(a: float | None, b: float | None) -> str:
@@ -98,11 +95,6 @@ def compare_models(ctx: Context, first: str, second: str) -> Comparison:
         probabilities = predict(
             model, cache, keys, device=ctx.settings.training.device, channels=config.channels
         )
-        scores.append(
-            {
-                key: finding_metrics(targets[:, j], probabilities[:, j], 0.5).auc
-                for j, key in enumerate(findings)
-            }
-        )
+        scores.append(aucs_by_finding(targets, probabilities, findings))
     aucs = {key: (scores[0].get(key), scores[1].get(key)) for key in findings}
     return Comparison(first, second, len(keys), aucs)

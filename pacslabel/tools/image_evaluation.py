@@ -33,6 +33,7 @@ from db.queries import (
 from pacslabel.annotations import read_image_labels, stored_image_labels
 from pacslabel.context import Context
 from pacslabel.errors import InvalidAnnotations, NotReady
+from scoring import format_number
 from trainer import (
     PixelCache,
     TrainConfig,
@@ -246,10 +247,6 @@ def _rejudge(session: Session, model: Model) -> int:
     return len(studies)
 
 
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
-
-
 def _table(version: str, tuning: int, test: int, metrics: dict[str, dict[str, Any]]) -> str:
     source = (
         f"Youden's J on {tuning} human-labelled tuning studies" if tuning else "the model's own"
@@ -264,10 +261,13 @@ def _table(version: str, tuning: int, test: int, metrics: dict[str, dict[str, An
     ]
     for key, m in metrics.items():
         ci = (
-            f"{_number(m['auc_low'])}–{_number(m['auc_high'])}" if m["auc_low"] is not None else "—"
+            f"{format_number(m['auc_low'])}–{format_number(m['auc_high'])}"
+            if m["auc_low"] is not None
+            else "—"
         )
         lines.append(
-            f"| {key} | {m['n']} | {m['positives']} | {_number(m['auc'])} | {ci} | "
-            f"{m['threshold']:.3f} | {_number(m['sensitivity'])} | {_number(m['specificity'])} |"
+            f"| {key} | {m['n']} | {m['positives']} | {format_number(m['auc'])} | {ci} | "
+            f"{m['threshold']:.3f} | {format_number(m['sensitivity'])} | "
+            f"{format_number(m['specificity'])} |"
         )
     return "\n".join(lines) + "\n"

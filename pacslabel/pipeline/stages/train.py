@@ -55,6 +55,7 @@ from pacslabel.errors import UsageError
 from pacslabel.pipeline.stages.cache import cache_study
 from pacslabel.registry import code_version
 from pacslabel.vocabulary import label_source
+from scoring import aucs_by_finding
 from trainer import (
     DeviceUnavailable,
     PixelCache,
@@ -305,15 +306,6 @@ def _close(session: Session, run: TrainingRun, result: TrainResult, row: Model) 
     )
 
 
-def _aucs(targets: np.ndarray, probabilities: np.ndarray, findings: list[str]) -> dict[str, float]:
-    out = {}
-    for j, key in enumerate(findings):
-        auc = finding_metrics(targets[:, j], probabilities[:, j], 0.5).auc
-        if auc is not None:
-            out[key] = auc
-    return out
-
-
 def _comparison(
     ctx: Context,
     session: Session,
@@ -335,16 +327,16 @@ def _comparison(
         device=ctx.settings.training.device,
         channels=config.channels,
     )
-    new = _aucs(kept_targets, probabilities[rows], findings)
-    old = _aucs(kept_targets, theirs, findings)
-    common = sorted(set(new) & set(old))
+    new = aucs_by_finding(kept_targets, probabilities[rows], findings)
+    old = aucs_by_finding(kept_targets, theirs, findings)
+    both = {k: (n, o) for k in findings if (n := new[k]) is not None and (o := old[k]) is not None}
     return {
         "against": current.version,
         "studies": len(kept),
-        "findings": {k: {"new": new[k], "current": old[k]} for k in common},
+        "findings": {k: {"new": n, "current": o} for k, (n, o) in both.items()},
         "mean_auc": {
-            "new": float(np.mean([new[k] for k in common])) if common else None,
-            "current": float(np.mean([old[k] for k in common])) if common else None,
+            "new": float(np.mean([n for n, _ in both.values()])) if both else None,
+            "current": float(np.mean([o for _, o in both.values()])) if both else None,
         },
     }
 

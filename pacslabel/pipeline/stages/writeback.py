@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
@@ -39,6 +38,7 @@ from pacsbridge import (
 )
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
+from pacslabel.files import write_private
 from pacslabel.pipeline.stages.guard import isolated
 
 __all__ = ["writeback_all"]
@@ -160,17 +160,6 @@ def _delivered(session: Session, prepared: _Prepared, status: ExportStatus) -> N
     move_to(study, StudyState.REPORTED)
 
 
-def _write(data: bytes, path: Path) -> None:
-    """An SR file readable by its owner only, whatever the umask; atomically."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    part = path.with_name(path.name + ".part")
-    descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(part, path)
-
-
 def _unsent_dry_runs(session: Session) -> int:
     """Studies whose current SR went only to the dry-run folder go back to be sent."""
     studies = session.scalars(
@@ -218,14 +207,14 @@ class _Delivery:
         if self.folder is not None:
             study = self._session.get(Study, prepared.study_id)
             assert study is not None
-            _write(prepared.data, self.folder / study.study_uid / f"{prepared.sop_uid}.dcm")
+            write_private(self.folder / study.study_uid / f"{prepared.sop_uid}.dcm", prepared.data)
             _delivered(self._session, prepared, ExportStatus.WRITTEN)
             self._session.commit()
             self.sent += 1
             return
         assert self._store is not None
         path = self._outgoing / f"{prepared.sop_uid}.dcm"
-        _write(prepared.data, path)
+        write_private(path, prepared.data)
         self._pending[self._store.submit(path)] = (prepared, path)
         if len(self._pending) >= 4 * self._ctx.settings.writeback.associations:
             self.settle(wait=False, one=True)
