@@ -3,14 +3,18 @@ there), ResNet-18, training loop, metrics, occlusion maps."""
 
 from trainer.batches import BatchLoader, augment_batch, compose_batch
 from trainer.cache import PixelCache, compose_rgb, resize_view
+from trainer.config import TrainConfig
 from trainer.engine import (
-    TrainConfig,
+    Training,
     TrainResult,
+    build,
     evaluate,
     fit,
+    load_data,
     load_model,
     predict,
     resolve_device,
+    resume,
     train_one_epoch,
 )
 from trainer.errors import CheckpointError, DeviceUnavailable, NotEnoughData, TrainerError
@@ -38,8 +42,10 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainerError",
+    "Training",
     "auc_interval",
     "augment_batch",
+    "build",
     "build_model",
     "compose_batch",
     "compose_rgb",
@@ -47,12 +53,14 @@ __all__ = [
     "evaluate",
     "finding_metrics",
     "fit",
+    "load_data",
     "load_model",
     "occlusion_maps",
     "predict",
     "render_occlusion",
     "resize_view",
     "resolve_device",
+    "resume",
     "stratified_auc",
     "train_one_epoch",
     "write_atomically",

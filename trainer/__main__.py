@@ -32,7 +32,8 @@ import torch
 
 from scoring import aucs_by_finding
 from trainer.cache import PixelCache
-from trainer.engine import TrainConfig, distributed, fit
+from trainer.config import TrainConfig
+from trainer.engine import distributed, fit
 from trainer.runs import read_targets
 
 __all__ = ["get_args_parser", "main"]
@@ -43,25 +44,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         prog="python -m trainer", description=__doc__.split("\n\n")[0], add_help=add_help
     )
     parser.add_argument("--cache", type=Path, required=True, help="pixel cache folder")
-    parser.add_argument("--size", type=int, default=512, help="image size of the cache")
     parser.add_argument("--targets", type=Path, required=True, help="targets CSV")
     parser.add_argument("--output", type=Path, required=True, help="folder for the results")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.001)
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="cosine")
-    parser.add_argument("--scale-lr", action="store_true", help="lr × batch size / 32")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-augment", action="store_true")
-    parser.add_argument("--channels", type=int, nargs=2, default=[0, 2], metavar=("AP", "LAT"))
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--weights", help="a local ResNet-18 ImageNet state dict")
-    parser.add_argument("--init", help="a pacslabel checkpoint to start from (fine-tuning)")
+    TrainConfig.add_arguments(parser)  # the rest: one option per field of the configuration
     return parser
 
 
@@ -78,30 +63,11 @@ def main(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     findings, splits = read_targets(args.targets)
     (train_keys, train_targets), (held_keys, held_targets) = splits["train"], splits["held_out"]
-    config = TrainConfig(
-        findings=tuple(findings),
-        image_size=args.size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        augment=not args.no_augment,
-        device=args.device,
-        pretrained_weights=args.weights,
-        lr_schedule=args.lr_schedule,
-        channels=(args.channels[0], args.channels[1]),
-        precision=args.precision,
-        compile=args.compile,
-        scale_learning_rate=args.scale_lr,
-        workers=args.workers,
-        init_checkpoint=args.init,
-    )
+    config = TrainConfig.from_args(args, tuple(findings))
     manifest = hashlib.sha256(args.targets.read_bytes()).hexdigest()
     result = fit(
         config,
-        PixelCache(args.cache, args.size),
+        PixelCache(args.cache, config.image_size),
         train_keys,
         train_targets,
         held_keys,

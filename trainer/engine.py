@@ -1,15 +1,16 @@
 """Training and inference, in torchvision's reference shape.
 
-``train_one_epoch`` and ``evaluate`` do one pass each; :func:`fit` runs
-the epochs, writes a resumable checkpoint after each (model, optimiser,
-epoch, configuration, data manifest hash, code version), and returns the
-held-out probabilities; :func:`load_model` and :func:`predict` serve
-inference.
+``load_data`` packs the cached pairs, ``build`` makes the model, optimiser and
+schedule of a :class:`~trainer.config.TrainConfig`, ``resume`` continues the run
+that wrote a checkpoint (and refuses one of another configuration),
+``train_one_epoch`` and ``evaluate`` do one pass each; :func:`fit` composes
+them, writes a resumable checkpoint after each epoch (model, optimiser, epoch,
+configuration, data manifest hash, code version), and returns the held-out
+probabilities; :func:`load_model` and :func:`predict` serve inference.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import os
@@ -25,19 +26,23 @@ from torch.utils.data import DataLoader
 
 from trainer.batches import BatchLoader, PairSource
 from trainer.cache import PAPER_CHANNELS, PixelCache
+from trainer.config import TrainConfig
 from trainer.errors import CheckpointError, DeviceUnavailable, NotEnoughData
 from trainer.files import write_atomically
 from trainer.model import build_model
 from trainer.shards import ShardStore
 
 __all__ = [
-    "TrainConfig",
     "TrainResult",
+    "Training",
+    "build",
     "evaluate",
     "fit",
+    "load_data",
     "load_model",
     "predict",
     "resolve_device",
+    "resume",
     "train_one_epoch",
 ]
 
@@ -45,67 +50,6 @@ logger = logging.getLogger(__name__)
 
 BatchCallback = Callable[[int, int, float], None]
 """Called after each training batch with (step, steps in the epoch, running mean loss)."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
-    """Everything that determines a training run (saved in every checkpoint)."""
-
-    findings: tuple[str, ...]
-    image_size: int = 512
-    epochs: int = 30
-    batch_size: int = 32
-    learning_rate: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    seed: int = 0
-    augment: bool = True
-    device: str = "auto"
-    pretrained_weights: str | None = None
-    lr_schedule: str = "cosine"
-    """``constant`` (the paper) or ``cosine`` (decay to 0 over the epochs)."""
-    channels: tuple[int, int] = PAPER_CHANNELS
-    """The input channels of the AP and the lateral view (0 red, 1 green, 2 blue)."""
-    precision: str = "auto"
-    """``auto`` (bf16 autocast on CUDA, fp32 on a CPU), ``fp32`` or ``bf16``."""
-    compile: bool = False
-    """Compile the model with ``torch.compile`` (worth it on a GPU for long runs)."""
-    scale_learning_rate: bool = False
-    """Scale the learning rate with the batch: ``learning_rate × batch_size / 32``."""
-    workers: int = 0
-    """DataLoader processes that read the cache (0: the training process)."""
-    init_checkpoint: str | None = None
-    """A pacslabel checkpoint to start from (fine-tuning, warm starts) instead of
-    ``pretrained_weights`` or random weights."""
-
-    @property
-    def effective_learning_rate(self) -> float:
-        if self.scale_learning_rate:
-            return self.learning_rate * self.batch_size / 32
-        return self.learning_rate
-
-    def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
-        """The autocast type on ``device``, or None for fp32."""
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"unknown precision {self.precision!r}")
-        if self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda"):
-            return torch.bfloat16
-        return None
-
-    def as_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["findings"] = list(self.findings)
-        data["channels"] = list(self.channels)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """The inverse of :meth:`as_dict` (a checkpoint written before ``channels``
-        existed used the paper's)."""
-        raw = dict(data)
-        raw["findings"] = tuple(raw["findings"])
-        raw["channels"] = tuple(raw.get("channels", PAPER_CHANNELS))
-        return cls(**raw)
 
 
 @dataclass(frozen=True)
@@ -244,6 +188,130 @@ def _start_from(model: nn.Module, checkpoint: Path, device: torch.device) -> Non
         raise CheckpointError(f"{checkpoint} does not fit this model: {exc}") from None
 
 
+def load_data(cache: PixelCache, keys: Sequence[str]) -> ShardStore:
+    """The cached pairs of ``keys`` packed into shards for training (only what is new since
+    the last run; batches then read memory maps). Under ``torchrun`` process 0 packs and
+    the others wait for it."""
+    rank, world = distributed()
+    if rank == 0:
+        ShardStore(cache).append(keys)
+    if world > 1:
+        torch.distributed.barrier()
+    return ShardStore(cache)
+
+
+@dataclass
+class Training:
+    """What :func:`build` makes for a configuration: the model (whose weights the
+    checkpoints hold), its optimiser and learning-rate schedule."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    device: torch.device
+
+
+def build(config: TrainConfig) -> Training:
+    """The model (seeded, from the pretrained weights or the checkpoint to start from) on
+    its device, SGD as the reference study, and the schedule.
+
+    Raises
+    ------
+    DeviceUnavailable
+        The configured device cannot be used.
+    CheckpointError
+        The pretrained weights or the checkpoint to start from cannot be loaded.
+    """
+    device = resolve_device(config.device)
+    weights = Path(config.pretrained_weights) if config.pretrained_weights else None
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG untouched
+        torch.manual_seed(config.seed)
+        model = build_model(len(config.findings), weights).to(device)
+    if config.init_checkpoint:
+        _start_from(model, Path(config.init_checkpoint), device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.effective_learning_rate,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        if config.lr_schedule == "cosine"
+        else None
+    )
+    return Training(model, optimizer, scheduler, device)
+
+
+def resume(
+    training: Training, checkpoint: Path, config: TrainConfig, manifest_hash: str
+) -> tuple[int, float]:
+    """Continue the run that wrote ``checkpoint``: its weights, optimiser and schedule are
+    loaded into ``training``; returns (epochs it finished, its last loss). No checkpoint,
+    or one of the same configuration trained on other data (another manifest): (0, NaN),
+    and the run starts from the beginning.
+
+    Raises
+    ------
+    CheckpointError
+        ``checkpoint`` is not a pacslabel checkpoint, or was written by a training of
+        another configuration (the message names what differs): it is not trained over.
+    """
+    if not checkpoint.is_file():
+        return 0, float("nan")
+    state = torch.load(checkpoint, map_location=training.device, weights_only=True)
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise CheckpointError(f"{checkpoint} is not a pacslabel checkpoint")
+    if state["config"] != config.as_dict():
+        theirs, ours = state["config"], config.as_dict()
+        differ = sorted(k for k in {*theirs, *ours} if theirs.get(k) != ours.get(k))
+        raise CheckpointError(
+            f"{checkpoint} was written by a training of another configuration "
+            f"({', '.join(differ)} differ): write to another folder or remove it"
+        )
+    if state.get("manifest_hash") != manifest_hash:
+        return 0, float("nan")
+    training.model.load_state_dict(state["model"])
+    training.optimizer.load_state_dict(state["optimizer"])
+    if training.scheduler is not None and state.get("scheduler") is not None:
+        training.scheduler.load_state_dict(state["scheduler"])
+    logger.info("resuming training at epoch %d", int(state["epoch"]) + 1)
+    return int(state["epoch"]), float(state.get("loss", float("nan")))
+
+
+def _for_steps(training: Training, config: TrainConfig) -> nn.Module:
+    """What runs the steps: the model, under DistributedDataParallel when ``torchrun``
+    started several processes (gradients averaged; batch statistics over the global batch
+    on GPUs), compiled when the configuration asks."""
+    model, device = training.model, training.device
+    stepped: nn.Module = model
+    if distributed()[1] > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        stepped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if config.compile:
+        stepped = torch.compile(stepped)  # type: ignore[assignment]
+    return stepped
+
+
+def _checkpoint(
+    training: Training, config: TrainConfig, epoch: int, loss: float, **recorded: str
+) -> dict[str, Any]:
+    scheduler = training.scheduler
+    return {
+        "model": training.model.state_dict(),
+        "optimizer": training.optimizer.state_dict(),
+        "epoch": epoch,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "config": config.as_dict(),
+        "loss": loss,
+        **recorded,
+    }
+
+
 def fit(
     config: TrainConfig,
     cache: PixelCache,
@@ -256,71 +324,27 @@ def fit(
     code_version: str,
     progress: BatchCallback | None = None,
 ) -> TrainResult:
-    """Train a model and score the held-out studies.
-
-    An existing checkpoint at ``checkpoint`` with the same configuration
-    and manifest is resumed from its last finished epoch.
+    """Train a model and score the held-out studies: :func:`build`, :func:`resume` from
+    ``checkpoint`` when an earlier run of the same training wrote it, :func:`load_data`,
+    then one :func:`train_one_epoch` and one checkpoint per remaining epoch.
 
     Raises
     ------
     NotEnoughData
         Fewer than two training studies or no held-out study.
     CheckpointError
-        The pretrained weights cannot be loaded.
+        The pretrained weights cannot be loaded, or ``checkpoint`` is another training's.
     """
     if len(train_keys) < 2 or not held_out_keys:
         raise NotEnoughData(
             f"{len(train_keys)} training and {len(held_out_keys)} held-out studies: too few"
         )
-    device = resolve_device(config.device)
-    weights = Path(config.pretrained_weights) if config.pretrained_weights else None
-    with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG untouched
-        torch.manual_seed(config.seed)
-        model = build_model(len(config.findings), weights).to(device)
-    if config.init_checkpoint:
-        _start_from(model, Path(config.init_checkpoint), device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    autocast = config.autocast_dtype(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.effective_learning_rate,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-    )
-    if config.lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"unknown learning-rate schedule {config.lr_schedule!r}")
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-        if config.lr_schedule == "cosine"
-        else None
-    )
-    start, loss = 0, float("nan")
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        if state.get("config") == config.as_dict() and state.get("manifest_hash") == manifest_hash:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None and "scheduler" in state:
-                scheduler.load_state_dict(state["scheduler"])
-            start = int(state["epoch"])
-            loss = float(state.get("loss", float("nan")))  # a finished run keeps its loss
-            logger.info("resuming training at epoch %d", start + 1)
+    training = build(config)
+    device, autocast = training.device, config.autocast_dtype(training.device)
+    start, loss = resume(training, checkpoint, config, manifest_hash)
+    stepped = _for_steps(training, config)
+    store = load_data(cache, [*train_keys, *held_out_keys])
     rank, world = distributed()
-    stepped: nn.Module = model
-    if world > 1:  # gradients averaged over the processes; each sees its share of batches
-        ids = [device.index] if device.type == "cuda" else None
-        if device.type == "cuda":  # batch statistics over the global batch (GPUs only)
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        stepped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if config.compile:
-        stepped = torch.compile(stepped)  # type: ignore[assignment]
-    # Packed once per run (only what is new since the last run): batches read memory maps.
-    if rank == 0:
-        ShardStore(cache).append([*train_keys, *held_out_keys])
-    if world > 1:
-        torch.distributed.barrier()
-    store = ShardStore(cache)
     for epoch in range(start, config.epochs):
         # Order and augmentations seeded per epoch: a resumed run sees the same batches.
         loader = BatchLoader(
@@ -337,27 +361,15 @@ def fit(
             workers=config.workers,
             replicas=(rank, world),
         )
-        loss = train_one_epoch(stepped, loader, optimizer, device, progress, autocast)
-        if scheduler is not None:
-            scheduler.step()
+        loss = train_one_epoch(stepped, loader, training.optimizer, device, progress, autocast)
+        if training.scheduler is not None:
+            training.scheduler.step()
         logger.info("epoch %d/%d: loss %.4f", epoch + 1, config.epochs, loss)
-        if rank != 0:
-            continue  # one process writes the checkpoint
-        _save(
-            checkpoint,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch + 1,
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "config": config.as_dict(),
-                "manifest_hash": manifest_hash,
-                "code_version": code_version,
-                "loss": loss,
-            },
-        )
+        if rank == 0:  # one process writes the checkpoint
+            recorded = {"manifest_hash": manifest_hash, "code_version": code_version}
+            _save(checkpoint, _checkpoint(training, config, epoch + 1, loss, **recorded))
     held_out = _in_order(store, held_out_keys, config.batch_size, device, config.channels)
-    probabilities = evaluate(model, held_out, device)
+    probabilities = evaluate(training.model, held_out, device)
     return TrainResult(checkpoint, probabilities, config.epochs, loss)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.engine import TrainConfig
+from trainer.config import TrainConfig
 
 __all__ = ["read_targets", "training_command", "write_targets"]
 
@@ -70,24 +70,7 @@ def read_targets(path: Path) -> tuple[list[str], dict[str, tuple[list[str], np.n
 
 
 def training_command(config: TrainConfig, cache: Path, targets: Path, output: Path) -> list[str]:
-    """The ``python -m trainer`` command line that trains ``config`` on these files."""
-    command = [
-        "python", "-m", "trainer", "--cache", str(cache), "--size", str(config.image_size),
-        "--targets", str(targets), "--output", str(output), "--epochs", str(config.epochs),
-        "--batch-size", str(config.batch_size), "--lr", repr(config.learning_rate),
-        "--momentum", repr(config.momentum), "--weight-decay", repr(config.weight_decay),
-        "--lr-schedule", config.lr_schedule, "--seed", str(config.seed),
-        "--channels", *map(str, config.channels), "--device", config.device,
-        "--precision", config.precision, "--workers", str(config.workers),
-    ]  # fmt: skip
-    if config.scale_learning_rate:
-        command.append("--scale-lr")
-    if not config.augment:
-        command.append("--no-augment")
-    if config.compile:
-        command.append("--compile")
-    if config.pretrained_weights:
-        command += ["--weights", config.pretrained_weights]
-    if config.init_checkpoint:
-        command += ["--init", config.init_checkpoint]
-    return command
+    """The ``python -m trainer`` command line that trains ``config`` on these files (its
+    options generated from the configuration: :meth:`TrainConfig.command_args`)."""
+    files = ["--cache", str(cache), "--targets", str(targets), "--output", str(output)]
+    return ["python", "-m", "trainer", *files, *config.command_args()]

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Interpreter
 from trainer import PixelCache, TrainConfig, fit
+from trainer.__main__ import get_args_parser
 from trainer.runs import read_targets, training_command, write_targets
 
 
@@ -144,3 +145,52 @@ def test_two_processes_under_torchrun_learn_what_one_does(
     assert one["held_out_auc"]["bright"] == pytest.approx(two["held_out_auc"]["bright"], abs=0.1)
     assert two["held_out_auc"]["bright"] >= 0.9
     assert (tmp_path / "two" / "model.pt").is_file()
+
+
+def test_the_command_line_is_the_configuration() -> None:
+    """``parse(command(c)) == c``: the options are generated from the configuration."""
+    parser = get_args_parser()
+    files = ["--cache", "c", "--targets", "t.csv", "--output", "o"]
+    for config in (
+        TrainConfig(findings=("a", "b")),
+        TrainConfig(
+            findings=("a",),
+            image_size=64,
+            epochs=3,
+            batch_size=8,
+            learning_rate=0.0125,
+            momentum=0.5,
+            weight_decay=0.0,
+            seed=7,
+            augment=False,
+            device="cpu",
+            pretrained_weights="/w.pt",
+            lr_schedule="constant",
+            channels=(1, 0),
+            precision="bf16",
+            compile=True,
+            scale_learning_rate=True,
+            workers=2,
+            init_checkpoint="/m.pt",
+        ),
+    ):
+        args = parser.parse_args([*files, *config.command_args()])
+        assert TrainConfig.from_args(args, config.findings) == config
+        command = training_command(config, Path("c"), Path("t.csv"), Path("o"))
+        assert TrainConfig.from_args(parser.parse_args(command[3:]), config.findings) == config
+    defaults = TrainConfig.from_args(parser.parse_args(files), ("a",))
+    assert defaults == TrainConfig(findings=("a",))  # the parser's defaults are the config's
+
+
+def test_a_configuration_is_checked_when_it_is_made() -> None:
+    for wrong, named in (
+        ({"lr_schedule": "step"}, "lr_schedule"),
+        ({"precision": "fp8"}, "precision"),
+        ({"channels": (0, 0)}, "channels"),
+        ({"epochs": 0}, "epochs"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+    ):
+        with pytest.raises(ValueError, match=named):
+            TrainConfig(findings=("a",), **wrong)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="findings"):
+        TrainConfig(findings=())

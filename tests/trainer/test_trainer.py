@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -201,6 +202,21 @@ def test_fit_resume_reload_and_predict(tmp_path: Path) -> None:
         progress=lambda step, total, loss: steps.append(step),
     )
     assert steps
+    # A checkpoint of another configuration is refused, not trained over.
+    before = checkpoint.read_bytes()
+    other = dataclasses.replace(config, learning_rate=0.02, epochs=3)
+    with pytest.raises(CheckpointError, match=r"another configuration \(epochs, learning_rate"):
+        fit(
+            other,
+            cache,
+            keys[:8],
+            targets[:8],
+            keys[8:],
+            checkpoint,
+            manifest_hash="m2",
+            code_version="test",
+        )
+    assert checkpoint.read_bytes() == before
 
 
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path: Path) -> None:
