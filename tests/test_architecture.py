@@ -57,6 +57,7 @@ LAYERS = (
         "pacslabel.linkage",
         "pacslabel.vocabulary",
         "pacslabel.registry",
+        "pacslabel.comparison",
         "pacslabel.annotations",
         "pacslabel.context",
     ),

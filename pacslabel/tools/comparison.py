@@ -8,44 +8,17 @@ neither trained on — scored against the newer model's targets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Model, ModelMode
+from pacslabel.comparison import Comparison, compare, model_probabilities
 from pacslabel.context import Context
 from pacslabel.errors import NotReady, UsageError
-from scoring import aucs_by_finding, format_number
-from trainer import PixelCache, load_model, predict
 from trainer.runs import read_targets
 
 __all__ = ["Comparison", "compare_models"]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    first: str
-    second: str
-    studies: int
-    aucs: dict[str, tuple[float | None, float | None]]
-    """Finding → (first model's AUC, second model's AUC) on the common held-out studies."""
-
-    def table(self) -> str:
-        rows = [
-            f"| {key} | {format_number(a)} | {format_number(b)} | {_delta(a, b)} |"
-            for key, (a, b) in self.aucs.items()
-        ]
-        return (
-            f"{self.studies} studies both models held out\n\n"
-            f"| finding | {self.first} | {self.second} | difference |\n|---|---|---|---|\n"
-            + "\n".join(rows)
-        )
-
-
-def _delta(a: float | None, b: float | None) -> str:
-    return "—" if a is None or b is None else f"{b - a:+.3f}"
 
 
 def _row(session: Session, ctx: Context, version: str) -> Model:
@@ -65,14 +38,16 @@ def _held_out(ctx: Context, row: Model) -> dict[str, np.ndarray]:
 
 
 def compare_models(ctx: Context, first: str, second: str) -> Comparison:
-    """AUC per finding of both models on the studies both held out.
+    """AUC per finding of both models on the studies both held out, against the second
+    (newer) model's targets.
 
     Raises
     ------
     UsageError
         A version is not an image model of the task.
     NotReady
-        A model has no stored split, or the two share no held-out study.
+        A model has no stored split, the two share no held-out study, or those studies
+        are not cached at a model's image size.
     """
     with Session(ctx.engine) as session:
         rows = [_row(session, ctx, first), _row(session, ctx, second)]
@@ -81,20 +56,5 @@ def compare_models(ctx: Context, first: str, second: str) -> Comparison:
     if not keys:
         raise NotReady(f"{first} and {second} share no held-out study")
     targets = np.stack([splits[1][k] for k in keys])
-    findings = list(rows[1].findings)
-    scores = []
-    for row in rows:
-        model, config = load_model(ctx.paths.root / row.path, ctx.settings.training.device)
-        cache = PixelCache(ctx.paths.cache, config.image_size)
-        present = [k for k in keys if k in cache]
-        if len(present) < len(keys):
-            raise NotReady(
-                f"{len(keys) - len(present)} common studies are not cached at "
-                f"{config.image_size} px: run a pass first"
-            )
-        probabilities = predict(
-            model, cache, keys, device=ctx.settings.training.device, channels=config.channels
-        )
-        scores.append(aucs_by_finding(targets, probabilities, findings))
-    aucs = {key: (scores[0].get(key), scores[1].get(key)) for key in findings}
-    return Comparison(first, second, len(keys), aucs)
+    ours, theirs = (model_probabilities(ctx, row, keys) for row in rows)
+    return compare(first, second, targets, (ours, theirs), list(rows[1].findings))

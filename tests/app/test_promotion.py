@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from db import Model, ModelMode, ModelStatus, upgrade
 from db.queries import current_image_model
 from pacslabel.cli import main
+from pacslabel.comparison import Comparison
 from pacslabel.context import Context, open_context
 from pacslabel.errors import ExitCode
-from pacslabel.pipeline.stages.train import _gate, _verdict, _warm
+from pacslabel.pipeline.stages.train import _gate, _warm
 from pacslabel.settings import Settings
 from trainer import PixelCache, TrainConfig, finding_metrics, fit
 
@@ -70,20 +71,17 @@ def _register(
 
 
 def test_verdicts() -> None:
-    def comparison(new: float, old: float, **findings: tuple[float, float]) -> dict:
-        return {
-            "against": "m1",
-            "studies": 40,
-            "mean_auc": {"new": new, "current": old},
-            "findings": {k: {"new": a, "current": b} for k, (a, b) in findings.items()},
-        }
+    def comparison(**findings: tuple[float, float]) -> Comparison:
+        """finding → (the new model's AUC, the current model's)."""
+        return Comparison("m1", "m2", 40, {k: (old, new) for k, (new, old) in findings.items()})
 
-    assert _verdict(comparison(0.70, 0.65, a=(0.7, 0.65)), 0.05)[0]
-    promoted, reason = _verdict(comparison(0.561, 0.614), 0.05)
+    assert comparison(a=(0.7, 0.65)).verdict(0.05)[0]
+    promoted, reason = comparison(a=(0.561, 0.614)).verdict(0.05)
     assert not promoted and "mean AUC 0.561 < 0.614" in reason and "40 held-out" in reason
-    promoted, reason = _verdict(comparison(0.70, 0.69, a=(0.9, 0.6), b=(0.5, 0.78)), 0.05)
+    promoted, reason = comparison(a=(0.9, 0.6), b=(0.5, 0.78)).verdict(0.05)
     assert not promoted and reason.startswith("b AUC 0.280 lower")
-    assert _verdict(comparison(0.70, 0.69, a=(0.74, 0.6), b=(0.66, 0.70)), 0.05)[0]
+    assert comparison(a=(0.74, 0.6), b=(0.66, 0.70)).verdict(0.05)[0]
+    assert comparison(a=(0.7, 0.65)).as_record()["mean_auc"] == {"new": 0.7, "current": 0.65}
 
 
 def test_a_worse_model_stays_a_candidate_and_rollback_restores(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from db.research import grant_readonly
 from pacslabel.cli.main import main
 from pacslabel.context import open_context
-from pacslabel.pipeline.stages.train import corpus_targets
+from pacslabel.pipeline.stages.targets import corpus_targets
 from pacslabel.tools.export import CohortFilter, export_cohort
 from tests.conftest import PG_HOST, PG_PORT, _admin_dsn
 
@@ -223,9 +223,9 @@ def test_human_labels_come_first_and_test_set_is_kept_apart(done: Run, tmp_path:
         row = targets[keys.index(uid)]
         assert row[findings.index("scoliosis")] == (1.0 if flipped == "positive" else 0.0)
         assert row[findings.index("fractures")] == 1.0
-        from pacslabel.pipeline.stages.train import _test_studies
+        from pacslabel.pipeline.stages.targets import test_studies
 
-        assert uid in _test_studies(ctx, session)
+        assert uid in test_studies(ctx, session)
     audit = _rows(done, "SELECT action FROM audit_events WHERE action = 'label.human'")
     assert len(audit) == 13  # 12 report findings + 1 image label
     assert np.isfinite(row).all()

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from pacslabel.cli.main import main
 from pacslabel.context import open_context
-from pacslabel.pipeline.stages.train import corpus_targets
+from pacslabel.pipeline.stages.targets import corpus_targets
 from pacslabel.workbench import Role, add_user, create_app
 
 PASSWORD = "correct horse battery"

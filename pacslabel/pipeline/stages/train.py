@@ -3,16 +3,17 @@
 A model is trained only when the corpus or the configuration changed since
 the newest model (the *manifest* — studies, their targets, the labeller and
 task versions — hashes differently); otherwise the stage does nothing, so a
-nightly run over an unchanged corpus costs nothing. Held-out studies are
-chosen by a hash of their pseudonymous UID, so a study stays on its side of
-the split as the corpus grows.
+nightly run over an unchanged corpus costs nothing. What it learns from — the
+targets, the held-out split, the human test set — is
+:mod:`~pacslabel.pipeline.stages.targets`.
 
 A new model predicts only once it is *current*. The promotion gate
 (``training.promotion = "gate"``) scores the current model on the new model's
 held-out studies and promotes the new one only if its mean AUC there is not
 lower and no finding's AUC is lower by more than ``training.promotion_tolerance``;
 otherwise it stays a candidate with the comparison as its reason
-(``pacslabel model list | promote | rollback``).
+(``pacslabel model list | promote | rollback``); the comparison is the one
+``pacslabel model compare`` makes (:mod:`pacslabel.comparison`).
 """
 
 from __future__ import annotations
@@ -30,32 +31,34 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import (
-    FindingLabel,
     Model,
     ModelMode,
     RunStatus,
     Split,
     Study,
-    StudyState,
     TrainingRun,
     utcnow,
 )
 from db.queries import (
     audit,
     current_image_model,
-    find_study,
     image_model_by_manifest,
     promote_model,
     record_model_metrics,
     record_model_studies,
 )
-from pacslabel.annotations import human_targets, read_image_labels
+from pacslabel.comparison import Comparison, compare, model_probabilities
 from pacslabel.context import Context
 from pacslabel.errors import UsageError
-from pacslabel.pipeline.stages.cache import cache_study
+from pacslabel.pipeline.stages.targets import (
+    cached_at,
+    corpus_targets,
+    human_image_targets,
+    split_held_out,
+    test_studies,
+    without,
+)
 from pacslabel.registry import code_version
-from pacslabel.vocabulary import label_source
-from scoring import aucs_by_finding
 from trainer import (
     DeviceUnavailable,
     PixelCache,
@@ -64,8 +67,6 @@ from trainer import (
     TrainResult,
     finding_metrics,
     fit,
-    load_model,
-    predict,
     resolve_device,
     youden_threshold,
 )
@@ -74,9 +75,6 @@ from trainer.runs import training_command, write_targets
 __all__ = ["TrainOutcome", "TrainStatus", "corpus_targets", "train_model"]
 
 logger = logging.getLogger(__name__)
-
-_TARGET = {"ignore": np.nan, "zero": 0.0, "one": 1.0}
-_READY = (StudyState.CACHED, StudyState.PREDICTED, StudyState.REPORTED)
 
 
 class TrainStatus(enum.StrEnum):
@@ -95,56 +93,6 @@ class TrainOutcome:
     reason: str = ""
     model_version: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def corpus_targets(ctx: Context, session: Session) -> tuple[list[str], np.ndarray]:
-    """The cached studies and their training targets (rows: studies, columns: findings):
-    the configured labeller's, replaced by a human label where there is one (an image
-    label before a report label)."""
-    findings = ctx.task.finding_keys
-    settings = ctx.settings.training
-    mapping = {
-        "positive": 1.0,
-        "negative": 0.0,
-        "uncertain": _TARGET[settings.uncertain_as],
-        "not_mentioned": _TARGET[settings.not_mentioned_as],
-    }
-    rows = session.execute(
-        select(Study.study_uid, FindingLabel.finding, FindingLabel.state)
-        .join(FindingLabel, FindingLabel.study_id == Study.id)
-        .where(
-            Study.state.in_(_READY),
-            FindingLabel.source == label_source(ctx.labeller),
-            FindingLabel.source_version == ctx.labeller.version,
-        )
-    ).all()
-    table: dict[str, dict[str, float]] = {}
-    for uid, finding, state in rows:
-        table.setdefault(uid, {})[finding] = mapping[str(state.value)]
-    for (uid, finding), value in human_targets(session, list(table), mapping).items():
-        table[uid][finding] = value  # an annotator's label before the labeller's
-    keys = sorted(table)
-    targets = np.array(
-        [[table[k].get(f, np.nan) for f in findings] for k in keys], dtype=np.float32
-    ).reshape(len(keys), len(findings))
-    return keys, targets
-
-
-def _bucket(uid: str) -> int:
-    return int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) % 10_000
-
-
-def _held_out(keys: list[str], fraction: float) -> np.ndarray:
-    """Which studies are held out: those whose UID hashes below ``fraction``, so a study
-    keeps its side as the corpus grows; a small corpus that draws none holds out the
-    lowest hashes instead (at least one study)."""
-    buckets = np.array([_bucket(k) for k in keys])
-    held = buckets < fraction * 10_000
-    if not held.any() and len(keys) > 1:
-        wanted = max(1, round(fraction * len(keys)))
-        held = np.zeros(len(keys), dtype=bool)
-        held[np.argsort(buckets)[:wanted]] = True
-    return held
 
 
 def _manifest(
@@ -282,7 +230,7 @@ def _register(ctx: Context, run: TrainingRun, plan: _Plan, result: TrainResult) 
 def _record_splits(ctx: Context, session: Session, row: Model, plan: _Plan) -> None:
     """Which split each study was in for ``row`` (the human test set included), and its
     held-out figures as rows."""
-    sides = [(Split.HUMAN_TEST, _test_studies(ctx, session)), (Split.HELD_OUT, plan.held_keys)]
+    sides = [(Split.HUMAN_TEST, test_studies(ctx, session)), (Split.HELD_OUT, plan.held_keys)]
     sides.append((Split.TRAIN, [key for _, keys, _ in plan.phases for key in keys]))
     splits: dict[str, Split] = {}
     for split, keys in sides:
@@ -310,56 +258,17 @@ def _comparison(
     ctx: Context,
     session: Session,
     current: Model,
+    new: Model,
     held: tuple[list[str], np.ndarray, np.ndarray],
-    findings: list[str],
-) -> dict[str, Any]:
-    """Both models' AUC per finding on the new model's held-out studies (those the current
-    model's image size can be cached at)."""
+) -> Comparison:
+    """Both models on the new model's held-out studies (those the current model's image
+    size can be cached at)."""
     keys, targets, probabilities = held
-    model, config = load_model(ctx.paths.root / current.path, ctx.settings.training.device)
-    kept, kept_targets = _in_cache(ctx, session, keys, targets, config.image_size)
-    rows = [keys.index(k) for k in kept]
-    theirs = predict(
-        model,
-        PixelCache(ctx.paths.cache, config.image_size),
-        kept,
-        batch_size=ctx.settings.training.batch_size,
-        device=ctx.settings.training.device,
-        channels=config.channels,
-    )
-    new = aucs_by_finding(kept_targets, probabilities[rows], findings)
-    old = aucs_by_finding(kept_targets, theirs, findings)
-    both = {k: (n, o) for k in findings if (n := new[k]) is not None and (o := old[k]) is not None}
-    return {
-        "against": current.version,
-        "studies": len(kept),
-        "findings": {k: {"new": n, "current": o} for k, (n, o) in both.items()},
-        "mean_auc": {
-            "new": float(np.mean([n for n, _ in both.values()])) if both else None,
-            "current": float(np.mean([o for _, o in both.values()])) if both else None,
-        },
-    }
-
-
-def _verdict(comparison: dict[str, Any], tolerance: float) -> tuple[bool, str]:
-    new, old = comparison["mean_auc"]["new"], comparison["mean_auc"]["current"]
-    where = f"on the same {comparison['studies']} held-out studies as {comparison['against']}"
-    if new is None or old is None:
-        return True, f"no finding has both classes {where}: nothing to lose"
-    if new < old:
-        return False, f"mean AUC {new:.3f} < {old:.3f} of the current model {where}"
-    lost = {
-        key: pair["current"] - pair["new"]
-        for key, pair in comparison["findings"].items()
-        if pair["current"] - pair["new"] > tolerance
-    }
-    if lost:
-        worst = max(lost, key=lambda key: lost[key])
-        return False, (
-            f"{worst} AUC {lost[worst]:.3f} lower than the current model's (tolerance "
-            f"{tolerance}) {where}, mean {new:.3f} vs {old:.3f}"
-        )
-    return True, f"mean AUC {new:.3f} ≥ {old:.3f} of the current model {where}"
+    size = int(current.config.get("image_size", ctx.settings.training.image_size))
+    kept, kept_targets = cached_at(ctx, session, keys, targets, size)
+    theirs = model_probabilities(ctx, current, kept)
+    ours = probabilities[[keys.index(k) for k in kept]]
+    return compare(current.version, new.version, kept_targets, (theirs, ours), list(new.findings))
 
 
 def _gate(
@@ -380,34 +289,15 @@ def _gate(
     if settings.promotion == "always":
         promote_model(session, row, 'every new model is promoted (training.promotion = "always")')
         return
-    comparison = _comparison(ctx, session, current, held, list(row.findings))
-    row.metrics = {**row.metrics, "promotion": comparison}
-    promoted, reason = _verdict(comparison, settings.promotion_tolerance)
+    comparison = _comparison(ctx, session, current, row, held)
+    row.metrics = {**row.metrics, "promotion": comparison.as_record()}
+    promoted, reason = comparison.verdict(settings.promotion_tolerance)
     if promoted:
         promote_model(session, row, reason)
     else:
         row.status_reason = reason
         audit(session, "model.candidate", model=row.version, reason=reason)
         logger.warning("model %s stays a candidate: %s", row.version, reason)
-
-
-def _in_cache(
-    ctx: Context, session: Session, keys: list[str], targets: np.ndarray, size: int
-) -> tuple[list[str], np.ndarray]:
-    """The studies whose pair is in the cache at ``size``, caching those that are not yet
-    (the image size may have changed since they were cached); a pair that cannot be
-    decoded quarantines its study, which leaves the training set."""
-    cache = PixelCache(ctx.paths.cache, size)
-    missing = [key for key in keys if key not in cache]
-    if not missing:
-        return keys, targets
-    with ctx.progress.step(f"caching pixels at {size} px", len(missing)) as bar:
-        for study in session.scalars(select(Study).where(Study.study_uid.in_(missing))):
-            cache_study(ctx, session, study, cache)
-            session.commit()
-            bar.advance()
-    keep = np.array([key in cache for key in keys], dtype=bool)
-    return [k for k, kept in zip(keys, keep, strict=True) if kept], targets[keep]
 
 
 @dataclass(frozen=True)
@@ -421,52 +311,6 @@ class _Plan:
     held_targets: np.ndarray
     manifest: str
     scored_against: str
-
-
-def _test_studies(ctx: Context, session: Session) -> set[str]:
-    """The frozen human test set (never trained on), by pseudonymous UID: the studies of
-    ``training.human_test_labels`` and those whose stored human labels are marked as
-    the test set (``pacslabel labels import --test-set``)."""
-    stored = set(
-        session.scalars(
-            select(Study.study_uid)
-            .join(FindingLabel, FindingLabel.study_id == Study.id)
-            .where(FindingLabel.test_set.is_(True))
-        )
-    )
-    path = ctx.settings.training.human_test_labels
-    if path is None:
-        return stored
-    labelled = read_image_labels(path, ctx.task.finding_keys)
-    found = (find_study(session, uid, ctx.pseudonymiser.uid) for uid in labelled)
-    return stored | {study.study_uid for study in found if study is not None}
-
-
-def _without(keys: list[str], targets: np.ndarray, out: set[str]) -> tuple[list[str], np.ndarray]:
-    keep = np.array([k not in out for k in keys], dtype=bool)
-    return [k for k, kept in zip(keys, keep, strict=True) if kept], targets[keep]
-
-
-def _human_labels(ctx: Context, session: Session, size: int) -> tuple[list[str], np.ndarray]:
-    """The human image labels of ``training.human_image_labels`` whose studies are in the
-    corpus (and not in the test set), by pseudonymous UID, cached at ``size``."""
-    path = ctx.settings.training.human_image_labels
-    assert path is not None  # the settings require it for the modes that come here
-    test = _test_studies(ctx, session)
-    keys, rows = [], []
-    for uid, row in read_image_labels(path, ctx.task.finding_keys).items():
-        study = find_study(session, uid, ctx.pseudonymiser.uid)
-        if study is not None and study.state in _READY and study.study_uid not in test:
-            keys.append(study.study_uid)
-            rows.append(row)
-    targets = np.array(rows, dtype=np.float32).reshape(len(keys), len(ctx.task.finding_keys))
-    return _in_cache(ctx, session, keys, targets, size)
-
-
-def _split(keys: list[str], targets: np.ndarray, fraction: float) -> tuple[Any, ...]:
-    held = _held_out(keys, fraction)
-    train = [k for k, h in zip(keys, held, strict=True) if not h]
-    return train, targets[~held], [k for k, h in zip(keys, held, strict=True) if h], targets[held]
 
 
 def _warm(ctx: Context, session: Session, config: TrainConfig) -> TrainConfig:
@@ -488,16 +332,16 @@ def _plan(ctx: Context, session: Session, config: TrainConfig) -> _Plan:
     """The run the settings ask for (``training.mode``) on today's corpus."""
     settings = ctx.settings.training
     config = _warm(ctx, session, config)
-    keys, targets = _without(*corpus_targets(ctx, session), _test_studies(ctx, session))
-    keys, targets = _in_cache(ctx, session, keys, targets, config.image_size)
+    keys, targets = without(*corpus_targets(ctx, session), test_studies(ctx, session))
+    keys, targets = cached_at(ctx, session, keys, targets, config.image_size)
     if settings.mode == "1step":
-        train, train_y, held, held_y = _split(keys, targets, settings.held_out_fraction)
+        train, train_y, held, held_y = split_held_out(keys, targets, settings.held_out_fraction)
         manifest = _manifest(keys, targets, config, ctx)
         against = f"report labels ({ctx.labeller.version})"
         return _Plan(ModelMode.ONE_STEP, [(config, train, train_y)], held, held_y, manifest,
                      against)  # fmt: skip
-    human, human_y = _human_labels(ctx, session, config.image_size)
-    train, train_y, held, held_y = _split(human, human_y, settings.held_out_fraction)
+    human, human_y = human_image_targets(ctx, session, config.image_size)
+    train, train_y, held, held_y = split_held_out(human, human_y, settings.held_out_fraction)
     against = f"human image labels ({settings.human_image_labels})"
     fine = dataclasses.replace(
         config, epochs=settings.fine_tune_epochs, learning_rate=settings.fine_tune_learning_rate
@@ -506,7 +350,7 @@ def _plan(ctx: Context, session: Session, config: TrainConfig) -> _Plan:
     if settings.mode == "step2only":
         return _Plan(ModelMode.STEP2_ONLY, [(config, train, train_y)], held, held_y, manifest,
                      against)  # fmt: skip
-    first = _without(keys, targets, set(held))  # human held-out: unseen in both phases
+    first = without(keys, targets, set(held))  # human held-out: unseen in both phases
     folder = ctx.paths.models / f"{ctx.task.name}-resnet18-{manifest[:12]}"
     step1 = str((folder / "step1" / "model.pt").resolve())
     phases = [(config, *first), (dataclasses.replace(fine, init_checkpoint=step1), train, train_y)]
