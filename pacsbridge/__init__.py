@@ -61,13 +61,7 @@ from pacsbridge.query import (
     find_studies,
     find_study,
 )
-from pacsbridge.received import (
-    DeidJob,
-    DeidWorkers,
-    FileOutcome,
-    deidentify_file,
-    write_deidentified,
-)
+from pacsbridge.received import DeidJob, FileOutcome, deidentify_file, write_deidentified
 from pacsbridge.report import (
     OWN_MANUFACTURER,
     REPORT_TITLES,
@@ -100,6 +94,7 @@ from pacsbridge.values import (
     lenient_time,
     single_uid,
 )
+from pacsbridge.workers import DeidWorkers
 
 __all__ = [
     "OWN_MANUFACTURER",

@@ -139,9 +139,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.ENVIRONMENT
 
 
+def forget_main_script() -> None:
+    """Tell multiprocessing there is no main script to run again in a worker.
+
+    The de-identification workers start from a forkserver, which runs the main script
+    again unless the main module is a package's ``__main__`` (``python -m
+    pacslabel.cli``). The ``pacslabel`` console script is a file that imports the whole
+    application, torch included: seconds of CPU per process, for nothing (the workers
+    import what they run by name). The entry point owns this process, so its main
+    module forgets its file for good.
+    """
+    script = sys.modules.get("__main__")
+    if script is not None and getattr(script, "__spec__", None) is None:
+        script.__dict__.pop("__file__", None)
+
+
 def entry() -> None:
     """The ``pacslabel`` executable: files and folders it creates are its user's alone
     (0600 and 0700: the database, keys, received instances, quarantine, caches, models),
-    whatever the umask it was started with; then :func:`main`."""
+    whatever the umask it was started with; no worker runs the script again
+    (:func:`forget_main_script`); then :func:`main`."""
     os.umask(0o077)
+    forget_main_script()
     sys.exit(main())

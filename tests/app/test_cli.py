@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -10,9 +13,11 @@ from pynetdicom import _config
 
 from db import head_revision
 from pacslabel.cli import main
+from pacslabel.cli.main import entry
 from pacslabel.errors import ExitCode
 from pacslabel.settings import Settings
 from tests.app.conftest import DEMO_ARGS, DEMO_STUDIES, DemoCorpus
+from tests.conftest import Interpreter
 
 
 def test_invalid_setting_exits_2_naming_the_key(
@@ -83,3 +88,40 @@ def test_demo_command_runs_and_reruns(
     assert main(demo_corpus.cli(*DEMO_ARGS)) == ExitCode.OK
     again = capsys.readouterr().out
     assert "0 new" in again and "Training: skipped" in again
+
+
+_SCRIPT = """
+print("the script ran", flush=True)
+from pacslabel.cli.main import forget_main_script
+forget_main_script()  # what the entry point does first
+from pacsbridge import DeidJob, DeidOptions, DeidWorkers
+pool = DeidWorkers(DeidJob(b"test-key-0123456789abcdef", 365, DeidOptions()), 2)
+pool.start(wait=True)
+pool.close()
+"""
+
+
+def test_workers_do_not_run_the_main_script_again(
+    tmp_path: Path, new_interpreter: Interpreter
+) -> None:
+    """The ``pacslabel`` script imports the whole application: a worker must not run it
+    again (multiprocessing does, for a main module given by its path)."""
+    script = tmp_path / "owner.py"
+    script.write_text(_SCRIPT)
+    done = subprocess.run(
+        new_interpreter.argv(str(script)), capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.count("the script ran") == 1, done.stdout + done.stderr
+
+
+def test_the_entry_point_leaves_no_main_script_to_run_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = types.ModuleType("__main__")
+    script.__file__ = "/usr/bin/pacslabel"
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    monkeypatch.setattr(sys, "argv", ["pacslabel", "--data-dir", str(settings.data_dir), "task"])
+    monkeypatch.setattr(os, "umask", lambda mask: 0o022)  # the test process keeps its own
+    with pytest.raises(SystemExit) as done:
+        entry()
+    assert done.value.code == ExitCode.OK and not hasattr(script, "__file__")

@@ -216,25 +216,3 @@ def test_workers_do_not_outlive_a_killed_owner(new_interpreter: Interpreter) -> 
 
         threading.Thread(target=read_to_the_end, daemon=True).start()
         assert closed.wait(20), "a worker of the killed owner still holds its output"
-
-
-_SCRIPT = """
-print("the script ran", flush=True)
-from pacsbridge import DeidJob, DeidOptions, DeidWorkers
-pool = DeidWorkers(DeidJob(b"test-key-0123456789abcdef", 365, DeidOptions()), 2)
-pool.start(wait=True)
-pool.close()
-"""
-
-
-def test_workers_do_not_run_the_main_script_again(
-    tmp_path: Path, new_interpreter: Interpreter
-) -> None:
-    """The ``pacslabel`` script imports the whole application: a worker must not run it
-    again (multiprocessing does, for a main module given by its path)."""
-    script = tmp_path / "owner.py"
-    script.write_text(_SCRIPT)
-    done = subprocess.run(
-        new_interpreter.argv(str(script)), capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.count("the script ran") == 1, done.stdout + done.stderr
