@@ -15,6 +15,7 @@ No caller above :mod:`pacsbridge` sees a raw status code::
     │   │       └── InstancesRefused     because our storage SCP refused them (not transient)
     │   └── StoreFailed                  C-STORE
     ├── InvalidInstance                  a file or instance we cannot use (quarantine it)
+    ├── InvalidSR                        an SR we would send breaks DICOM rules (not sent)
     ├── PairingError                     no standing AP + lateral pair in a study
     ├── ReportNotFound                   no report text in a study
     └── AmbiguousReport                  several reports, and no rule can choose
@@ -30,6 +31,7 @@ __all__ = [
     "DimseError",
     "InstancesRefused",
     "InvalidInstance",
+    "InvalidSR",
     "MoveDestinationUnknown",
     "MoveFailed",
     "MoveIncomplete",
@@ -193,3 +195,19 @@ class ReportNotFound(PacsBridgeError):
 
 class AmbiguousReport(PacsBridgeError):
     """A study holds report documents that differ and that no rule tells apart."""
+
+
+class InvalidSR(PacsBridgeError, ValueError):
+    """An SR that would break DICOM rules in the PACS; :attr:`problems` says where.
+
+    Attributes
+    ----------
+    problems
+        One line per broken rule, naming the attribute and its VR.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        shown = "; ".join(problems[:5]) + more
+        super().__init__(f"the SR would be invalid: {shown}")

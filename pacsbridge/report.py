@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pydicom import uid
 from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
@@ -49,7 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: Document titles (coding scheme, code value) of a diagnostic imaging report.
 REPORT_TITLES: frozenset[tuple[str, str]] = frozenset(
-    {("LN", "18748-4"), ("LN", "11528-7")}  # Diagnostic imaging study; Radiology Report
+    (c.scheme_designator, c.value)
+    for c in (codes.LN.DiagnosticImagingReport, codes.LN.RadiologyReport)
 )
 #: The Manufacturer pacslabel writes in its own SRs (any installation's).
 OWN_MANUFACTURER = "pacslabel"
@@ -78,8 +80,13 @@ _DOSE = {
 }
 _CAD = {uid.MammographyCADSRStorage, uid.ChestCADSRStorage, uid.ColonCADSRStorage}
 _DOSE_TEMPLATES = {"10001", "10011", "10021", "10030"}
-_MEASUREMENT_TITLES = {("DCM", "126000")}  # Imaging Measurement Report (TID 1500)
-_DOSE_TITLES = {("DCM", "113701"), ("DCM", "113500")}
+_MEASUREMENT_TITLES = {
+    (c.scheme_designator, c.value) for c in (codes.DCM.ImagingMeasurementReport,)
+}
+_DOSE_TITLES = {
+    (c.scheme_designator, c.value)
+    for c in (codes.DCM.XRayRadiationDoseReport, codes.DCM.RadiopharmaceuticalRadiationDoseReport)
+}
 
 
 def _title(ds: Dataset) -> tuple[str, str] | None:
