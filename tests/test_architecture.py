@@ -46,6 +46,7 @@ LAYERS = (
     (
         "pacslabel",
         "pacslabel.errors",
+        "pacslabel.asgi",
         "pacslabel.files",
         "pacslabel.settings",
         "pacslabel.logs",

@@ -11,31 +11,33 @@
               failed, the last pass's duration, its retrieval and labelling rates, and
               the time of the last success.
 
-The server binds ``health.bind_address`` (default 127.0.0.1: the metrics name the
-model and count studies, nothing more, but a monitoring agent on the host is what
+The endpoints are a FastAPI application served by uvicorn in a thread of ``serve``
+(the stack of the workbench; ``/metrics`` is ``prometheus_client``'s own ASGI
+application). It binds ``health.bind_address`` (default 127.0.0.1: the metrics name
+the model and count studies, nothing more, but a monitoring agent on the host is what
 needs them) and answers GET only.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CollectorRegistry, make_asgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.routing import Route
 
 from db import QuarantineEntry, RunStatus, SRExport, Study, TrainingRun
 from db.queries import current_image_model
 from pacsbridge import PacsBridgeError, echo
+from pacslabel.asgi import ThreadedServer
 from pacslabel.context import Context
 from pacslabel.errors import one_line
 from pacslabel.pipeline.scheduler import Service
@@ -170,62 +172,69 @@ def _ready(ctx: Context) -> dict[str, str]:
     return problems
 
 
+class _Asgi:
+    """An ASGI callable as a route's endpoint (Starlette would call a plain function
+    as a request handler)."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._app(scope, receive, send)
+
+
+def health_app(ctx: Context, service: Service, registry: CollectorRegistry) -> FastAPI:
+    """``/healthz``, ``/readyz`` and ``/metrics`` (``prometheus_client.make_asgi_app``)."""
+    app = FastAPI(title="pacslabel health", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz", response_class=PlainTextResponse)
+    def healthz() -> PlainTextResponse:
+        alive = service.running
+        return PlainTextResponse("ok\n" if alive else "stopped\n", 200 if alive else 503)
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        problems = _ready(ctx)
+        return JSONResponse({"ready": not problems, "problems": problems}, 503 if problems else 200)
+
+    app.router.routes.append(Route("/metrics", _Asgi(make_asgi_app(registry)), methods=["GET"]))
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc: Exception) -> PlainTextResponse:
+        return PlainTextResponse("not found: /healthz, /readyz, /metrics\n", 404)
+
+    return app
+
+
 class HealthServer:
-    """``/healthz``, ``/readyz`` and ``/metrics`` for a running :class:`Service`."""
+    """``/healthz``, ``/readyz`` and ``/metrics`` for a running :class:`Service`, served
+    in a thread.
+
+    Raises
+    ------
+    OSError
+        ``host:port`` cannot be bound.
+    """
 
     def __init__(self, ctx: Context, service: Service, host: str, port: int) -> None:
-        self._ctx, self._service = ctx, service
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(ctx, service))
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="pacslabel-health", daemon=True
+        self._server = ThreadedServer(
+            health_app(ctx, service, self.registry), host, port, name="pacslabel-health"
         )
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
 
     def start(self) -> HealthServer:
-        self._thread.start()
-        host = self._server.server_address[0]
+        self._server.start()
         logger.info(
-            "health and metrics on http://%s:%d/ (healthz, readyz, metrics)", host, self.port
+            "health and metrics on http://%s:%d/ (healthz, readyz, metrics)",
+            self._server.host,
+            self.port,
         )
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _answer(self, path: str) -> tuple[int, str, bytes]:
-        if path == "/healthz":
-            alive = self._service.running
-            return (200 if alive else 503), "text/plain", b"ok\n" if alive else b"stopped\n"
-        if path == "/readyz":
-            problems = _ready(self._ctx)
-            body: dict[str, Any] = {"ready": not problems, "problems": problems}
-            return (503 if problems else 200), "application/json", json.dumps(body).encode()
-        if path == "/metrics":
-            return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
-        return 404, "text/plain", b"not found: /healthz, /readyz, /metrics\n"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                started = time.monotonic()
-                code, kind, body = owner._answer(self.path.split("?")[0])
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                logger.debug("GET %s %d in %.3f s", self.path, code, time.monotonic() - started)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # requests are logged above, at DEBUG
-
-        return Handler
+        self._server.stop()

@@ -8,8 +8,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +15,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
-from peers import free_port
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -27,6 +23,7 @@ from simulated_run import Run
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from pacslabel.asgi import ThreadedServer
 from pacslabel.cli.main import main
 from pacslabel.context import open_context
 from pacslabel.pipeline.stages.targets import corpus_targets
@@ -53,21 +50,11 @@ def served(
                 add_user(session, "anna", PASSWORD, Role.ANNOTATOR)
                 add_user(session, "rita", PASSWORD, Role.RESEARCHER)
                 session.commit()
-            port = free_port()
-            server = uvicorn.Server(
-                uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
-            )
-            thread = threading.Thread(target=server.run, daemon=True)
-            thread.start()
-            deadline = time.monotonic() + 20
-            while not server.started and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert server.started
+            server = ThreadedServer(create_app(ctx), "127.0.0.1", 0).start()
             try:
-                yield Served(run, f"http://127.0.0.1:{port}")
+                yield Served(run, f"http://127.0.0.1:{server.port}")
             finally:
-                server.should_exit = True
-                thread.join(10)
+                server.stop()
 
 
 def _rows(run: Run, sql: str, **params: object) -> list[dict[str, object]]:
