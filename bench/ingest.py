@@ -43,7 +43,7 @@ from db import upgrade
 from pacsbridge import LocalAE, receive_into_files, store_files
 from pacslabel.context import open_context
 from pacslabel.pipeline.loop import storage_scp
-from pacslabel.pipeline.stages import anonymise_all, discover, retrieve
+from pacslabel.pipeline.stages import deidentify_all, discover, retrieve
 from pacslabel.settings import IngestSettings, load_settings
 from simhospital import generate_study, write_study
 
@@ -120,10 +120,10 @@ def _pacslabel(root: Path, name: str, orthanc_port: int, our_port: int, **ingest
         with storage_scp(ctx) as scp:
             found = discover(ctx)
             moved = retrieve(ctx, scp)
-        anonymised = anonymise_all(ctx) if deidentify else moved
+        deidentified = deidentify_all(ctx) if deidentify else moved
         elapsed = time.perf_counter() - start
-    if not found.new == moved == anonymised:
-        raise RuntimeError(f"pacslabel {name}: {found.new} found, {moved}, {anonymised}")
+    if not found.new == moved == deidentified:
+        raise RuntimeError(f"pacslabel {name}: {found.new} found, {moved}, {deidentified}")
     shutil.rmtree(root / name, ignore_errors=True)
     return elapsed
 

@@ -1,6 +1,6 @@
 """db: the schema (SQLAlchemy 2.0) and the enums every package shares, engines,
-migrations (shipped in ``db/migrations``), and the queries the app needs
-(:mod:`db.queries`)."""
+migrations (the top-level ``alembic/`` folder, shipped in the wheel as
+``db/migrations``), and the queries the app needs (:mod:`db.queries`)."""
 
 from db.migrate import current_revision, head_revision, upgrade
 from db.models import (

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "upgrade"]
+from alembic import command
 
-#: The Alembic environment and revisions, shipped inside the package so that a
-#: wheel (not only a checkout or an editable install) can create the schema.
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+__all__ = ["alembic_config", "current_revision", "head_revision", "migrations_dir", "upgrade"]
+
+
+def migrations_dir() -> Path:
+    """The Alembic environment and revisions: ``db/migrations`` in an installed wheel
+    (setup.py maps them there), else the checkout's top-level ``alembic/`` folder."""
+    installed = Path(__file__).resolve().parent / "migrations"
+    checkout = Path(__file__).resolve().parents[1] / "alembic"
+    for folder in (installed, checkout):
+        if (folder / "env.py").is_file() and (folder / "versions").is_dir():
+            return folder
+    return installed  # alembic_config says it is missing
 
 
 def alembic_config(url: str) -> Config:
     """An Alembic configuration for ``url`` without needing ``alembic.ini``."""
-    if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise FileNotFoundError(f"the migrations folder {MIGRATIONS_DIR} is missing")
+    folder = migrations_dir()
+    if not (folder / "env.py").is_file():
+        raise FileNotFoundError(f"the migrations folder {folder} is missing")
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(folder))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

@@ -154,7 +154,7 @@ class StudyState(enum.StrEnum):
 
     DISCOVERED = "discovered"
     RETRIEVED = "retrieved"
-    ANONYMISED = "anonymised"
+    DEIDENTIFIED = "deidentified"
     LABELLED = "labelled"
     CACHED = "cached"
     PREDICTED = "predicted"

@@ -35,10 +35,8 @@ __all__ = [
     "audit",
     "current_image_model",
     "fail",
-    "find_study",
     "image_model_by_manifest",
     "image_models",
-    "move_to",
     "newest_labeller",
     "promote_model",
     "quarantine",
@@ -48,7 +46,9 @@ __all__ = [
     "record_model_studies",
     "rejudge_predictions",
     "rollback_model",
+    "set_state",
     "studies_in",
+    "study_by_uid",
     "use_labeller",
 ]
 
@@ -65,13 +65,13 @@ def studies_in(session: Session, state: StudyState, limit: int | None = None) ->
     return list(session.scalars(query))
 
 
-def find_study(session: Session, uid: str, pseudonym: Callable[[str], str]) -> Study | None:
+def study_by_uid(session: Session, uid: str, pseudonym: Callable[[str], str]) -> Study | None:
     """A study of the corpus by its pseudonymous UID, or by its original one mapped
     with ``pseudonym`` (the context's ``pseudonymiser.uid``)."""
     return session.scalar(select(Study).where(Study.study_uid.in_([uid, pseudonym(uid)])))
 
 
-def move_to(study: Study, state: StudyState) -> None:
+def set_state(study: Study, state: StudyState) -> None:
     """Advance a study; a successful stage clears the failure bookkeeping."""
     study.state = state
     study.failed_stage = None

@@ -29,8 +29,8 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from pacsbridge.deid import AnonymisedInstance, DeidOptions, OriginalIdentity, Pseudonymiser
-from pacsbridge.deid import anonymise as anonymise_header
+from pacsbridge.deid import DeidentifiedInstance, DeidOptions, OriginalIdentity, Pseudonymiser
+from pacsbridge.deid import deidentify as deidentify_header
 from pacsbridge.errors import InvalidInstance
 from pacsbridge.files import WRITING_SUFFIX, write_atomically
 from pacsbridge.limits import DEFAULT_LIMITS, Limits, check_pixels, read_instance
@@ -75,7 +75,7 @@ class FileOutcome:
 
     path: Path
     """The received file."""
-    image: AnonymisedInstance | None = None
+    image: DeidentifiedInstance | None = None
     """The de-identified header (without its pixel data) and the identity it came from."""
     written: Path | None = None
     """The de-identified file, in the study's staging folder, named by its pseudonymous
@@ -103,7 +103,7 @@ def deidentify_file(path: Path, job: DeidJob) -> FileOutcome:
         if kind is not DocumentKind.NOT_A_DOCUMENT:
             return _document(path, ds, kind, job)
         check_pixels(ds, job.limits, ds.get("SOPInstanceUID", "instance"))
-        anon = anonymise_header(ds, job_pseudonymiser(job), job.options)
+        anon = deidentify_header(ds, job_pseudonymiser(job), job.options)
     except InvalidInstance as exc:
         return FileOutcome(path, refused=exc.reason)
     except ReportNotFound as exc:

@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
-from pacsbridge.deid.anonymise import OriginalIdentity
+from pacsbridge.deid.deidentify import OriginalIdentity
 from pacsbridge.report import OWN_MANUFACTURER
 from pacsbridge.sr_check import CONTROL_CHARACTERS, InvalidSR, sr_problems, value_problems
 from pacsbridge.uids import uid_from

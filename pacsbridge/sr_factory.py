@@ -26,7 +26,7 @@ from pydicom.filewriter import write_data_element, write_dataset, write_file_met
 from pydicom.uid import UID, ExplicitVRLittleEndian
 from pydicom.valuerep import DSfloat
 
-from pacsbridge.deid.anonymise import OriginalIdentity
+from pacsbridge.deid.deidentify import OriginalIdentity
 from pacsbridge.report import OWN_MANUFACTURER
 from pacsbridge.sr import FindingResult, build_prediction_sr, checked_values
 from pacsbridge.sr_check import InvalidSR, sr_problems, value_problems

@@ -35,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import FindingLabel, LabelSource, LabelState, LabelTarget, Report, Study
-from db.queries import audit, find_study
+from db.queries import audit, study_by_uid
 from labeller import State
 from pacsbridge import deidentify_text
 from pacslabel.errors import InvalidAnnotations
@@ -154,7 +154,7 @@ def resolve_annotations(
             out.append(Resolved(annotation, deidentify_text(annotation.text), None))
             continue
         uid = annotation.study_uid or ""
-        study = find_study(session, uid, pseudonym)
+        study = study_by_uid(session, uid, pseudonym)
         if study is None or study.report is None:
             unknown.append(annotation.row)
             continue
@@ -266,7 +266,7 @@ def store_image_labels(
     database; returns how many labels changed and the UIDs that are not in it."""
     changed, unknown = 0, []
     for uid, row in labels.items():
-        study = find_study(session, uid, pseudonym)
+        study = study_by_uid(session, uid, pseudonym)
         if study is None:
             unknown.append(uid)
             continue

@@ -1,26 +1,31 @@
 """De-identification: the PS3.15 E.1-1 profile as data (``table.csv``) and its options
-(E.3); :func:`anonymise`, which applies them to one instance; every identifying
+(E.3); :func:`deidentify`, which applies them to one instance; every identifying
 string of a header (:func:`header_identifiers`); the free-text de-identifier used for
 cleaned attributes and report text alike (:func:`deidentify_text`); and its recall
 measure (:func:`identifier_recall`)."""
 
-from pacsbridge.deid.anonymise import AnonymisedInstance, OriginalIdentity, Pseudonymiser, anonymise
+from pacsbridge.deid.deidentify import (
+    DeidentifiedInstance,
+    OriginalIdentity,
+    Pseudonymiser,
+    deidentify,
+)
 from pacsbridge.deid.identifiers import IdentifierKind, KnownIdentifier, header_identifiers
 from pacsbridge.deid.profile import DeidOptions, Profile, ProfileRow, load_profile
 from pacsbridge.deid.recall import DeidCase, identifier_recall
 from pacsbridge.deid.text import deidentify_text, find_identifiers, fold
 
 __all__ = [
-    "AnonymisedInstance",
     "DeidCase",
     "DeidOptions",
+    "DeidentifiedInstance",
     "IdentifierKind",
     "KnownIdentifier",
     "OriginalIdentity",
     "Profile",
     "ProfileRow",
     "Pseudonymiser",
-    "anonymise",
+    "deidentify",
     "deidentify_text",
     "find_identifiers",
     "fold",

@@ -16,7 +16,7 @@ Two layers, applied in this order:
    offset keeping their format (or replaced when no offset is given), so
    intervals between exams survive.
 
-:func:`find_identifiers` is the same matcher used as a check: the anonymiser
+:func:`find_identifiers` is the same matcher used as a check: the de-identifier
 removes a value it cannot clean (fail closed), and ``pacslabel audit-phi``
 searches the research side with it.
 """

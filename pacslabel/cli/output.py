@@ -129,7 +129,7 @@ def print_run(out: Output, report: RunReport, summary: CorpusSummary) -> None:
     """What one pass did, then where the corpus stands."""
     out.print(
         f"This run: {report.found} matching studies on the PACS, {report.new} new, "
-        f"{report.retrieved} retrieved, {report.anonymised} de-identified and paired, "
+        f"{report.retrieved} retrieved, {report.deidentified} de-identified and paired, "
         f"{report.labelled} labelled, {report.cached} cached, {report.predicted} predicted, "
         f"{report.reported} SRs stored back."
     )

@@ -20,8 +20,8 @@ from pacslabel.pipeline.stages import (
     TrainOutcome,
     TrainStatus,
     adopt_pushed,
-    anonymise_all,
     cache_all,
+    deidentify_all,
     discover,
     expire_or_attach,
     in_window,
@@ -46,7 +46,7 @@ class RunReport:
     found: int
     new: int
     retrieved: int
-    anonymised: int
+    deidentified: int
     labelled: int
     cached: int
     training: TrainOutcome
@@ -64,7 +64,7 @@ class RunReport:
         """How many steps went through (a study counts once for each stage it passed)."""
         return (
             self.retrieved
-            + self.anonymised
+            + self.deidentified
             + self.labelled
             + self.cached
             + self.predicted
@@ -75,7 +75,7 @@ class RunReport:
         """The pass on one line, for the log."""
         line = (
             f"{self.found} found, {self.new} new, {self.retrieved} retrieved, "
-            f"{self.anonymised} de-identified, {self.labelled} labelled, {self.cached} cached, "
+            f"{self.deidentified} de-identified, {self.labelled} labelled, {self.cached} cached, "
             f"training {self.training.status}, {self.predicted} predicted, "
             f"{self.reported} reported, {self.quarantined} studies and "
             f"{self.files_quarantined} files quarantined"
@@ -249,7 +249,7 @@ def _run_locked(
     expire_or_attach(ctx)
     pushed = adopt_pushed(ctx)
     found, retrieved, ingest_error = _ingest(ctx, on_listening, full_query, scp)
-    anonymised = anonymise_all(ctx)
+    deidentified = deidentify_all(ctx)
     labelled = label_all(ctx)
     cached = cache_all(ctx)
     training = (
@@ -263,7 +263,7 @@ def _run_locked(
         found.found,
         found.new,
         retrieved + pushed,
-        anonymised,
+        deidentified,
         labelled,
         cached,
         training,

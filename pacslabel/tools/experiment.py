@@ -35,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Model
-from db.queries import find_study
+from db.queries import study_by_uid
 from pacslabel.annotations import read_image_labels
 from pacslabel.context import Context, open_context
 from pacslabel.errors import InvalidAnnotations, UsageError
@@ -149,7 +149,7 @@ def _scores(
     cache = PixelCache(ctx.paths.cache, config.image_size)
     keys, rows = [], []
     for uid, row in read_image_labels(labels, list(config.findings)).items():
-        study = find_study(session, uid, ctx.pseudonymiser.uid)
+        study = study_by_uid(session, uid, ctx.pseudonymiser.uid)
         if study is not None and study.study_uid in cache:
             keys.append(study.study_uid)
             rows.append(row)

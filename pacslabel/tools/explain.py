@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from db import Model
-from db.queries import audit, current_image_model, find_study
+from db.queries import audit, current_image_model, study_by_uid
 from pacslabel.context import Context
 from pacslabel.errors import NotInCorpus, NotReady
 from trainer import (
@@ -41,7 +41,7 @@ class Explanation:
 def _study_and_model(ctx: Context, study_uid: str) -> tuple[str, str, Model]:
     """The study's pseudonymous UID and state, and the current image model (detached)."""
     with Session(ctx.engine, expire_on_commit=False) as session:
-        study = find_study(session, study_uid, ctx.pseudonymiser.uid)
+        study = study_by_uid(session, study_uid, ctx.pseudonymiser.uid)
         if study is None:
             raise NotInCorpus(f"study {study_uid} is not in the corpus")
         model_row = current_image_model(session, ctx.task.name)

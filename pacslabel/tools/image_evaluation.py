@@ -26,9 +26,9 @@ from db import Model, Split, Study, StudyState
 from db.queries import (
     audit,
     current_image_model,
-    find_study,
     record_model_metrics,
     rejudge_predictions,
+    study_by_uid,
 )
 from pacslabel.annotations import read_image_labels, stored_image_labels
 from pacslabel.context import Context
@@ -77,7 +77,7 @@ def _predicted(
     cache = PixelCache(ctx.paths.cache, config.image_size)
     keys, targets, unknown = [], [], 0
     for uid, row in labels.items():
-        study = find_study(session, uid, ctx.pseudonymiser.uid)
+        study = study_by_uid(session, uid, ctx.pseudonymiser.uid)
         if study is None or study.study_uid not in cache:
             unknown += 1
             continue

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from db import QuarantineEntry, Study, StudyState
-from db.queries import audit, find_study
+from db.queries import audit, study_by_uid
 from pacslabel.context import Context
 from pacslabel.errors import NotInCorpus, UsageError
 
@@ -104,7 +104,7 @@ def reasons(session: Session) -> Counter[tuple[str, str]]:
 
 
 def _study(ctx: Context, session: Session, uid: str) -> Study:
-    study = find_study(session, uid, ctx.pseudonymiser.uid)
+    study = study_by_uid(session, uid, ctx.pseudonymiser.uid)
     if study is None:
         raise NotInCorpus(f"study {uid} is not in the corpus")
     return study

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Model, ModelMode
-from db.queries import find_study
+from db.queries import study_by_uid
 from pacslabel.cli import main
 from pacslabel.context import open_context
 from pacslabel.errors import ExitCode
@@ -56,7 +56,7 @@ def test_the_three_modes_on_one_archive(
     train_uids = set(_uids(out / "annotations" / "human_train.csv"))
     assert test_uids and not train_uids & set(test_uids)
     with open_context(settings) as ctx, Session(ctx.engine) as session:
-        tested = {find_study(session, uid, ctx.pseudonymiser.uid).study_uid for uid in test_uids}
+        tested = {study_by_uid(session, uid, ctx.pseudonymiser.uid).study_uid for uid in test_uids}
         rows = session.scalars(select(Model).where(Model.mode != ModelMode.NLP)).all()
         assert {row.mode.value for row in rows} == {"1step", "2steps", "step2only"}
         for row in rows:  # no mode trained on, or held out, a test study

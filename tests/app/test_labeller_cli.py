@@ -56,7 +56,7 @@ def data(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
             text, _ = _report(i)
             study = Study(
                 study_uid=ctx.pseudonymiser.uid(f"{ORIGINAL_ROOT}{i}"),
-                state=StudyState.ANONYMISED,
+                state=StudyState.DEIDENTIFIED,
             )
             study.report = Report(text=text, source="sr")
             session.add(study)

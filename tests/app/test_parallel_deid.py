@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from db import Image, QuarantineEntry, Study, upgrade
 from pacslabel.context import open_context
 from pacslabel.pipeline.loop import storage_scp
-from pacslabel.pipeline.stages import anonymise_all, discover, retrieve
+from pacslabel.pipeline.stages import deidentify_all, discover, retrieve
 from pacslabel.settings import Settings
 from simhospital import SimulatedPACS, SimulatedStudy, generate_study
 
@@ -37,7 +37,7 @@ def _ingest(
         discover(ctx)
         retrieve(ctx, scp)
     with open_context(settings) as ctx:
-        anonymise_all(ctx)
+        deidentify_all(ctx)
         with Session(ctx.engine) as session:
             rows: list[tuple[object, ...]] = [
                 (s.study_uid, str(s.state), s.pairing_note, s.instances_received)

@@ -30,8 +30,8 @@ from pacsbridge import (
     LocalAE,
     Pseudonymiser,
     StorageSCP,
-    anonymise,
     check_pixels,
+    deidentify,
     display_pixels,
     read_instance,
 )
@@ -236,5 +236,5 @@ def _use(path: Path) -> None:
     """What the loop does with a received image: read, check, de-identify, decode."""
     ds = read_instance(path, Limits())
     check_pixels(ds, Limits(), path.name)
-    anonymise(ds, Pseudonymiser(b"hostile-test-key-0123"))
+    deidentify(ds, Pseudonymiser(b"hostile-test-key-0123"))
     display_pixels(ds, path.name)

@@ -16,7 +16,7 @@ from pacslabel.cli import main
 from pacslabel.context import Context, open_context
 from pacslabel.errors import ExitCode
 from pacslabel.pipeline.loop import run_once
-from pacslabel.pipeline.stages import anonymise_all, discover, retrieve
+from pacslabel.pipeline.stages import deidentify_all, discover, retrieve
 from pacslabel.settings import Settings, load_settings
 from simhospital import SimulatedStudy, generate_study, write_study
 
@@ -82,7 +82,7 @@ def test_ingest_from_orthanc(
     with open_context(settings) as ctx:
         first = run_once(ctx, retrain=False)
         assert first.ingest_error is None
-        assert (first.found, first.new, first.retrieved, first.anonymised) == (COUNT,) * 4
+        assert (first.found, first.new, first.retrieved, first.deidentified) == (COUNT,) * 4
         _check_pairs(ctx, studies)
         second = run_once(ctx, retrain=False)
         assert (second.new, second.retrieved) == (0, 0)
@@ -130,12 +130,12 @@ def test_orthanc_stopped_in_the_middle_of_a_move(
             ctx.local, ctx.paths.incoming, ctx.paths.quarantine, ctx.pseudonymiser.uid, ["ORTHANC"]
         ) as scp:
             retrieve(ctx, scp)  # the next run completes it
-        anonymise_all(ctx)
+        deidentify_all(ctx)
         with Session(ctx.engine) as session:
             states = dict(
                 session.execute(select(Study.state, func.count()).group_by(Study.state)).all()
             )
-            assert states == {StudyState.ANONYMISED: COUNT}
+            assert states == {StudyState.DEIDENTIFIED: COUNT}
             images = session.scalar(select(func.count()).select_from(Image))
             distinct = session.scalar(select(func.count(func.distinct(Image.sop_uid))))
             reports = sum(1 for s in studies if s.report_source in ("sr", "pdf"))

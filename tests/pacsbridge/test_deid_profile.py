@@ -25,8 +25,8 @@ from pacsbridge import (
     InvalidInstance,
     OriginalIdentity,
     Pseudonymiser,
-    anonymise,
     build_prediction_sr,
+    deidentify,
     find_identifiers,
     load_profile,
 )
@@ -101,7 +101,7 @@ def _check(original: Dataset, out: Dataset, shift: int, identity: OriginalIdenti
             got = new.value if new.VM > 1 else [new.value]
             assert [str(v) for v in got if v] == expected, f"{name}: UID not remapped"
         elif action == "D" and elem.value not in ("", None):
-            assert new.value != elem.value or str(elem.value).startswith("ANONYMISED"), name
+            assert new.value != elem.value or str(elem.value).startswith("DEIDENTIFIED"), name
         elif action == "K":  # kept, unless it named someone the header knows (then cleaned)
             named = find_identifiers(str(elem.value), identity.known())
             assert new.value == elem.value or named, f"{name}: K but changed"
@@ -150,9 +150,9 @@ def test_pydicom_test_files(name: str, ds: Dataset) -> None:
     )
     if missing or burned:
         with pytest.raises(InvalidInstance, match=r"missing|burned-in"):
-            anonymise(ds, PSEUDONYMISER)
+            deidentify(ds, PSEUDONYMISER)
         return
-    result = anonymise(ds, PSEUDONYMISER)
+    result = deidentify(ds, PSEUDONYMISER)
     out = result.dataset
     assert _check(ds, out, result.date_shift_days, result.original) > 0
     assert not any(elem.tag.is_private for elem in out.iterall()), "a private tag survived"
@@ -205,10 +205,10 @@ def _highdicom_objects() -> list[tuple[str, Dataset, Dataset]]:
 @pytest.mark.parametrize("index", range(2))
 def test_highdicom_objects_keep_their_references(index: int) -> None:
     name, document, image = _highdicom_objects()[index]
-    result = anonymise(document, PSEUDONYMISER)
+    result = deidentify(document, PSEUDONYMISER)
     out = result.dataset
     assert _check(document, out, result.date_shift_days, result.original) > 0, name
-    image_out = anonymise(image, PSEUDONYMISER).dataset
+    image_out = deidentify(image, PSEUDONYMISER).dataset
     references = {
         str(item.ReferencedSOPInstanceUID)
         for evidence in out.CurrentRequestedProcedureEvidenceSequence
@@ -230,8 +230,8 @@ def test_burned_in_quarantined_or_masked() -> None:
     ds = next(d for d in study.datasets if "PixelData" in d)
     ds.BurnedInAnnotation = "YES"
     with pytest.raises(InvalidInstance, match="burned-in"):
-        anonymise(ds, PSEUDONYMISER)
-    result = anonymise(ds, PSEUDONYMISER, DeidOptions(burned_in="mask"))
+        deidentify(ds, PSEUDONYMISER)
+    result = deidentify(ds, PSEUDONYMISER, DeidOptions(burned_in="mask"))
     masked, original = result.dataset.pixel_array, ds.pixel_array
     rows = masked.shape[0]
     assert (masked[: int(0.08 * rows)] == masked.min()).all()
@@ -261,7 +261,7 @@ def test_two_series_and_an_sr_still_reference_each_other() -> None:
         algorithm_name="x",
         algorithm_version="1",
     )
-    ap_out, lat_out, sr_out = (anonymise(ds, PSEUDONYMISER).dataset for ds in (ap, lateral, sr))
+    ap_out, lat_out, sr_out = (deidentify(ds, PSEUDONYMISER).dataset for ds in (ap, lateral, sr))
     assert ap_out.StudyInstanceUID == lat_out.StudyInstanceUID == sr_out.StudyInstanceUID
     assert lat_out.ReferencedImageSequence[0].ReferencedSOPInstanceUID == ap_out.SOPInstanceUID
     evidence = {

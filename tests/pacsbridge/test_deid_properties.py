@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from pacsbridge import DeidOptions, InvalidInstance, Pseudonymiser, anonymise
+from pacsbridge import DeidOptions, InvalidInstance, Pseudonymiser, deidentify
 
 PSEUDONYMISER = Pseudonymiser(b"property-test-key-0123")
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -22,7 +22,7 @@ def _own_text() -> str:
     ds = Dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
     ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3", "1.2", "1.2.4"
-    out = anonymise(ds, PSEUDONYMISER).dataset
+    out = deidentify(ds, PSEUDONYMISER).dataset
     return " ".join(str(e.value) for e in out.iterall() if e.VR not in ("SQ", "OB", "OW")).upper()
 
 
@@ -108,7 +108,7 @@ def datasets(draw: st.DrawFn) -> tuple[Dataset, list[str]]:
 def test_no_identifier_survives(case: tuple[Dataset, list[str]]) -> None:
     ds, secrets = case
     try:
-        out = anonymise(ds, PSEUDONYMISER).dataset
+        out = deidentify(ds, PSEUDONYMISER).dataset
     except InvalidInstance:
         event("refused (quarantined)")
         return  # refused rather than let anything through: acceptable, and counted
@@ -215,7 +215,7 @@ def test_no_header_identifier_survives_under_any_options(
 ) -> None:
     ds, chosen, secrets = case
     try:
-        out = anonymise(ds, PSEUDONYMISER, chosen).dataset
+        out = deidentify(ds, PSEUDONYMISER, chosen).dataset
     except InvalidInstance:
         event("refused (quarantined)")
         return

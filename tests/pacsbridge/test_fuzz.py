@@ -32,9 +32,9 @@ from pacsbridge import (
     Limits,
     PacsBridgeError,
     Pseudonymiser,
-    anonymise,
     check_pixels,
     classify_document,
+    deidentify,
     display_pixels,
     read_instance,
     report_candidate,
@@ -117,7 +117,7 @@ def _process(path: Path, pseudonymiser: Pseudonymiser) -> None:
     kind = classify_document(ds, REPORT_TITLES)
     if kind is DocumentKind.NOT_A_DOCUMENT:
         check_pixels(ds, LIMITS, path.name)
-        anonymise(ds, pseudonymiser)
+        deidentify(ds, pseudonymiser)
         display_pixels(ds, path.name)
     else:
         report_candidate(ds, REPORT_TITLES)

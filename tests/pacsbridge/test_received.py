@@ -20,7 +20,7 @@ from pacsbridge import (
     DeidWorkers,
     FileOutcome,
     Pseudonymiser,
-    anonymise,
+    deidentify,
     read_instance,
     write_deidentified,
 )
@@ -63,7 +63,7 @@ def test_the_spliced_file_is_the_file_pydicom_writes(received: list[Path], tmp_p
         ds = read_instance(path)
         if "PixelData" not in ds:
             continue
-        anon = anonymise(ds, Pseudonymiser(KEY))
+        anon = deidentify(ds, Pseudonymiser(KEY))
         anon.dataset.save_as(tmp_path / "whole.dcm", enforce_file_format=True)
         write_deidentified(anon.dataset, path, tmp_path / "spliced.dcm")
         whole, ours = (tmp_path / "whole.dcm").read_bytes(), (tmp_path / "spliced.dcm").read_bytes()
@@ -81,13 +81,13 @@ def test_a_trailing_element_or_masked_pixels_are_written_whole(
     ds.add_new(0xFFFCFFFC, "OB", b"\0\0")  # Data Set Trailing Padding, after the pixels
     ds.save_as(tmp_path / "trailing.dcm", enforce_file_format=True)
     ds = read_instance(tmp_path / "trailing.dcm")
-    anon = anonymise(ds, Pseudonymiser(KEY))
+    anon = deidentify(ds, Pseudonymiser(KEY))
     write_deidentified(anon.dataset, tmp_path / "trailing.dcm", tmp_path / "out.dcm")
     anon.dataset.save_as(tmp_path / "whole.dcm", enforce_file_format=True)
     assert (tmp_path / "out.dcm").read_bytes() == (tmp_path / "whole.dcm").read_bytes()
     ds = read_instance(image)
     ds.BurnedInAnnotation = "YES"
-    masked = anonymise(ds, Pseudonymiser(KEY), DeidOptions(burned_in="mask"))
+    masked = deidentify(ds, Pseudonymiser(KEY), DeidOptions(burned_in="mask"))
     write_deidentified(masked.dataset, image, tmp_path / "masked.dcm")
     assert dcmread(tmp_path / "masked.dcm").PixelData == masked.dataset.PixelData
     assert dcmread(tmp_path / "masked.dcm").PixelData != read_instance(image).PixelData
@@ -156,7 +156,7 @@ def test_a_file_replaced_at_the_same_path_is_deidentified_again(
         pool.forget(path.parent)
     finally:
         pool.close()
-    expected = anonymise(read_instance(images[1]), Pseudonymiser(KEY)).sop_instance_uid
+    expected = deidentify(read_instance(images[1]), Pseudonymiser(KEY)).sop_instance_uid
     assert outcome.image is not None and outcome.image.sop_instance_uid == expected
 
 
@@ -167,7 +167,7 @@ def test_a_worker_that_dies_is_replaced_and_a_closed_pool_works_in_process(
     path = tmp_path / "study" / "instance.dcm"
     path.parent.mkdir()
     shutil.copy(image, path)
-    expected = anonymise(read_instance(image), Pseudonymiser(KEY)).sop_instance_uid
+    expected = deidentify(read_instance(image), Pseudonymiser(KEY)).sop_instance_uid
     pool = DeidWorkers(DeidJob(KEY, 365, DeidOptions()), 1)
     try:
         pool.start(wait=True)

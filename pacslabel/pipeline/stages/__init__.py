@@ -2,8 +2,8 @@
 that works on the studies in the state it consumes (:mod:`pacslabel.pipeline.loop`
 composes them)."""
 
-from pacslabel.pipeline.stages.anonymise import anonymise_all, anonymise_study
 from pacslabel.pipeline.stages.cache import cache_all
+from pacslabel.pipeline.stages.deidentify import deidentify_all, deidentify_study
 from pacslabel.pipeline.stages.label import add_labels, label_all
 from pacslabel.pipeline.stages.predict import predict_all
 from pacslabel.pipeline.stages.retrieval import (
@@ -24,10 +24,10 @@ __all__ = [
     "TrainStatus",
     "add_labels",
     "adopt_pushed",
-    "anonymise_all",
-    "anonymise_study",
     "cache_all",
     "corpus_targets",
+    "deidentify_all",
+    "deidentify_study",
     "discover",
     "expire_or_attach",
     "in_window",

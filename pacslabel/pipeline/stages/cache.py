@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from db import Image, Study, StudyState
-from db.queries import move_to, quarantine, studies_in
+from db.queries import quarantine, set_state, studies_in
 from pacsbridge import InvalidInstance, check_pixels, display_pixels, read_instance
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.guard import isolated
@@ -57,7 +57,7 @@ def cache_all(ctx: Context) -> int:
             for study in studies:
                 with isolated(session, study, "cache"):
                     if cache_study(ctx, session, study, cache):
-                        move_to(study, StudyState.CACHED)
+                        set_state(study, StudyState.CACHED)
                         done += 1
                     session.commit()
                 bar.advance()

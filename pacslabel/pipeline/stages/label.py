@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import FindingLabel, Study, StudyState
-from db.queries import move_to, studies_in, use_labeller
+from db.queries import set_state, studies_in, use_labeller
 from labeller import Labeller
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.guard import each_isolated
@@ -69,13 +69,13 @@ def label_all(ctx: Context) -> int:
     with Session(ctx.engine) as session:
         use_labeller(session, ctx.task.name, label_source(labeller), labeller.version)
         session.commit()
-        studies = studies_in(session, StudyState.ANONYMISED)
+        studies = studies_in(session, StudyState.DEIDENTIFIED)
         with ctx.progress.step("labelling reports", len(studies)) as bar:
 
             def step(chunk: Sequence[Study]) -> None:
                 add_labels(session, labeller, chunk)
                 for study in chunk:
-                    move_to(study, StudyState.LABELLED)
+                    set_state(study, StudyState.LABELLED)
 
             for start in range(0, len(studies), _BATCH):
                 chunk = studies[start : start + _BATCH]

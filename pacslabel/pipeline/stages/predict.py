@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Model, Prediction, Study, StudyState
-from db.queries import current_image_model, move_to, studies_in
+from db.queries import current_image_model, set_state, studies_in
 from pacslabel.context import Context
 from pacslabel.errors import UsageError
 from pacslabel.pipeline.stages.cache import cache_study
@@ -78,7 +78,7 @@ def predict_all(ctx: Context) -> int:
             )
             for study, row in zip(ready, probabilities, strict=True):
                 store_predictions(session, model_row, findings, study, row)
-                move_to(study, StudyState.PREDICTED)
+                set_state(study, StudyState.PREDICTED)
 
         done = 0
         with ctx.progress.step(f"predicting with {model_row.version}", len(studies)) as bar:

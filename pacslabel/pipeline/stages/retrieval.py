@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import IngestWatermark, Study, StudyState
-from db.queries import audit, fail, move_to, quarantine, studies_in
+from db.queries import audit, fail, quarantine, set_state, studies_in
 from pacsbridge import (
     InstancesRefused,
     InvalidInstance,
@@ -384,7 +384,7 @@ def _settle(
         logger.exception("retrieving study %s failed", study.study_uid)
         fail(session, study, "retrieve", one_line(exc), max_attempts)
     else:
-        move_to(study, StudyState.RETRIEVED)
+        set_state(study, StudyState.RETRIEVED)
     return None
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import FindingLabel, Study, StudyState
-from db.queries import find_study
+from db.queries import study_by_uid
 from pacslabel.annotations import human_targets, read_image_labels
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.cache import cache_study
@@ -123,7 +123,7 @@ def test_studies(ctx: Context, session: Session) -> set[str]:
     if path is None:
         return stored
     labelled = read_image_labels(path, ctx.task.finding_keys)
-    found = (find_study(session, uid, ctx.pseudonymiser.uid) for uid in labelled)
+    found = (study_by_uid(session, uid, ctx.pseudonymiser.uid) for uid in labelled)
     return stored | {study.study_uid for study in found if study is not None}
 
 
@@ -140,7 +140,7 @@ def human_image_targets(ctx: Context, session: Session, size: int) -> tuple[list
     test = test_studies(ctx, session)
     keys, rows = [], []
     for uid, row in read_image_labels(path, ctx.task.finding_keys).items():
-        study = find_study(session, uid, ctx.pseudonymiser.uid)
+        study = study_by_uid(session, uid, ctx.pseudonymiser.uid)
         if study is not None and study.state in READY and study.study_uid not in test:
             keys.append(study.study_uid)
             rows.append(row)

@@ -24,7 +24,7 @@ from db.queries import audit, quarantine
 from pacsbridge import find_study
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
-from pacslabel.pipeline.stages.anonymise import attach_dropped_report
+from pacslabel.pipeline.stages.deidentify import attach_dropped_report
 
 __all__ = ["WAITING", "expire_or_attach", "recheck_waiting"]
 

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import ExportStatus, Model, Prediction, SRExport, Study, StudyState, utcnow
-from db.queries import audit, fail, move_to, quarantine, studies_in
+from db.queries import audit, fail, quarantine, set_state, studies_in
 from pacsbridge import (
     AssociationError,
     FindingCode,
@@ -157,7 +157,7 @@ def _delivered(session: Session, prepared: _Prepared, status: ExportStatus) -> N
     export.content_hash, export.sop_uid = prepared.content, prepared.sop_uid
     export.series_uid = prepared.series_uid
     audit(session, "sr.written" if status is ExportStatus.WRITTEN else "sr.sent", study.study_uid)
-    move_to(study, StudyState.REPORTED)
+    set_state(study, StudyState.REPORTED)
 
 
 def _unsent_dry_runs(session: Session) -> int:
@@ -275,7 +275,7 @@ def _one(
             session.commit()
             return True
         if prepared is None:
-            move_to(study, StudyState.REPORTED)
+            set_state(study, StudyState.REPORTED)
         else:
             delivery.submit(prepared)
         session.commit()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alembic import context
-
 from db.models import Base
 from db.session import make_engine
 

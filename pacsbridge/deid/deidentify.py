@@ -1,7 +1,7 @@
 """De-identification of DICOM headers (PS3.15 Annex E, Basic Application Level
-Confidentiality Profile, with options) — see docs/anonymisation.md.
+Confidentiality Profile, with options) — see docs/deidentification.md.
 
-:func:`anonymise` applies every row of Table E.1-1 (:mod:`pacsbridge.deid.profile`)
+:func:`deidentify` applies every row of Table E.1-1 (:mod:`pacsbridge.deid.profile`)
 recursively inside sequences; removes private attributes, curves, overlays and
 standard attributes it does not know; removes person names, shifts or removes
 dates and remaps UIDs that the table does not list (belt and braces); remaps
@@ -15,7 +15,7 @@ free-text value the profile cleans, and every text value it keeps, goes
 through the text de-identifier (:mod:`pacsbridge.deid.text`) with every
 identifier of the header (:func:`~pacsbridge.deid.identifiers.header_identifiers`)
 and its pattern families; a cleaned value in which a known identifier can
-still be found is removed (fail closed). An :class:`AnonymisedInstance` cannot
+still be found is removed (fail closed). An :class:`DeidentifiedInstance` cannot
 be built while any identifier of its header is still in any text value.
 """
 
@@ -43,11 +43,11 @@ from pacsbridge.errors import InvalidInstance
 from pacsbridge.values import first, lenient_date, single_uid
 
 __all__ = [
-    "AnonymisedInstance",
     "DeidOptions",
+    "DeidentifiedInstance",
     "OriginalIdentity",
     "Pseudonymiser",
-    "anonymise",
+    "deidentify",
 ]
 
 _TEXT_VRS = {
@@ -71,15 +71,15 @@ _TEXT_VRS = {
 #: Free text: what a person may have typed anything into, names included.
 _FREE_TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC"}
 _DUMMY = {
-    "PN": "ANONYMISED",
-    "LO": "ANONYMISED",
-    "SH": "ANONYMISED",
-    "CS": "ANONYMISED",
-    "LT": "ANONYMISED",
-    "ST": "ANONYMISED",
-    "UT": "ANONYMISED",
-    "UC": "ANONYMISED",
-    "AE": "ANONYMISED",
+    "PN": "DEIDENTIFIED",
+    "LO": "DEIDENTIFIED",
+    "SH": "DEIDENTIFIED",
+    "CS": "DEIDENTIFIED",
+    "LT": "DEIDENTIFIED",
+    "ST": "DEIDENTIFIED",
+    "UT": "DEIDENTIFIED",
+    "UC": "DEIDENTIFIED",
+    "AE": "DEIDENTIFIED",
     "DA": "19000101",
     "DT": "19000101000000",
     "TM": "000000",
@@ -216,7 +216,7 @@ def _keyword(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class AnonymisedInstance:
+class DeidentifiedInstance:
     """A de-identified dataset and the clinical identity it came from.
 
     Raises
@@ -439,9 +439,9 @@ def _mask(ds: Dataset, regions: tuple[tuple[float, float, float, float], ...], w
 DEFAULT_OPTIONS = DeidOptions()
 
 
-def anonymise(
+def deidentify(
     ds: Dataset, pseudonymiser: Pseudonymiser, options: DeidOptions = DEFAULT_OPTIONS
-) -> AnonymisedInstance:
+) -> DeidentifiedInstance:
     """De-identify one instance; ``ds`` is not modified.
 
     Raises
@@ -449,7 +449,7 @@ def anonymise(
     InvalidInstance
         The instance lacks a Study/Series/SOP Instance UID; it carries burned-in
         annotation and the policy is ``quarantine`` (or masking failed); or
-        identifying data survived (see :class:`AnonymisedInstance`).
+        identifying data survived (see :class:`DeidentifiedInstance`).
     """
     where = "instance without a valid SOPInstanceUID"
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
@@ -485,7 +485,7 @@ def anonymise(
     meta = getattr(out, "file_meta", None)
     if meta is not None and "MediaStorageSOPInstanceUID" in meta:
         meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
-    return AnonymisedInstance(out, identity, shift)
+    return DeidentifiedInstance(out, identity, shift)
 
 
 _OPTION_CODES = (

@@ -27,10 +27,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db import FindingLabel, Image, LabelSource, Report, ReportSource, Study, StudyState, utcnow
-from db.queries import audit, fail, move_to, quarantine, studies_in
+from db.queries import audit, fail, quarantine, set_state, studies_in
 from pacsbridge import (
     AmbiguousReport,
-    AnonymisedInstance,
+    DeidentifiedInstance,
     DocumentKind,
     FileOutcome,
     OriginalIdentity,
@@ -54,7 +54,7 @@ from pacsbridge import (
 from pacslabel.context import Context
 from pacslabel.pipeline.stages.guard import isolated
 
-__all__ = ["anonymise_all", "anonymise_study", "attach_dropped_report", "wait"]
+__all__ = ["attach_dropped_report", "deidentify_all", "deidentify_study", "wait"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ _SOURCE = {DocumentKind.REPORT_SR: ReportSource.SR, DocumentKind.REPORT_PDF: Rep
 
 @dataclass
 class _Received:
-    images: list[AnonymisedInstance] = field(default_factory=list)
+    images: list[DeidentifiedInstance] = field(default_factory=list)
     reports: list[tuple[ReportCandidate, OriginalIdentity]] = field(default_factory=list)
     left_aside: list[DocumentKind] = field(default_factory=list)
     """Documents that are not reports (dose, CAD, measurement, KOS, pacslabel's SRs)."""
@@ -80,7 +80,7 @@ def _quarantine_file(ctx: Context, session: Session, study: Study, path: Path, r
     quarantine(
         session,
         study,
-        "anonymise",
+        "deidentify",
         f"{path.name}: {reason}",
         path=str(target.relative_to(ctx.paths.root)),
     )
@@ -310,12 +310,12 @@ def attach_dropped_report(ctx: Context, session: Session, study: Study) -> bool:
         return False
     _set_report(session, study, clean, ReportSource.RIS, ("ris", "", ""))
     if any(image.is_paired for image in study.images):
-        move_to(study, StudyState.ANONYMISED)
+        set_state(study, StudyState.DEIDENTIFIED)
         study.waiting_since = None
     return True
 
 
-def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
+def deidentify_study(ctx: Context, session: Session, study: Study) -> None:
     """De-identify a retrieved study's instances, pair its views, take its report.
 
     Unreadable or unusable files go to quarantine with the reason; a study
@@ -327,7 +327,7 @@ def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
         fail(
             session,
             study,
-            "anonymise",
+            "deidentify",
             "no received instances found",
             ctx.settings.ingest.max_attempts,
         )
@@ -349,20 +349,20 @@ def anonymise_study(ctx: Context, session: Session, study: Study) -> None:
         reason = missing_report or "no report in the study"
         wait(session, study, StudyState.WAITING_REPORT, "report", reason)
     else:
-        move_to(study, StudyState.ANONYMISED)
+        set_state(study, StudyState.DEIDENTIFIED)
         study.waiting_since = None
 
 
-def anonymise_all(ctx: Context) -> int:
-    """Run :func:`anonymise_study` on every retrieved study; returns how many passed."""
+def deidentify_all(ctx: Context) -> int:
+    """Run :func:`deidentify_study` on every retrieved study; returns how many passed."""
     done = 0
     ctx.deid.settle()  # every instance received so far is with the workers
     with Session(ctx.engine) as session:
         studies = studies_in(session, StudyState.RETRIEVED)
         with ctx.progress.step("de-identifying and pairing", len(studies)) as bar:
             for study in studies:
-                with isolated(session, study, "anonymise"):
-                    anonymise_study(ctx, session, study)
+                with isolated(session, study, "deidentify"):
+                    deidentify_study(ctx, session, study)
                     session.commit()
                 incoming = ctx.paths.incoming / study.study_uid
                 if study.state is StudyState.QUARANTINED and incoming.is_dir():
@@ -373,6 +373,6 @@ def anonymise_all(ctx: Context) -> int:
                 ctx.deid.forget(incoming)
                 if study.state is not StudyState.DISCOVERED and incoming.is_dir():
                     shutil.rmtree(incoming)
-                done += study.state is StudyState.ANONYMISED
+                done += study.state is StudyState.DEIDENTIFIED
                 bar.advance()
     return done

@@ -9,7 +9,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from pacsbridge import DeidOptions, InvalidInstance, Pseudonymiser, anonymise
+from pacsbridge import DeidOptions, InvalidInstance, Pseudonymiser, deidentify
 from simhospital import SimulatedStudy
 
 
@@ -22,7 +22,7 @@ def test_identity_is_removed_and_pixels_kept(
 ) -> None:
     study = small_studies[0]
     ds = study.datasets[0]
-    result = anonymise(ds, pseudonymiser)
+    result = deidentify(ds, pseudonymiser)
     out = result.dataset
     text = _texts(out)
     for value in (
@@ -53,7 +53,7 @@ def test_dates_shift_consistently_per_patient(
     small_studies: list[SimulatedStudy], pseudonymiser: Pseudonymiser
 ) -> None:
     datasets = small_studies[0].datasets
-    ap, lateral, report = (anonymise(ds, pseudonymiser) for ds in (*datasets[:2], datasets[-1]))
+    ap, lateral, report = (deidentify(ds, pseudonymiser) for ds in (*datasets[:2], datasets[-1]))
     assert ap.dataset.StudyDate == lateral.dataset.StudyDate == report.dataset.StudyDate
     assert ap.dataset.StudyDate != small_studies[0].study_date
     assert ap.date_shift_days == pseudonymiser.date_shift_days(small_studies[0].patient.patient_id)
@@ -69,8 +69,8 @@ def test_uids_stay_linked(
     ref.ReferencedSOPClassUID = lateral.SOPClassUID
     ref.ReferencedSOPInstanceUID = lateral.SOPInstanceUID
     ap.ReferencedImageSequence = Sequence([ref])
-    out_ap = anonymise(ap, pseudonymiser).dataset
-    out_lat = anonymise(lateral, pseudonymiser).dataset
+    out_ap = deidentify(ap, pseudonymiser).dataset
+    out_lat = deidentify(lateral, pseudonymiser).dataset
     assert out_ap.StudyInstanceUID == out_lat.StudyInstanceUID
     assert out_ap.ReferencedImageSequence[0].ReferencedSOPInstanceUID == out_lat.SOPInstanceUID
     assert out_ap.SeriesInstanceUID != out_lat.SeriesInstanceUID
@@ -84,7 +84,7 @@ def test_private_tags_and_nested_person_names_go(
     item = Dataset()
     item.ScheduledPerformingPhysicianName = "DOTTORE^SEGRETO"
     ds.ScheduledProcedureStepSequence = Sequence([item])
-    out = anonymise(ds, pseudonymiser).dataset
+    out = deidentify(ds, pseudonymiser).dataset
     assert 0x00091010 not in out
     assert "SEGRETO" not in _texts(out)
 
@@ -97,7 +97,7 @@ def test_identifier_left_in_free_text_is_caught(
     ds.DerivationDescription = "x"
     ds.add_new(0x00204000, "LT", "x")
     ds.SeriesDescription = f"AP {small_studies[2].patient.patient_id}"
-    out = anonymise(ds, pseudonymiser, DeidOptions(clean_descriptors=True)).dataset
+    out = deidentify(ds, pseudonymiser, DeidOptions(clean_descriptors=True)).dataset
     assert small_studies[2].patient.patient_id not in out.SeriesDescription
     assert out.SeriesDescription.startswith("AP")
 
@@ -108,7 +108,7 @@ def test_burned_in_annotation_is_refused(
     ds = copy.deepcopy(small_studies[0].datasets[0])
     ds.BurnedInAnnotation = "YES"
     with pytest.raises(InvalidInstance, match="BurnedInAnnotation"):
-        anonymise(ds, pseudonymiser)
+        deidentify(ds, pseudonymiser)
 
 
 def test_pseudonyms_are_keyed() -> None:
