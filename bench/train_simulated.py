@@ -29,6 +29,7 @@ import torch
 from _report import write_section
 
 from pacsbridge import display_pixels
+from scoring import format_number
 from simhospital import FINDINGS, generate_study
 from trainer import (
     PixelCache,
@@ -81,7 +82,7 @@ def _companion_rows(targets: np.ndarray, probabilities: np.ndarray, strata: np.n
             chance.append(key)
         rows.append(
             f"| {key} | {companion} | "
-            + (f"{within:.3f}" if within is not None else "—")
+            + format_number(within)
             + " | "
             + (f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "—")
             + " |"
@@ -166,7 +167,7 @@ def main() -> None:
     for j, key in enumerate(FINDINGS):
         y, p = targets[split:, j], result.held_out_probabilities[:, j]
         metrics = finding_metrics(y, p, youden_threshold(y, p))
-        auc = f"{metrics.auc:.3f}" if metrics.auc is not None else "—"
+        auc = format_number(metrics.auc)
         interval = auc_interval(y, p)
         ci = f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "—"
         if interval is None or interval[0] <= 0.5:

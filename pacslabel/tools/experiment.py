@@ -44,6 +44,7 @@ from pacslabel.progress import ProgressReporter, SilentProgress
 from pacslabel.settings import Settings
 from pacslabel.tools.demo import DemoOptions, run_demo
 from pacslabel.tools.image_evaluation import roc_figure
+from scoring import format_number
 from simhospital import FINDINGS, generate_study, simulated_study_uid
 from simhospital.truth.annotations import AnnotationPlan, assign_sets
 from trainer import (
@@ -190,10 +191,6 @@ def _finding(
     }
 
 
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
 def _table(result: ExperimentResult, which: str) -> str:
     """Table 2 or 3 of the paper: one row per finding, the figures of each mode."""
     title = {
@@ -220,10 +217,10 @@ def _table(result: ExperimentResult, which: str) -> str:
         for mode in modes:
             m = result.metrics[mode][key]
             ci = m["auc_interval"]
-            cells.append(_number(m["auc"]) + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else ""))
+            cells.append(format_number(m["auc"], 2) + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else ""))
         for mode in modes:
             t = result.metrics[mode][key][which]
-            cells.append(" / ".join(_number(t[f]) for f in figures))
+            cells.append(" / ".join(format_number(t[f], 2) for f in figures))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_curve
 from sqlalchemy import Engine, text
 
+from scoring import roc_auc
 from trainer import PixelCache
 
 __all__ = [
@@ -190,13 +191,10 @@ def _roc(engine: Engine) -> dict[str, tuple[list[float], list[float], float]]:
         by[row["finding"]][1].append(float(row["probability"]))
     out = {}
     for finding, (y, p) in sorted(by.items()):
-        if 0 < sum(y) < len(y):
+        auc = roc_auc(np.array(y, dtype=float), np.array(p))
+        if auc is not None:  # both classes among the held-out studies
             fpr, tpr, _ = roc_curve(y, p)
-            out[finding] = (
-                [float(v) for v in fpr],
-                [float(v) for v in tpr],
-                float(roc_auc_score(y, p)),
-            )
+            out[finding] = ([float(v) for v in fpr], [float(v) for v in tpr], auc)
     return out
 
 
