@@ -87,12 +87,23 @@ def shared_group(item: pytest.Item) -> str | None:
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return None
-    for name, definitions in info.name2fixturedefs.items():
-        if name not in CHEAP_PER_WORKER and definitions[-1].scope in ("module", "class"):
-            return item.nodeid.split("::")[0]
-    return None
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    shared = sorted(
+        f"{name}={params.get(name, '')}"
+        for name, definitions in info.name2fixturedefs.items()
+        if name not in CHEAP_PER_WORKER and definitions[-1].scope in ("module", "class")
+    )
+    if not shared:
+        return None
+    # One group per instance of the fixture (a parametrised one has one per parameter).
+    # No "]" in the name: pytest-xdist takes what follows the last "@" as the group only
+    # when no "]" follows it.
+    group = f"{item.nodeid.split('::')[0]}:{','.join(shared)}"
+    return group.replace("[", "(").replace("]", ")")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         for tier in sorted(tiers_of(item)):

@@ -12,6 +12,7 @@ of its own): a new interpreter (``sys.executable``), the whole loop (``run_once`
 from __future__ import annotations
 
 import ast
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,3 +191,37 @@ def test_marks_follow_from_fixtures_path_and_parameters(request: pytest.FixtureR
     pg = Item(TESTS / "db" / "t.py", ["database_url"], Spec({"database_url": "postgresql"}))
     assert tiers_of(pg) == {"postgres"}  # type: ignore[arg-type]
     assert Interpreter().pacslabel("x")[1:] == ["-m", "pacslabel.cli", "x"]
+
+
+def test_a_module_fixture_is_built_by_one_worker(
+    new_interpreter: Interpreter, tmp_path: Path
+) -> None:
+    """``make test`` relies on pytest-xdist's loadgroup keeping the tests of one costly
+    module fixture (per parameter) on one worker; some pytest releases silently break it
+    (9.2 renamed the node id xdist appends the group to), so check it with the installed
+    pair, on this conftest's groups."""
+    (tmp_path / "conftest.py").write_text(
+        "from tests.conftest import pytest_collection_modifyitems  # noqa: F401\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "test_grouped.py").write_text(
+        "import os\nimport pytest\n\n\n"
+        "@pytest.fixture(scope='module', params=['a', 'b'])\n"
+        "def costly(request):\n"
+        "    with open(os.path.join(os.path.dirname(__file__), 'built.txt'), 'a') as f:\n"
+        "        f.write(request.param + '\\n')\n"
+        "    return request.param\n\n\n"
+        "@pytest.mark.parametrize('i', range(8))\n"
+        "def test_uses(costly, i):\n    pass\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        new_interpreter.argv(
+            "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider",
+            "--rootdir", str(tmp_path), str(tmp_path),
+        ),
+        cwd=TESTS.parent, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    built = sorted((tmp_path / "built.txt").read_text(encoding="utf-8").split())
+    assert built == ["a", "b"], f"each parameter built once, not {built}"
