@@ -15,19 +15,29 @@ from pacsbridge.association import (
     receive_into_files,
 )
 from pacsbridge.deid import (
+    HARMLESS,
+    Box,
     DeidCase,
     DeidentifiedInstance,
     DeidOptions,
     IdentifierKind,
     KnownIdentifier,
+    OCRUnavailable,
     OriginalIdentity,
     Pseudonymiser,
+    Screening,
+    TextFinding,
+    TextReader,
+    blank_pixel_boxes,
     deidentify,
     deidentify_text,
     find_identifiers,
+    fold,
     header_identifiers,
     identifier_recall,
     load_profile,
+    record_clean_pixel_data,
+    screen_image,
 )
 from pacsbridge.errors import (
     AmbiguousReport,
@@ -52,7 +62,7 @@ from pacsbridge.limits import Limits, check_pixels, read_instance
 from pacsbridge.node import LocalAE, Node
 from pacsbridge.pairing import Pair, ViewInfo, ViewRules, classify_view, pair_views
 from pacsbridge.peers import Peer, PeerRefusal
-from pacsbridge.pixels import display_pixels
+from pacsbridge.pixels import DecodedPixels, decode_pixels, display_pixels
 from pacsbridge.query import (
     StudyFilter,
     StudyRecord,
@@ -97,6 +107,7 @@ from pacsbridge.values import (
 from pacsbridge.workers import DeidWorkers
 
 __all__ = [
+    "HARMLESS",
     "OWN_MANUFACTURER",
     "PARTIAL_SUFFIX",
     "REPORT_TITLES",
@@ -105,6 +116,8 @@ __all__ = [
     "AssociationAborted",
     "AssociationError",
     "AssociationRejected",
+    "Box",
+    "DecodedPixels",
     "DeidCase",
     "DeidJob",
     "DeidOptions",
@@ -127,6 +140,7 @@ __all__ = [
     "MoveIncomplete",
     "MoveResult",
     "Node",
+    "OCRUnavailable",
     "OriginalIdentity",
     "PacsBridgeError",
     "Pair",
@@ -142,6 +156,7 @@ __all__ = [
     "ReportCandidate",
     "ReportDrop",
     "ReportNotFound",
+    "Screening",
     "SenderRejected",
     "Service",
     "StorageSCP",
@@ -149,15 +164,19 @@ __all__ = [
     "StoreReport",
     "StudyFilter",
     "StudyRecord",
+    "TextFinding",
+    "TextReader",
     "ViewInfo",
     "ViewRules",
     "application_entity",
+    "blank_pixel_boxes",
     "build_prediction_sr",
     "check_pixels",
     "choose_report",
     "classify_document",
     "classify_view",
     "clean_string",
+    "decode_pixels",
     "deidentify",
     "deidentify_file",
     "deidentify_text",
@@ -169,6 +188,7 @@ __all__ = [
     "find_studies",
     "find_study",
     "first",
+    "fold",
     "get_study",
     "header_identifiers",
     "identifier_recall",
@@ -186,8 +206,10 @@ __all__ = [
     "quiet_identifier_logging",
     "read_instance",
     "receive_into_files",
+    "record_clean_pixel_data",
     "report_candidate",
     "report_text",
+    "screen_image",
     "single_uid",
     "sr_problems",
     "store_files",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 import warnings
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from pydicom import uid
@@ -13,7 +15,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from pacsbridge.errors import InvalidInstance
 
-__all__ = ["display_pixels"]
+__all__ = ["DecodedPixels", "decode_pixels", "display_pixels"]
 
 #: What decoders and LUTs raise on pixel data they cannot make sense of.
 _DECODE_ERRORS = (
@@ -49,6 +51,27 @@ def _check_end_of_codestream(ds: Dataset, where: str) -> None:
         raise InvalidInstance(where, "compressed pixel data is cut or damaged (no end marker)")
 
 
+@dataclass(frozen=True)
+class DecodedPixels:
+    """One decode of a radiograph, two views of it."""
+
+    display: np.ndarray
+    """As a radiologist sees it: float32 in [0, 1], bone bright (:func:`display_pixels`)."""
+    values: np.ndarray
+    """The Modality LUT's output (before any window)."""
+    inverted: bool
+    """MONOCHROME1: high values are dark."""
+
+    @cached_property
+    def full_range(self) -> np.ndarray:
+        """Every stored value in view (no window: what a window clips away is kept, burned-in
+        text at the top of the range too), uint8, bright as displayed."""
+        low, high = float(self.values.min()), float(self.values.max())
+        scaled = (self.values - low) * (255.0 / max(high - low, 1e-6))
+        out = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+        return 255 - out if self.inverted else out
+
+
 def display_pixels(ds: Dataset, where: str = "image") -> np.ndarray:
     """The image as a radiologist sees it: float32 in [0, 1], bone bright.
 
@@ -61,6 +84,17 @@ def display_pixels(ds: Dataset, where: str = "image") -> np.ndarray:
     InvalidInstance
         No pixel data, more than one frame or sample, or undecodable pixels
         (the message names ``where``).
+    """
+    return decode_pixels(ds, where).display
+
+
+def decode_pixels(ds: Dataset, where: str = "image") -> DecodedPixels:
+    """Decode once: the display pixels (:func:`display_pixels`) and the values behind them.
+
+    Raises
+    ------
+    InvalidInstance
+        As :func:`display_pixels`.
     """
     if "PixelData" not in ds:
         raise InvalidInstance(where, "no pixel data")
@@ -77,16 +111,18 @@ def display_pixels(ds: Dataset, where: str = "image") -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a decoder that warns has guessed: refuse it
             raw = ds.pixel_array
-            values = apply_modality_lut(raw, ds).astype(np.float32)
+            modality = apply_modality_lut(raw, ds).astype(np.float32)
+            values = modality
             has_voi = "WindowCenter" in ds or "VOILUTSequence" in ds
             if has_voi:
-                values = apply_voi_lut(values, ds, index=0).astype(np.float32)
+                values = apply_voi_lut(modality, ds, index=0).astype(np.float32)
     except _DECODE_ERRORS as exc:
         raise InvalidInstance(where, f"pixel data cannot be decoded: {_first_line(exc)}") from None
     low, high = np.percentile(values, [0.5, 99.5]) if not has_voi else (values.min(), values.max())
     if high <= low:
         raise InvalidInstance(where, "the image is blank (no contrast)")
     image = np.clip((values - low) / (high - low), 0.0, 1.0)
-    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+    inverted = str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1"
+    if inverted:
         image = 1.0 - image
-    return image.astype(np.float32)
+    return DecodedPixels(image.astype(np.float32), modality, inverted)

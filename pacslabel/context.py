@@ -17,7 +17,17 @@ from db import current_revision as db_revision
 from db import head_revision, make_engine
 from db.research import record_data_dir, refresh_cohort_view
 from labeller import Labeller, RuleLabeller
-from pacsbridge import DeidJob, DeidOptions, DeidWorkers, LocalAE, Node, Pseudonymiser
+from pacsbridge import (
+    HARMLESS,
+    DeidJob,
+    DeidOptions,
+    DeidWorkers,
+    LocalAE,
+    Node,
+    Pseudonymiser,
+    TextReader,
+    fold,
+)
 from pacslabel.errors import SchemaOutOfDate
 from pacslabel.linkage import Keys, LinkageVault, load_keys
 from pacslabel.progress import LoggedProgress, ProgressReporter, SilentProgress
@@ -123,6 +133,16 @@ class Context:
     @cached_property
     def deid_options(self) -> DeidOptions:
         return deid_options(self.settings)
+
+    @cached_property
+    def text_reader(self) -> TextReader:
+        """Tesseract, for the burned-in text screen (loaded on first use)."""
+        return TextReader(self.settings.deid.tessdata)
+
+    @cached_property
+    def harmless_text(self) -> frozenset[str]:
+        """Burned-in words that identify no one: the built-in markers and the settings'."""
+        return HARMLESS | {fold(word.strip()) for word in self.settings.deid.burned_in_harmless}
 
 
 def deid_options(settings: Settings) -> DeidOptions:

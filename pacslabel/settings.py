@@ -187,7 +187,15 @@ class DeidSettings(_Section):
     clean_descriptors: bool = True
     """PS3.15 E.3.5: descriptions kept with identifiers removed (False: removed)."""
     burned_in: Literal["quarantine", "mask"] = "quarantine"
-    """Images with burned-in annotation: quarantined, or the ``mask_regions`` blanked."""
+    """Burned-in annotation. Images that say so (BurnedInAnnotation YES, or a SOP class that
+    carries it): quarantined, or the ``mask_regions`` blanked. Every other image is screened
+    for text in its pixels (docs/deidentification.md): one with identifying text is
+    quarantined, or the boxes of that text are blanked and the study goes on."""
+    burned_in_harmless: list[str] = []
+    """Further burned-in words that identify no one (beyond laterality, projection, posture
+    and technique), e.g. a department's ``PORTATILE``."""
+    tessdata: Path | None = None
+    """Tesseract's language data (eng and ita); unset: ``TESSDATA_PREFIX`` or Debian's."""
     mask_regions: list[tuple[float, float, float, float]] = [
         (0.0, 0.0, 0.08, 1.0),
         (0.92, 0.0, 1.0, 1.0),

@@ -23,6 +23,7 @@ from pydicom.uid import UID
 
 from pacsbridge import uid_from
 from simhospital.imaging.anatomy import Spine, build_spine
+from simhospital.imaging.burn import burn_annotation
 from simhospital.imaging.phantom import Exposure, Posture, View, render_view
 from simhospital.imaging.vendors import VENDORS, Vendor
 from simhospital.pdf import text_pdf
@@ -106,6 +107,10 @@ _GIVEN = {
         "PAOLO",
     ],
 }
+INSTITUTION = "Ospedale Simulato di Milano"
+#: The share of studies whose device burns the patient's identity into the pixels.
+BURNED_IN_RATE = 0.1
+
 _RADIOLOGISTS = ["VERDI^PAOLO^^DOTT.", "NERI^LAURA^^DOTT.SSA", "BASSI^ENRICO^^DOTT."]
 _STUDY_DESCRIPTIONS = [
     "RX RACHIDE LOMBARE",
@@ -170,6 +175,11 @@ class SimulatedStudy:
     vendor: str
     views: tuple[str, ...]
     """``view/posture`` of each image, e.g. ``lateral/flexion``."""
+    burned_in: str = ""
+    """Text burned into the images' pixels: ``""`` (none), ``unflagged`` (BurnedInAnnotation
+    absent or NO, as most devices write it) or ``flagged`` (YES)."""
+    burned_in_layout: str = ""
+    """What was burned (:class:`simhospital.imaging.burn.BurnIn`), e.g. ``corner/white``."""
     report_source: str = "sr"
     """Where the report is: ``sr`` (an SR in the study), ``pdf`` (an Encapsulated PDF in
     the study) or ``drop`` (outside the PACS: the RIS drops ``<accession>.txt``)."""
@@ -206,7 +216,7 @@ def _common(ds: Dataset, patient: SimulatedPatient, study: dict[str, str], vendo
     ds.AccessionNumber = study["accession"]
     ds.StudyDescription = study["description"]
     ds.ReferringPhysicianName = study["referrer"]
-    ds.InstitutionName = "Ospedale Simulato di Milano"
+    ds.InstitutionName = INSTITUTION
     ds.InstitutionAddress = "Via Simulata 1, 20100 Milano"
     ds.Manufacturer = vendor.manufacturer
     ds.ManufacturerModelName = vendor.model
@@ -470,13 +480,16 @@ def generate_study(
     vendor_name: str | None = None,
     transfer_syntax: str | None = None,
     report_mix: tuple[float, float, float] = (0.85, 0.10, 0.05),
+    burned_in_rate: float = BURNED_IN_RATE,
 ) -> SimulatedStudy:
     """Generate study number ``index`` of the archive with ``seed``.
 
     ``scale`` shrinks the detectors (0.25: a quarter of the pixels per side,
     the same anatomy and field of view) for tests and demos. ``vendor_name``
     and ``transfer_syntax`` force the equipment (tests of every variant);
-    ``report_mix`` gives the shares of SR, PDF and RIS-drop reports.
+    ``report_mix`` gives the shares of SR, PDF and RIS-drop reports;
+    ``burned_in_rate`` the share of studies whose device burns the patient's identity into
+    the pixels (a fifth of those say so in BurnedInAnnotation).
     """
     rng = np.random.default_rng([seed, index])
     truth = draw_findings(rng)
@@ -503,6 +516,11 @@ def generate_study(
     }
     spine = build_spine(truth, rng, (geometry.height_mm, geometry.width_mm))
     shots = _shots(seed, index, vendor, rng, hour, minute)
+    # drawn apart, so that the rest of the study is the same at any burned_in_rate
+    burn_rng = np.random.default_rng([seed, index, 0xB0])
+    burned = burn_rng.random() < burned_in_rate
+    flagged = burned and burn_rng.random() < 0.2
+    layouts = []
     datasets = []
     for shot in shots:
         marker = str(rng.choice(["L", "R", "SX", "DX", ""])) if shot.view == "ap" else ""
@@ -514,19 +532,27 @@ def generate_study(
             posture=shot.posture,
             exposure=Exposure(vendor.bits, vendor.monochrome1, marker),
         )
-        datasets.append(
-            _image(
+        if burned:
+            burn = burn_annotation(
                 pixels,
-                shot,
-                vendor,
-                geometry.spacing,
-                patient,
-                study,
-                truth.age,
-                rng,
-                transfer_syntax,
+                name=patient.patient_name,
+                birth_date=patient.patient_birth_date,
+                accession=study["accession"],
+                patient_id=patient.patient_id,
+                institution=INSTITUTION,
+                bits=vendor.bits,
+                monochrome1=vendor.monochrome1,
+                rng=np.random.default_rng([seed, index, 0xB1]),  # one device: one style
             )
+            layouts.append(f"{burn.layout}/{burn.level}/{burn.font}/{burn.text_height}px")
+        ds = _image(
+            pixels, shot, vendor, geometry.spacing, patient, study, truth.age, rng, transfer_syntax
         )
+        if flagged:
+            ds.BurnedInAnnotation = "YES"
+        elif burned and burn_rng.random() < 0.5:
+            del ds.BurnedInAnnotation  # most devices say nothing of it
+        datasets.append(ds)
     image_truth = spine.pair_truth()
     dynamic = any(shot.posture in ("flexion", "extension") for shot in shots)
     report = write_report(
@@ -580,6 +606,8 @@ def generate_study(
         lateral_sop_instance_uid=standing["lateral"],
         vendor=vendor.manufacturer,
         views=tuple(f"{s.view}/{s.posture}" for s in shots),
+        burned_in="" if not burned else "flagged" if flagged else "unflagged",
+        burned_in_layout=";".join(dict.fromkeys(layouts)),
     )
 
 

@@ -4,7 +4,8 @@ Layout of ``out``::
 
     dicom/<StudyInstanceUID>/<SOPInstanceUID>.dcm
     ris/<AccessionNumber>.txt  reports the RIS keeps outside the PACS (5% of studies)
-    truth/studies.csv          one row per study: identity, vendor, views, annotation set
+    truth/studies.csv          one row per study: identity, vendor, views, annotation set,
+                               text burned into the pixels (burned_in: unflagged/flagged)
     truth/image_truth.csv      severity (0–3) of each finding in the standing AP + lateral
                                pair, and of the disease (``disease_<finding>``)
     truth/report_truth.csv     what each report says: positive/negative/uncertain/not_mentioned
@@ -59,6 +60,8 @@ def _rows(study: SimulatedStudy, annotation_set: str, paths: list[Path]) -> dict
             "vendor": study.vendor,
             "views": ";".join(study.views),
             "report_source": study.report_source,
+            "burned_in": study.burned_in,
+            "burned_in_layout": study.burned_in_layout,
             "implant": study.truth.implant,
             "annotation_set": annotation_set,
             "ap_sop_instance_uid": study.ap_sop_instance_uid,

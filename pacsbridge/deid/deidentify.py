@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,9 @@ __all__ = [
     "DeidentifiedInstance",
     "OriginalIdentity",
     "Pseudonymiser",
+    "blank_pixel_boxes",
     "deidentify",
+    "record_clean_pixel_data",
 ]
 
 _TEXT_VRS = {
@@ -201,6 +204,34 @@ class OriginalIdentity:
         ]
         items = [*self.identifiers, *(item for item in core if len(item.value.strip()) >= 3)]
         return tuple(dict.fromkeys(items))
+
+    def described(self) -> list[tuple[KnownIdentifier, str]]:
+        """Each of :meth:`known` and the original UIDs with what it is, in the words of an
+        audit hit or a quarantine reason (``patient name``, ``birth date``, ``study UID``…),
+        never its value."""
+        own = {
+            self.patient_id: "patient ID",
+            self.patient_birth_date: "birth date",
+            self.accession_number: "accession number",
+        }
+        patient = set(re.split(r"[\^=\s]+", self.patient_name.upper()))
+        referrer = set(re.split(r"[\^=\s]+", self.referring_physician_name.upper())) - {""}
+        found = []
+        for item in self.known():
+            if item.kind is IdentifierKind.PERSON_NAME and item.value.upper() in patient:
+                found.append((item, "patient name"))
+            elif item.kind is IdentifierKind.PERSON_NAME and item.value.upper() in referrer:
+                found.append((item, "referring physician"))
+            else:
+                found.append((item, own.get(item.value, item.kind.value)))
+        for kind, uid in (
+            ("study UID", self.study_instance_uid),
+            ("series UID", self.series_instance_uid),
+            ("SOP instance UID", self.sop_instance_uid),
+        ):
+            if uid:
+                found.append((KnownIdentifier(IdentifierKind.ORIGINAL_UID, uid), kind))
+        return found
 
 
 def _named(name: str) -> Dataset:
@@ -408,7 +439,25 @@ def _shift_value(elem: DataElement, days: int) -> object:
 
 
 def _mask(ds: Dataset, regions: tuple[tuple[float, float, float, float], ...], where: str) -> None:
-    """Blank rectangles of a greyscale image's pixel data, every frame (to black as displayed)."""
+    """Blank rectangles (fractions of the image) of a greyscale image's pixel data."""
+    rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
+    boxes = [
+        (int(top * rows), int(left * cols), int(np.ceil(bottom * rows)), int(np.ceil(right * cols)))
+        for top, left, bottom, right in regions
+    ]
+    blank_pixel_boxes(ds, boxes, where)
+
+
+def blank_pixel_boxes(ds: Dataset, boxes: Iterable[tuple[int, int, int, int]], where: str) -> None:
+    """Blank rectangles (top, left, bottom, right, in pixels) of a greyscale image's pixel
+    data, every frame, to black as displayed; compressed pixel data is written back
+    uncompressed (Explicit VR Little Endian).
+
+    Raises
+    ------
+    InvalidInstance
+        A colour image, or pixel data that cannot be decoded.
+    """
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         raise InvalidInstance(
             where, "burned-in annotation on a colour image: masking covers greyscale images only"
@@ -420,20 +469,22 @@ def _mask(ds: Dataset, regions: tuple[tuple[float, float, float, float], ...], w
             where, f"burned-in annotation, and pixels cannot be masked: {exc}"
         ) from None
     frames = pixels if pixels.ndim == 3 else pixels[None]
-    rows, cols = frames.shape[1:]
     fill = (
         frames.max() if str(ds.get("PhotometricInterpretation")) == "MONOCHROME1" else frames.min()
     )
-    for top, left, bottom, right in regions:
-        frames[
-            :,
-            int(top * rows) : int(np.ceil(bottom * rows)),
-            int(left * cols) : int(np.ceil(right * cols)),
-        ] = fill
+    for top, left, bottom, right in boxes:
+        frames[:, max(0, top) : bottom, max(0, left) : right] = fill
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         ds.decompress()
     ds.PixelData = pixels.tobytes()
     ds.BurnedInAnnotation = "NO"
+
+
+def record_clean_pixel_data(ds: Dataset, options: DeidOptions) -> None:
+    """Say in ``ds``'s De-identification Method (text and codes) that burned-in text was
+    blanked: the Clean Pixel Data Option (PS3.15 E.3.1)."""
+    ds.DeidentificationMethod = _method_text(options, True)
+    ds.DeidentificationMethodCodeSequence = _method_codes(options, True)
 
 
 DEFAULT_OPTIONS = DeidOptions()

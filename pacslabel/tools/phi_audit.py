@@ -46,7 +46,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Base, Linkage
-from pacsbridge import IdentifierKind, KnownIdentifier, OriginalIdentity, find_identifiers
+from pacsbridge import IdentifierKind, KnownIdentifier, find_identifiers
 from pacsbridge.deid.text import fold, search_keys
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
@@ -121,27 +121,6 @@ class IdentifierIndex:
         return [(item, candidates[item]) for item in find_identifiers(text, candidates)]
 
 
-def _described(identity: OriginalIdentity) -> Iterator[tuple[KnownIdentifier, str]]:
-    own = {
-        identity.patient_id: "patient ID",
-        identity.patient_birth_date: "birth date",
-        identity.accession_number: "accession number",
-    }
-    names = set(re.split(r"[\^=\s]+", identity.patient_name.upper()))
-    for item in identity.known():
-        if item.kind is IdentifierKind.PERSON_NAME and item.value.upper() in names:
-            yield item, "patient name"
-        else:
-            yield item, own.get(item.value, item.kind.value)
-    for kind, uid in (
-        ("study UID", identity.study_instance_uid),
-        ("series UID", identity.series_instance_uid),
-        ("SOP instance UID", identity.sop_instance_uid),
-    ):
-        if uid:
-            yield KnownIdentifier(IdentifierKind.ORIGINAL_UID, uid), kind
-
-
 def known_identifiers(
     ctx: Context, extra_file: Path | None = None
 ) -> tuple[dict[KnownIdentifier, str], int]:
@@ -156,7 +135,7 @@ def known_identifiers(
             except LinkageError:
                 unreadable += 1
                 continue
-            for item, description in _described(identity):
+            for item, description in identity.described():
                 found.setdefault(item, description)
     if extra_file is not None:
         for line in extra_file.read_text(encoding="utf-8").splitlines():
