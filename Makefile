@@ -26,12 +26,14 @@ $(TEST_STAMP): $(STAMP)
 	touch $@
 
 demo: $(STAMP)
+	scripts/ensure-ocr
 	$(BIN)/pacslabel demo
 
 # Everything (CI's command): lint, types, then every test of every tier.
 test: $(TEST_STAMP)
 	scripts/ensure-postgres
 	scripts/ensure-tools
+	scripts/ensure-ocr
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -40,6 +42,7 @@ test: $(TEST_STAMP)
 
 # The inner loop (about 3 minutes): lint and the tests of no tier, fewer examples.
 test-fast: $(TEST_STAMP)
+	scripts/ensure-ocr
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "$(FAST)" --hypothesis-profile=dev --fuzz-inputs=200 \
@@ -49,6 +52,7 @@ test-fast: $(TEST_STAMP)
 test-integration: $(TEST_STAMP)
 	scripts/ensure-postgres
 	scripts/ensure-tools
+	scripts/ensure-ocr
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "integration or orthanc or postgres" --durations=25
 
 lint: $(TEST_STAMP)

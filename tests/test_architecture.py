@@ -34,7 +34,18 @@ ALLOWED_FIRST_PARTY = {
 }
 #: Third-party distributions each domain package may import (the standard library aside).
 ALLOWED_THIRD_PARTY = {
-    "pacsbridge": {"pydicom", "pynetdicom", "highdicom", "numpy", "pypdf"},
+    # cv2, tesserocr, regex, PIL: the burned-in text screen (pacsbridge.deid.burned_in)
+    "pacsbridge": {
+        "pydicom",
+        "pynetdicom",
+        "highdicom",
+        "numpy",
+        "pypdf",
+        "cv2",
+        "tesserocr",
+        "regex",
+        "PIL",
+    },
     "simhospital": {"pydicom", "pynetdicom", "numpy", "torch", "PIL"},
     "labeller": {"torch", "transformers", "tokenizers", "numpy", "matplotlib"},
     "trainer": {"torch", "torchvision", "sklearn", "numpy", "matplotlib"},

@@ -92,6 +92,9 @@ _YYYYMMDD = re.compile(r"(?<!\d)(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|
 _CODICE_FISCALE = re.compile(r"[a-z]{6}\d{2}[a-z]\d{2}[a-z]\d{3}[a-z]")
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
 _CODE = re.compile(r"(?<![a-z0-9])[a-z]{1,6}[\-/]?\d{5,}(?![0-9])")
+#: A code of letters and digits mixed, eight characters or more, four digits or more
+#: (a codice fiscale read in part, a health card number).
+_MIXED_CODE = re.compile(r"(?=[a-z0-9]*\d[a-z0-9]*\d[a-z0-9]*\d[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}")
 _WORD = re.compile(r"[a-zà-ÿ]{4,}")
 _TECHNIQUE = re.compile(r"^\d+(?:[.,]\d+)?(?:kv|kvp|mas|ma|ms|mm|cm|mgy|s|%)?$")
 
@@ -232,7 +235,8 @@ def candidate_boxes(image: np.ndarray) -> list[Candidate]:
         x, y, w, h, area = (int(v) for v in stats[label])
         if not (5 <= h <= 120 and w >= 1.2 * h and area <= area_limit):
             continue
-        if characters[label] < 2 or area / (w * h) < 0.25:
+        # two character-sized strokes at least, or a run long enough to be a word
+        if (characters[label] < 2 and w < 2.5 * h) or area / (w * h) < 0.25:
             continue
         inside = strokes[y : y + h, x : x + w].mean()
         if not 0.08 <= inside <= 0.9:
@@ -447,9 +451,10 @@ def _shapes(text: str) -> list[str]:
         _fiscal_reading(letters, squeezed)
     ):
         found.append("codice fiscale")
-    if _LONG_NUMBER.search(re.sub(r"(?<=\d)[\s.]+(?=\d)", "", digits)):
+    undated = _YYYYMMDD.sub(" ", _DATE.sub(" ", digits))
+    if _LONG_NUMBER.search(re.sub(r"(?<=\d)[\s.]+(?=\d)", "", undated)):
         found.append("long number")
-    if _CODE.search(folded):
+    if _CODE.search(folded) or _MIXED_CODE.search(folded):
         found.append("identifier code")
     return found
 
