@@ -26,12 +26,21 @@ names the place and the kind of identifier, never the identifier.
 The printable runs of binary files are searched only for identifiers that
 cannot turn up by chance in binary data: six letters or digits at least, and
 numbers of eight digits or more. Shorter ones are looked for everywhere else.
+
+Pixels too (:func:`pixel_hits`): every image of ``dicom/`` and every pair of ``cache/``
+(or a random sample of them) and the PNGs of ``exports/`` go through the burned-in text
+screen the cache stage uses (:func:`pacsbridge.screen_image`), matched against the
+linkage identity of that image or study (an export's PNG, whose study the audit cannot
+tell, against the shapes of identifiers only). A hit names the file, the kind and the
+region.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import random
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -40,18 +49,33 @@ from pathlib import Path
 
 import ahocorasick
 import numpy as np
+from PIL import Image as PILImage
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Base, Linkage
-from pacsbridge import IdentifierKind, KnownIdentifier, find_identifiers
+from pacsbridge import (
+    IdentifierKind,
+    InvalidInstance,
+    KnownIdentifier,
+    decode_pixels,
+    find_identifiers,
+    screen_image,
+)
 from pacsbridge.deid.text import fold, search_keys
 from pacslabel.context import Context
 from pacslabel.errors import LinkageError
 
-__all__ = ["AuditResult", "Hit", "IdentifierIndex", "audit_phi", "known_identifiers"]
+__all__ = [
+    "AuditResult",
+    "Hit",
+    "IdentifierIndex",
+    "audit_phi",
+    "known_identifiers",
+    "pixel_hits",
+]
 
 #: Folders of the data folder on the research side, searched file by file.
 RESEARCH_FOLDERS = ("dicom", "cache", "models", "reports", "exports", "logs")
@@ -77,6 +101,10 @@ class AuditResult:
     """What could not be read, each with the reason: the audit is incomplete."""
     not_searched: list[str] = field(default_factory=list)
     """Folders of the clinical side, named so the reader knows they were left out."""
+    images_screened: int = 0
+    """Images whose pixels were screened for burned-in text."""
+    images_on_research_side: int = 0
+    """Images there are (``images_screened`` is fewer with a sample)."""
 
 
 def _distinctive(identifier: KnownIdentifier) -> bool:
@@ -276,8 +304,64 @@ def _research_files(root: Path) -> Iterator[tuple[Path, str]]:
                     yield path, f"file {path.relative_to(root)}"
 
 
+def _images(root: Path) -> list[Path]:
+    """The images of the research side: de-identified files, cached pairs, exported PNGs."""
+    found = sorted((root / "dicom").rglob("*.dcm")) + sorted((root / "cache").rglob("*.npy"))
+    return found + sorted((root / "exports").rglob("*.png"))
+
+
+def _pixels_of(path: Path) -> tuple[list[np.ndarray], str | None]:
+    """The images in ``path`` (uint8, bright as displayed) and the pseudonymous UID whose
+    linkage identity they are matched against (``None``: unknown)."""
+    if path.suffix == ".dcm":
+        ds = dcmread(path)
+        if "PixelData" not in ds:
+            return [], None
+        return [decode_pixels(ds, path.name).full_range], str(ds.SOPInstanceUID)
+    if path.suffix == ".npy":
+        pair = np.load(path, allow_pickle=False)
+        return [view.astype(np.uint8) for view in pair], path.stem
+    with PILImage.open(path) as image:
+        return [np.asarray(image.convert("L"))], None
+
+
+def pixel_hits(ctx: Context, result: AuditResult, sample: int | None = None) -> None:
+    """Screen the research side's images for burned-in identifiers (all, or ``sample`` of
+    them drawn at random), adding hits and unreadable files to ``result``."""
+    images = _images(ctx.paths.root)
+    result.images_on_research_side = len(images)
+    if sample is not None and sample < len(images):
+        images = sorted(random.sample(images, sample))
+    ctx.text_reader.check()
+    with Session(ctx.engine) as session:
+        for path in images:
+            where = f"pixels of {path.relative_to(ctx.paths.root)}"
+            try:
+                views, uid = _pixels_of(path)
+            except (InvalidDicomError, InvalidInstance, OSError, ValueError) as exc:
+                result.unreadable.append(f"{where}: not readable ({exc})")
+                continue
+            known: list[tuple[KnownIdentifier, str]] = []
+            # no linkage row (a study of the cache linked by another key, say): shapes only
+            with contextlib.suppress(LinkageError):
+                if uid is not None:
+                    known = ctx.vault.get(session, uid).described()
+            for view in views:
+                screening = screen_image(view, known, ctx.text_reader, ctx.harmless_text)
+                result.images_screened += 1
+                result.hits += [
+                    Hit(f"{where} ({finding.box.describe(screening.shape)})", finding.kind)
+                    for finding in screening.findings
+                ]
+
+
 def audit_phi(
-    ctx: Context, *, identifiers_file: Path | None = None, logs: Iterable[Path] = ()
+    ctx: Context,
+    *,
+    identifiers_file: Path | None = None,
+    logs: Iterable[Path] = (),
+    pixels: bool = True,
+    sample: int | None = None,
 ) -> AuditResult:
     """Search the research side for every known identifier (see the module doc)."""
     known, unreadable_rows = known_identifiers(ctx, identifiers_file)
@@ -290,9 +374,10 @@ def audit_phi(
         )
     root = ctx.paths.root
     result.not_searched = [name for name in CLINICAL_FOLDERS if (root / name).is_dir()]
-    if not index.size:
-        return result
-    result.hits += _database_hits(ctx, index)
-    _file_hits(_research_files(root), index, result)
-    _file_hits(((path, f"file {path}") for path in logs), index, result)
+    if index.size:
+        result.hits += _database_hits(ctx, index)
+        _file_hits(_research_files(root), index, result)
+        _file_hits(((path, f"file {path}") for path in logs), index, result)
+    if pixels:
+        pixel_hits(ctx, result, sample)
     return result

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from db import QuarantineEntry, Study, StudyState, make_engine
 from pacsbridge import LocalAE, TextReader, decode_pixels, store_files
+from pacslabel.errors import ExitCode
 from simhospital.dicom import INSTITUTION, SimulatedStudy, generate_study
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -112,7 +113,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _run(
     tmp_path: Path, orthanc: Orthanc, url: str, mode: str
-) -> tuple[SimulatedStudy, SimulatedStudy, list[str], subprocess.CompletedProcess[str]]:
+) -> tuple[SimulatedStudy, SimulatedStudy, list[str], subprocess.CompletedProcess[str], Path]:
     burned, clean, planted = _studies()
     _push([burned, clean], tmp_path / "upload", orthanc)
     extra = f'[deid]\nburned_in = "{mode}"\n'
@@ -120,7 +121,7 @@ def _run(
     assert pacslabel(config, "db", "upgrade").returncode == 0
     ran = pacslabel(config, "--log-level", "DEBUG", "run", "--no-train")
     assert ran.returncode == 0, ran.stderr[-3000:]
-    return burned, clean, planted, ran
+    return burned, clean, planted, ran, config
 
 
 def _states(url: str) -> tuple[dict[str, Study], list[QuarantineEntry]]:
@@ -150,7 +151,7 @@ def _leaks(texts: dict[str, str], planted: list[str]) -> list[str]:
 def test_burned_in_identifiers_are_quarantined_and_reach_no_research_file(
     tmp_path: Path, orthanc: Orthanc, url: str
 ) -> None:
-    burned, _, planted, ran = _run(tmp_path, orthanc, url, "quarantine")
+    burned, _, planted, ran, config = _run(tmp_path, orthanc, url, "quarantine")
     studies, entries = _states(url)
     by_state = sorted(s.state for s in studies.values())
     assert by_state == [StudyState.CACHED, StudyState.QUARANTINED], (
@@ -169,12 +170,26 @@ def test_burned_in_identifiers_are_quarantined_and_reach_no_research_file(
     texts = _research_side_texts(tmp_path / "data", reader)
     assert texts, "the clean study's images are on the research side"
     assert not _leaks(texts, planted), _leaks(texts, planted)
+    audit = pacslabel(config, "audit-phi")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "images screened for burned-in text" in audit.stdout
+    # a leak planted afterwards: the burned pixels in a de-identified file of the clean study
+    target = next((tmp_path / "data" / "dicom").rglob("*.dcm"))
+    ds = dcmread(target)
+    burned_ds = next(d for d in burned.datasets if d.Modality in ("CR", "DX"))
+    ds.Rows, ds.Columns = burned_ds.Rows, burned_ds.Columns
+    ds.PixelData = burned_ds.PixelData
+    ds.save_as(target)
+    audit = pacslabel(config, "audit-phi", "--sample", "50")
+    assert audit.returncode == ExitCode.IDENTIFIERS_FOUND, audit.stdout + audit.stderr
+    assert f"pixels of {target.relative_to(tmp_path / 'data')}" in audit.stdout, audit.stdout
+    assert all(value.upper() not in audit.stdout.upper() for value in planted)
 
 
 def test_mask_blanks_the_text_and_keeps_the_study(
     tmp_path: Path, orthanc: Orthanc, url: str
 ) -> None:
-    _, _, planted, _ = _run(tmp_path, orthanc, url, "mask")
+    _, _, planted, _, _ = _run(tmp_path, orthanc, url, "mask")
     studies, entries = _states(url)
     assert sorted(s.state for s in studies.values()) == [StudyState.CACHED, StudyState.CACHED]
     assert not [e for e in entries if e.stage == "burned-in text"]
