@@ -140,6 +140,13 @@ def print_run(out: Output, report: RunReport, summary: CorpusSummary) -> None:
             f"Quarantined by this run: {report.quarantined} studies, "
             f"{report.files_quarantined} instances (pacslabel quarantine list says why)."
         )
+    burned = summary.burned_in
+    if any(burned.values()):
+        out.print(
+            f"Burned-in text (so far): {burned.get('quarantined', 0)} studies quarantined for "
+            f"identifiers found in their pixels, {burned.get('masked', 0)} masked, "
+            f"{burned.get('flagged', 0)} said so in their headers (BurnedInAnnotation YES)."
+        )
     training = report.training
     out.print(
         f"Training: {training.status}"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from db import ExportStatus, FindingLabel, SRExport, Study
+from db import AuditEvent, ExportStatus, FindingLabel, QuarantineEntry, SRExport, Study
 from db.queries import current_image_model
 from pacslabel.context import Context
+from pacslabel.pipeline.stages.cache import BURNED_IN_STAGE, MASKED_ACTION
 from pacslabel.tools.quarantine import reasons
 from pacslabel.vocabulary import label_source
 
@@ -30,6 +31,9 @@ class CorpusSummary:
     srs_sent: int = 0
     held: dict[str, int] = field(default_factory=dict)
     """``state — stage: reason`` → how many studies are held out of the corpus for it."""
+    burned_in: dict[str, int] = field(default_factory=dict)
+    """Studies with burned-in text: ``quarantined`` (found in the pixels), ``masked`` (found
+    and blanked), ``flagged`` (BurnedInAnnotation YES, dealt with at de-identification)."""
 
     @property
     def studies(self) -> int:
@@ -73,4 +77,21 @@ def corpus_summary(ctx: Context) -> CorpusSummary:
             held_out=dict(model.metrics.get("held_out", {})) if model else {},
             srs_sent=int(sent),
             held={f"{state} — {why}": n for (state, why), n in reasons(session).most_common()},
+            burned_in=burned_in_counts(session),
         )
+
+
+def burned_in_counts(session: Session) -> dict[str, int]:
+    """How many studies were quarantined or masked for burned-in text, or said so."""
+
+    def studies(query: Select[Any]) -> int:
+        return len({uid for uid in session.scalars(query) if uid})
+
+    entry = QuarantineEntry
+    return {
+        "quarantined": studies(select(entry.study_uid).where(entry.stage == BURNED_IN_STAGE)),
+        "masked": studies(select(AuditEvent.study_uid).where(AuditEvent.action == MASKED_ACTION)),
+        "flagged": studies(
+            select(entry.study_uid).where(entry.reason.like("burned-in annotation (%"))
+        ),
+    }

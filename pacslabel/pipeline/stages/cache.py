@@ -44,12 +44,14 @@ from pacslabel.errors import LinkageError
 from pacslabel.pipeline.stages.guard import isolated
 from trainer import PixelCache
 
-__all__ = ["BURNED_IN_STAGE", "cache_all", "cache_study"]
+__all__ = ["BURNED_IN_STAGE", "MASKED_ACTION", "cache_all", "cache_study"]
 
 logger = logging.getLogger(__name__)
 
 #: The stage named in quarantine rows and audit events of the burned-in text screen.
 BURNED_IN_STAGE = "burned-in text"
+#: The audit action of a study whose burned-in text was blanked.
+MASKED_ACTION = "burned-in text masked"
 #: Masked boxes grow by this share of their height each side.
 MASK_PAD = 0.35
 
@@ -129,7 +131,7 @@ def _screened(ctx: Context, session: Session, study: Study, images: list[_Decode
         what = f"{decoded.image.view_role or 'image'} {decoded.image.sop_uid}: {screening.reason()}"
         if ctx.settings.deid.burned_in == "mask":
             _mask(ctx, decoded, screening)
-            audit(session, "burned-in text masked", study.study_uid, reason=what)
+            audit(session, MASKED_ACTION, study.study_uid, reason=what)
             logger.warning("study %s: masked %s", study.study_uid, what)
             continue
         _set_aside(ctx, study)
