@@ -94,7 +94,9 @@ _LONG_NUMBER = re.compile(r"(?<!\d)\d{6,}(?!\d)")
 _CODE = re.compile(r"(?<![a-z0-9])[a-z]{1,6}[\-/]?\d{5,}(?![0-9])")
 #: A code of letters and digits mixed, eight characters or more, four digits or more
 #: (a codice fiscale read in part, a health card number).
-_MIXED_CODE = re.compile(r"(?=[a-z0-9]*\d[a-z0-9]*\d[a-z0-9]*\d[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}")
+_MIXED_CODE = re.compile(
+    r"(?=[a-z0-9]*\d[a-z0-9]*\d[a-z0-9]*\d[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}"
+)
 _WORD = re.compile(r"[a-zà-ÿ]{4,}")
 _TECHNIQUE = re.compile(r"^\d+(?:[.,]\d+)?(?:kv|kvp|mas|ma|ms|mm|cm|mgy|s|%)?$")
 
@@ -242,6 +244,8 @@ def candidate_boxes(image: np.ndarray) -> list[Candidate]:
         if not 0.08 <= inside <= 0.9:
             continue
         box = Box(int(x / scale), int(y / scale), int(np.ceil(w / scale)), int(np.ceil(h / scale)))
+        if box.height < MIN_TEXT_HEIGHT:  # an enlarged small image's speck
+            continue
         region = np.s_[y : y + h, x : x + w]
         on = strokes[region] > 0
         bright = int(bright_hat[region][on].sum()) >= int(dark_hat[region][on].sum())
@@ -274,6 +278,8 @@ def _joined_lines(candidates: list[Candidate]) -> list[Candidate]:
     return lines
 
 
+#: Text lower than this many pixels (full size) is legible to no one, reader or OCR.
+MIN_TEXT_HEIGHT = 7
 #: At most this many regions of one image are read (the most text-like).
 MAX_CANDIDATES = 40
 
@@ -365,8 +371,8 @@ class TextReader:
 
 def _crop_for_reading(full: np.ndarray, candidate: Candidate, *, local: bool = False) -> np.ndarray:
     """The candidate's pixels with room around (a line's start or end may have been
-    missed), text dark on light, scaled so that a line is about 40 pixels high: contrast stretched (Tesseract's own
-    threshold does the rest), or with ``local`` thresholded against the mean around each
+    missed), text dark on light, scaled so that a line is about 40 pixels high: contrast
+    stretched (Tesseract's own threshold does the rest), or with ``local`` thresholded against the mean around each
     pixel (text across a field edge, brighter than the dark ground and barely brighter
     than the light one). In trials on the simulator's images these two read more than a
     top-hat of the region, a mask of its extreme values or CLAHE."""
@@ -514,6 +520,35 @@ def identifying_kinds(
     return list(dict.fromkeys(kinds))
 
 
+#: A line is read when it holds this many character-shaped marks (an identifier has three
+#: characters at least; a bone edge or a pedicle's ring holds one or two).
+MIN_GLYPHS = 3
+
+
+def _glyphs(full: np.ndarray, candidate: Candidate) -> int:
+    """How many character-shaped marks the candidate's line holds at full size (Otsu's
+    threshold of the region, marks a quarter to the whole of the line's height high and
+    no wider than one and a half times it): a line of text has one per character, a
+    bone edge or a ring one or two."""
+    import cv2
+
+    box = candidate.box
+    core = full[box.top : box.bottom, box.left : box.right]
+    if core.size == 0:
+        return 0
+    if box.height > 48:
+        factor = 40 / box.height
+        core = cv2.resize(core, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    kind = cv2.THRESH_BINARY if candidate.bright else cv2.THRESH_BINARY_INV
+    _, marks = cv2.threshold(core, 0, 255, kind | cv2.THRESH_OTSU)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(marks, connectivity=8)
+    height = core.shape[0]
+    h, w = stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_WIDTH]
+    area = stats[1:, cv2.CC_STAT_AREA]
+    shaped = (h >= 0.25 * height) & (h <= 1.05 * height) & (w <= 1.5 * height) & (area >= 6)
+    return int(shaped.sum())
+
+
 def _confident(words: Sequence[tuple[str, float]]) -> bool:
     """Whether Tesseract read these words with confidence (then no second reading)."""
     letters = [(len(w), c) for w, c in words if len(w) >= 2]
@@ -535,6 +570,8 @@ def screen_image(
     findings: list[TextFinding] = []
     read = 0
     for candidate in candidates:
+        if _glyphs(full, candidate) < MIN_GLYPHS:  # not worth Tesseract's time
+            continue
         words = reader.read(_crop_for_reading(full, candidate))
         kinds = identifying_kinds(words, known, harmless)
         if not kinds and not _confident(words):

@@ -92,6 +92,8 @@ def burned_in_counts(session: Session) -> dict[str, int]:
         "quarantined": studies(select(entry.study_uid).where(entry.stage == BURNED_IN_STAGE)),
         "masked": studies(select(AuditEvent.study_uid).where(AuditEvent.action == MASKED_ACTION)),
         "flagged": studies(
-            select(entry.study_uid).where(entry.reason.like("burned-in annotation (%"))
+            select(entry.study_uid).where(
+                entry.reason.like("%burned-in annotation (BurnedInAnnotation YES%")
+            )
         ),
     }

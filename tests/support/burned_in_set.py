@@ -33,20 +33,91 @@ _FONTS = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
     "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf",
 ]
-_FAMILIES = ["FERRARI", "ESPOSITO", "RICCI", "MARINO", "GRECO", "BRUNO", "GALLI", "CONTI",
-             "DE SANTIS", "LOMBARDI", "MORETTI", "BARBIERI", "FONTANA", "SANTORO", "MARIANI",
-             "RINALDI", "CARUSO", "FERRARA", "GATTI", "PELLEGRINI", "PALUMBO", "SANNA",
-             "FARINA", "RIZZI", "MONTI", "CATTANEO", "MORELLI", "AMATO", "SILVESTRI", "MAZZA",
-             "TESTA", "GRASSI", "PELLEGRINO", "CARBONE", "GIULIANI", "BENEDETTI", "D'ANGELO"]
-_GIVENS = ["ALESSANDRO", "FRANCESCA", "LORENZO", "CHIARA", "MATTEO", "SILVIA", "GIORGIO",
-           "ELENA", "ANDREA", "VALENTINA", "STEFANO", "ROBERTA", "DAVIDE", "SIMONA", "FABIO",
-           "MONICA", "RICCARDO", "PATRIZIA", "EMANUELE", "DANIELA", "TOMMASO", "ILARIA"]
-_INSTITUTIONS = ["Policlinico Umberto Primo", "Azienda Ospedaliera Careggi",
-                 "Istituto Ortopedico Rizzoli", "ASST Grande Ospedale Metropolitano",
-                 "Clinica San Gaudenzio", "Presidio Ospedaliero Sant'Anna",
-                 "Casa di Cura Villa Maria", "Ospedale Civile di Padova"]
-_CLEAN_WORDS = ["AP", "LL", "PA", "LAT", "STANDING", "ORTOSTATISMO", "SUPINO", "ERECT",
-                "FLEX", "EXT"]
+_FAMILIES = [
+    "FERRARI",
+    "ESPOSITO",
+    "RICCI",
+    "MARINO",
+    "GRECO",
+    "BRUNO",
+    "GALLI",
+    "CONTI",
+    "DE SANTIS",
+    "LOMBARDI",
+    "MORETTI",
+    "BARBIERI",
+    "FONTANA",
+    "SANTORO",
+    "MARIANI",
+    "RINALDI",
+    "CARUSO",
+    "FERRARA",
+    "GATTI",
+    "PELLEGRINI",
+    "PALUMBO",
+    "SANNA",
+    "FARINA",
+    "RIZZI",
+    "MONTI",
+    "CATTANEO",
+    "MORELLI",
+    "AMATO",
+    "SILVESTRI",
+    "MAZZA",
+    "TESTA",
+    "GRASSI",
+    "PELLEGRINO",
+    "CARBONE",
+    "GIULIANI",
+    "BENEDETTI",
+    "D'ANGELO",
+]
+_GIVENS = [
+    "ALESSANDRO",
+    "FRANCESCA",
+    "LORENZO",
+    "CHIARA",
+    "MATTEO",
+    "SILVIA",
+    "GIORGIO",
+    "ELENA",
+    "ANDREA",
+    "VALENTINA",
+    "STEFANO",
+    "ROBERTA",
+    "DAVIDE",
+    "SIMONA",
+    "FABIO",
+    "MONICA",
+    "RICCARDO",
+    "PATRIZIA",
+    "EMANUELE",
+    "DANIELA",
+    "TOMMASO",
+    "ILARIA",
+]
+_INSTITUTIONS = [
+    "Policlinico Umberto Primo",
+    "Azienda Ospedaliera Careggi",
+    "Istituto Ortopedico Rizzoli",
+    "ASST Grande Ospedale Metropolitano",
+    "Clinica San Gaudenzio",
+    "Presidio Ospedaliero Sant'Anna",
+    "Casa di Cura Villa Maria",
+    "Ospedale Civile di Padova",
+]
+_CLEAN_WORDS = [
+    "AP",
+    "LL",
+    "PA",
+    "LAT",
+    "STANDING",
+    "ORTOSTATISMO",
+    "SUPINO",
+    "ERECT",
+    "FLEX",
+    "EXT",
+]
 
 
 @dataclass(frozen=True)
@@ -84,7 +155,7 @@ def _font(rng: np.random.Generator, size: int) -> ImageFont.FreeTypeFont | Image
 def _ground(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     """A radiograph-like field in [0, 1] (bright = dense), not the simulator's."""
     y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
-    cx, cy = cols * rng.uniform(0.4, 0.6), rows * rng.uniform(0.45, 0.55)
+    cx, _cy = cols * rng.uniform(0.4, 0.6), rows * rng.uniform(0.45, 0.55)
     body = np.exp(-(((x - cx) / (cols * rng.uniform(0.28, 0.4))) ** 4))
     field = 0.15 + 0.45 * body
     column = np.abs(x - cx) < cols * rng.uniform(0.07, 0.11)
@@ -155,7 +226,9 @@ def _date(value: str, rng: np.random.Generator) -> str:
 def _codice_fiscale(rng: np.random.Generator) -> str:
     letters = "ABCDEFGHLMNPRSTVZ"
     pick = lambda n: "".join(rng.choice(list(letters), n))  # noqa: E731
-    return f"{pick(6)}{rng.integers(10, 99)}{pick(1)}{rng.integers(10, 70)}{pick(1)}{rng.integers(100, 999)}{pick(1)}"
+    parts = [pick(6), rng.integers(10, 99), pick(1), rng.integers(10, 70), pick(1)]
+    parts += [rng.integers(100, 999), pick(1)]
+    return "".join(str(part) for part in parts)
 
 
 def _known(rng: np.random.Generator) -> Known:
@@ -172,11 +245,21 @@ def _known(rng: np.random.Generator) -> Known:
 
 def _identifying_lines(known: Known, rng: np.random.Generator) -> tuple[list[str], str]:
     family, given = known.name.split("^")
-    name = str(rng.choice([f"{family} {given}", f"{given} {family}", f"{family}, {given}",
-                           f"{family.title()} {given.title()}", f"{family}^{given}"]))
+    name = str(
+        rng.choice(
+            [
+                f"{family} {given}",
+                f"{given} {family}",
+                f"{family}, {given}",
+                f"{family.title()} {given.title()}",
+                f"{family}^{given}",
+            ]
+        )
+    )
     kinds = {
         "name": name,
-        "birth date": f"{rng.choice(['DOB ', 'Nato il ', 'n. ', ''])}{_date(known.birth_date, rng)}",
+        "birth date": str(rng.choice(["DOB ", "Nato il ", "n. ", ""]))
+        + _date(known.birth_date, rng),
         "patient ID": f"{rng.choice(['ID ', 'PID: ', 'Cod. '])}{known.patient_id}",
         "accession": f"{rng.choice(['Acc ', 'N. ', ''])}{known.accession}",
         "institution": known.institution,
@@ -191,8 +274,12 @@ def _clean_marks(layer: Image.Image, rng: np.random.Generator, rows: int) -> Non
     cols = layer.size[0]
     pen = ImageDraw.Draw(layer)
     marker = _font(rng, int(rows * rng.uniform(0.03, 0.06)))
-    pen.text((int(cols * rng.uniform(0.03, 0.15)), int(rows * rng.uniform(0.03, 0.2))),
-             str(rng.choice(["L", "R", "SX", "DX", "D", "S"])), fill=255, font=marker)
+    pen.text(
+        (int(cols * rng.uniform(0.03, 0.15)), int(rows * rng.uniform(0.03, 0.2))),
+        str(rng.choice(["L", "R", "SX", "DX", "D", "S"])),
+        fill=255,
+        font=marker,
+    )
     if rng.random() < 0.6:  # a ruler with centimetre numbers
         x0, y0 = int(cols * rng.uniform(0.85, 0.93)), int(rows * 0.2)
         step = rows // 40
@@ -202,12 +289,21 @@ def _clean_marks(layer: Image.Image, rng: np.random.Generator, rows: int) -> Non
             pen.line([(x0, y0 + k * step), (x0 + length, y0 + k * step)], fill=255, width=2)
             if k % 5 == 0:
                 pen.text((x0 + step + 3, y0 + k * step - step // 2), str(k), fill=255, font=small)
-    words = [f"{rng.integers(60, 110)} kV", f"{rng.integers(5, 60)} mAs",
-             str(rng.choice(_CLEAN_WORDS))]
+    words = [
+        f"{rng.integers(60, 110)} kV",
+        f"{rng.integers(5, 60)} mAs",
+        str(rng.choice(_CLEAN_WORDS)),
+    ]
     if rng.random() < 0.7:
         size = int(rows * rng.uniform(0.012, 0.025))
-        _draw(layer, [" ".join(words[: int(rng.integers(1, 4))])], rng,
-              str(rng.choice(["bottom-left", "bottom-right", "top-right"])), max(12, size), 0.0)
+        _draw(
+            layer,
+            [" ".join(words[: int(rng.integers(1, 4))])],
+            rng,
+            str(rng.choice(["bottom-left", "bottom-right", "top-right"])),
+            max(12, size),
+            0.0,
+        )
 
 
 def make_case(rng: np.random.Generator, identifying: bool) -> Case:
@@ -220,15 +316,18 @@ def make_case(rng: np.random.Generator, identifying: bool) -> Case:
     what = "clean"
     if identifying:
         lines, what = _identifying_lines(known, rng)
-        where = str(rng.choice(["top-left", "top-right", "bottom-left", "bottom-right",
-                                "middle", "bottom"]))
-        angle = float(rng.choice([0, 0, 0, rng.uniform(-6, 6), 90, -90], p=[.4, .15, .15, .2, .05, .05]))
+        where = str(
+            rng.choice(["top-left", "top-right", "bottom-left", "bottom-right", "middle", "bottom"])
+        )
+        angle = float(
+            rng.choice([0, 0, 0, rng.uniform(-6, 6), 90, -90], p=[0.4, 0.15, 0.15, 0.2, 0.05, 0.05])
+        )
         size = max(12, int(rows * rng.uniform(0.01, 0.035)))
         _draw(layer, lines, rng, where, size, angle)
         what = f"{what}@{where}" + (f"/rot{angle:.0f}" if angle else "")
     mask = np.asarray(layer, np.float32) / 255.0
     if identifying and rng.random() < 0.2:  # a lead marker or bar across part of the text
-        ys, xs = np.nonzero(mask > 0.5)
+        _, xs = np.nonzero(mask > 0.5)
         if len(xs):
             x = int(rng.choice(xs))
             mask[:, max(0, x - rows // 60) : x + rows // 60] *= 0.0
@@ -240,10 +339,15 @@ def make_case(rng: np.random.Generator, identifying: bool) -> Case:
     else:
         image = ground * (1 - mask) + level * mask
     if rng.random() < 0.3:
-        image = np.asarray(
-            Image.fromarray((image * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8)),
-            np.float32,
-        ) / 255
+        image = (
+            np.asarray(
+                Image.fromarray((image * 255).astype(np.uint8)).filter(
+                    ImageFilter.GaussianBlur(0.8)
+                ),
+                np.float32,
+            )
+            / 255
+        )
     image = np.clip(image + rng.normal(0, rng.uniform(0.0, 0.02), image.shape), 0, 1)
     return Case((image * 4095).astype(np.uint16), known, identifying, what)
 
