@@ -13,6 +13,8 @@ public API; it is not part of the loop a hospital runs. See
 """
 
 from simhospital.dicom import (
+    BURNED_IN_RATE,
+    INSTITUTION,
     SimulatedPatient,
     SimulatedStudy,
     generate_study,
@@ -27,8 +29,10 @@ from simhospital.writer import ArchiveSummary, write_archive
 
 __all__ = [
     "ANNOTATION_SETS",
+    "BURNED_IN_RATE",
     "DEFAULT_NOISE",
     "FINDINGS",
+    "INSTITUTION",
     "AnnotationPlan",
     "ArchiveSummary",
     "NoiseRates",

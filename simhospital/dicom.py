@@ -31,6 +31,8 @@ from simhospital.reports import DEFAULT_NOISE, NoiseRates, write_report
 from simhospital.truth.findings import Truth, draw_findings
 
 __all__ = [
+    "BURNED_IN_RATE",
+    "INSTITUTION",
     "SimulatedPatient",
     "SimulatedStudy",
     "generate_study",
@@ -108,7 +110,9 @@ _GIVEN = {
     ],
 }
 INSTITUTION = "Ospedale Simulato di Milano"
-#: The share of studies whose device burns the patient's identity into the pixels.
+#: The share of studies whose device burns the patient's identity into the pixels, in
+#: the archives of ``pacslabel demo`` and ``pacslabel simulate`` (a study drawn alone
+#: has none unless asked).
 BURNED_IN_RATE = 0.1
 
 _RADIOLOGISTS = ["VERDI^PAOLO^^DOTT.", "NERI^LAURA^^DOTT.SSA", "BASSI^ENRICO^^DOTT."]
@@ -480,7 +484,7 @@ def generate_study(
     vendor_name: str | None = None,
     transfer_syntax: str | None = None,
     report_mix: tuple[float, float, float] = (0.85, 0.10, 0.05),
-    burned_in_rate: float = BURNED_IN_RATE,
+    burned_in_rate: float = 0.0,
 ) -> SimulatedStudy:
     """Generate study number ``index`` of the archive with ``seed``.
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simhospital.dicom import SimulatedStudy, generate_study, write_study
+from simhospital.dicom import BURNED_IN_RATE, SimulatedStudy, generate_study, write_study
 from simhospital.reports import DEFAULT_NOISE, NoiseRates
 from simhospital.truth.annotations import PAPER_PLAN, AnnotationPlan, assign_sets
 from simhospital.truth.findings import FINDINGS
@@ -92,9 +92,13 @@ def _rows(study: SimulatedStudy, annotation_set: str, paths: list[Path]) -> dict
     }
 
 
-def _work(job: tuple[int, int, float, NoiseRates, str, str]) -> dict[str, Any]:
-    index, seed, scale, noise, annotation_set, folder = job
-    study = generate_study(index, seed, scale=scale, noise=noise)
+#: One study to write: index, seed, scale, noise, annotation set, folder, burned-in rate.
+_Job = tuple[int, int, float, NoiseRates, str, str, float]
+
+
+def _work(job: _Job) -> dict[str, Any]:
+    index, seed, scale, noise, annotation_set, folder, burned_in_rate = job
+    study = generate_study(index, seed, scale=scale, noise=noise, burned_in_rate=burned_in_rate)
     paths = write_study(
         study, Path(folder) / study.study_instance_uid, ris_dir=Path(folder).parent / "ris"
     )
@@ -137,6 +141,7 @@ def write_archive(
     plan: AnnotationPlan = PAPER_PLAN,
     noise: NoiseRates = DEFAULT_NOISE,
     on_study: Callable[[], None] | None = None,
+    burned_in_rate: float = BURNED_IN_RATE,
 ) -> ArchiveSummary:
     """Generate ``count`` studies into ``out`` (see the module doc for the layout).
 
@@ -146,11 +151,13 @@ def write_archive(
         Processes to generate with; 0 uses every CPU core.
     on_study
         Called after each study is written (progress).
+    burned_in_rate
+        The share of studies with the patient's identity burned into the pixels.
     """
     dicom, truth = out / "dicom", out / "truth"
     dicom.mkdir(parents=True, exist_ok=True)
     sets = assign_sets(count, seed, plan)
-    jobs = [(i, seed, scale, noise, sets[i], str(dicom)) for i in range(count)]
+    jobs = [(i, seed, scale, noise, sets[i], str(dicom), burned_in_rate) for i in range(count)]
     tables = _Tables(truth)
     instances = written = 0
     try:
@@ -186,7 +193,7 @@ def write_archive(
 
 
 def _results(
-    jobs: list[tuple[int, int, float, NoiseRates, str, str]], workers: int
+    jobs: list[_Job], workers: int
 ) -> Iterator[dict[str, Any]]:
     if workers == 1:
         yield from map(_work, jobs)

@@ -12,7 +12,13 @@ from pacslabel.pipeline.loop import RunReport, run_once
 from pacslabel.progress import ProgressReporter, SilentProgress
 from pacslabel.settings import NodeSettings, Settings
 from pacslabel.tools.summary import CorpusSummary, corpus_summary
-from simhospital import FINDINGS, SimulatedPACS, generate_study, simulated_study_uid
+from simhospital import (
+    BURNED_IN_RATE,
+    FINDINGS,
+    SimulatedPACS,
+    generate_study,
+    simulated_study_uid,
+)
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -30,6 +36,8 @@ class DemoOptions:
     learning_rate: float = 0.01
     scale: float = 0.3
     """Detector pixels per side relative to real ones (0.3: about 650 × 540)."""
+    burned_in_rate: float = BURNED_IN_RATE
+    """The share of studies whose device burns the patient's identity into the pixels."""
 
 
 def demo_settings(settings: Settings, options: DemoOptions, pacs: SimulatedPACS) -> Settings:
@@ -79,7 +87,11 @@ def run_demo(
     ]
     with progress.step("simulating studies", len(missing)) as bar:
         for index in missing:
-            pacs.add_study(generate_study(index, options.seed, scale=options.scale))
+            pacs.add_study(
+                generate_study(
+                    index, options.seed, scale=options.scale, burned_in_rate=options.burned_in_rate
+                )
+            )
             bar.advance()
     with pacs:
         configured = demo_settings(settings, options, pacs)
