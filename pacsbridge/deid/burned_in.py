@@ -60,7 +60,8 @@ __all__ = [
     "screen_image",
 ]
 
-#: The candidate search works on a copy of this many pixels on the long side.
+#: The candidate search works on a copy of this many pixels on the long side (a small
+#: image: twice its own).
 WORKING_SIZE = 1280
 
 #: Burned-in words that identify no one (folded): laterality, projection, posture,
@@ -222,8 +223,9 @@ def _strokes(full: np.ndarray) -> _Strokes:
     import cv2
 
     rows, cols = full.shape
-    # one scale for every image (a small one enlarged): the kernels below are in its pixels
-    scale = WORKING_SIZE / max(rows, cols)
+    # about one scale for every image (a small one enlarged, at most twice): the kernels
+    # below are in its pixels
+    scale = min(WORKING_SIZE / max(rows, cols), 2.0)
     interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
     small = cv2.resize(
         full, (round(cols * scale), round(rows * scale)), interpolation=interpolation

@@ -318,9 +318,12 @@ def _pixels_of(path: Path) -> tuple[list[np.ndarray], str | None]:
         if "PixelData" not in ds:
             return [], None
         return [decode_pixels(ds, path.name).full_range], str(ds.SOPInstanceUID)
-    if path.suffix == ".npy":
-        pair = np.load(path, allow_pickle=False)
-        return [view.astype(np.uint8) for view in pair], path.stem
+    if path.suffix == ".npy":  # a cached pair (2, size, size), or a shard of them (n, 2, …)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        if array.ndim < 2 or not np.issubdtype(array.dtype, np.number):
+            return [], None  # not pixels (a text array is searched as text)
+        views = np.asarray(array).reshape(-1, *array.shape[-2:])
+        return [view.astype(np.uint8) for view in views], path.stem if array.ndim == 3 else None
     with PILImage.open(path) as image:
         return [np.asarray(image.convert("L"))], None
 
@@ -339,7 +342,8 @@ def pixel_hits(ctx: Context, result: AuditResult, sample: int | None = None) -> 
             try:
                 views, uid = _pixels_of(path)
             except (InvalidDicomError, InvalidInstance, OSError, ValueError) as exc:
-                result.unreadable.append(f"{where}: not readable ({exc})")
+                # the kind of fault only: a message may quote the data
+                result.unreadable.append(f"{where}: not readable ({type(exc).__name__})")
                 continue
             known: list[tuple[KnownIdentifier, str]] = []
             # no linkage row (a study of the cache linked by another key, say): shapes only

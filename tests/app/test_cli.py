@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import types
@@ -83,7 +84,19 @@ def test_demo_command_runs_and_reruns(
     """The console script itself, as a user runs it (the session's demo: a new interpreter,
     40 studies, 1 epoch), then again in this process on a copy of what it left."""
     printed = demo_corpus.stdout
-    assert f"{DEMO_STUDIES} new" in printed and f"{DEMO_STUDIES} SRs stored back" in printed
+    assert f"{DEMO_STUDIES} new" in printed
+    # the simulated devices burned identifiers into 6 of the 40 (studies 2, 7 and 29 saying
+    # nothing of it, 4, 32 and 36 with BurnedInAnnotation YES): the demo says what became
+    # of them, and only the others' SRs go back
+    burned = re.search(
+        r"Burned-in text \(so far\): (\d+) studies quarantined .*?(\d+) masked, (\d+) said so",
+        printed,
+    )
+    assert burned is not None, printed
+    found, flagged = int(burned[1]), int(burned[3])
+    assert flagged == 3 and 2 <= found <= 3, burned[0]
+    stored = re.search(r"(\d+) SRs stored back", printed)
+    assert stored is not None and int(stored[1]) == DEMO_STUDIES - found - flagged, printed
     assert "held-out studies" in printed and "BENCHMARKS.md" in printed  # what the AUCs mean
     assert main(demo_corpus.cli(*DEMO_ARGS)) == ExitCode.OK
     again = capsys.readouterr().out
