@@ -192,9 +192,7 @@ def write_archive(
     return ArchiveSummary(count, instances, written, dicom, truth)
 
 
-def _results(
-    jobs: list[_Job], workers: int
-) -> Iterator[dict[str, Any]]:
+def _results(jobs: list[_Job], workers: int) -> Iterator[dict[str, Any]]:
     if workers == 1:
         yield from map(_work, jobs)
         return
