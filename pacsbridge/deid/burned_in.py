@@ -650,6 +650,8 @@ def screen_image(
         for candidate in _lines(strokes.turned() if turned else strokes):
             if turned and view is full:  # the image turned, once a line on its side is found
                 view = np.ascontiguousarray(np.rot90(full))
+            if turned and candidate.box.width < 3 * candidate.box.height:
+                continue  # on its side, only a line of some length (edges of bone stand)
             if _glyphs(view, candidate) < MIN_GLYPHS:
                 continue  # not worth Tesseract's time
             candidates += 1
